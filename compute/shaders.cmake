@@ -1,0 +1,2 @@
+# Every kernel and variant the engine embeds (see rf_add_shader in CMakeLists.txt).
+rf_add_shader(shaders/binary.comp)

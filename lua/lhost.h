@@ -1,0 +1,29 @@
+/*
+** lhost.h: what the bindings share: the module opener, the context every device tensor
+** uses, and turning an rf_status into a Lua error. Lua layer (L6): the only place where
+** C failures become longjmps.
+*/
+#ifndef RF_LUA_LHOST_H
+#define RF_LUA_LHOST_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "rf_base.h"
+
+typedef struct rf_ctx rf_ctx;
+
+int luaopen_refract(lua_State *L);
+
+/* The shared device context, created on first use (a Lua error if no device). */
+rf_ctx *rf_lua_ctx(lua_State *L);
+/* Like rf_lua_ctx but returns NULL (no error) when none was created yet. */
+rf_ctx *rf_lua_ctx_if_created(lua_State *L);
+
+/* Raises a Lua error "<what>: <message of the last failure>". Never returns. */
+int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
+
+/* Per-file openers; each adds its functions to the module table on the stack top. */
+void rf_lua_open_device(lua_State *L);
+void rf_lua_open_tensor(lua_State *L);
+
+#endif

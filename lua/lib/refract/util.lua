@@ -1,0 +1,49 @@
+-- refract.util: small helpers shared by the bundled scripts (argument parsing, output).
+local M = {}
+
+-- Parses `--name value`, `--flag` and positional arguments against a spec:
+-- spec = { name = { arg = true|false, many = true|false, help = "..." }, ... }.
+-- Returns options (a table) or raises an error naming the bad argument.
+function M.parse_args(args, spec, usage)
+  local opts, positional = {}, {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-([%w%-_]+)$")
+    if a == "-h" or a == "--help" then
+      opts.help = true
+    elseif name then
+      local key = name:gsub("%-", "_")
+      local s = spec[key]
+      if not s then error(string.format("unknown option --%s\n%s", name, usage or ""), 0) end
+      if s.arg then
+        if s.many then
+          local list = opts[key] or {}
+          i = i + 1
+          if i > #args or args[i]:match("^%-%-") then
+            error(string.format("--%s needs a value", name), 0)
+          end
+          while i <= #args and not args[i]:match("^%-%-") do
+            list[#list + 1] = args[i]
+            i = i + 1
+          end
+          opts[key] = list
+          i = i - 1
+        else
+          i = i + 1
+          if i > #args then error(string.format("--%s needs a value", name), 0) end
+          opts[key] = args[i]
+        end
+      else
+        opts[key] = true
+      end
+    else
+      positional[#positional + 1] = a
+    end
+    i = i + 1
+  end
+  opts._ = positional
+  return opts
+end
+
+return M

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs what refract needs from Debian's packages (only what is missing), then
+# configures and builds it in ./build. Run as root, or as a user with sudo.
+set -eu
+cd "$(dirname "$0")/.."
+
+PACKAGES="cmake ninja-build pkg-config gcc libc6-dev libvulkan-dev mesa-vulkan-drivers
+  glslang-tools vulkan-validationlayers liblua5.4-dev libstb-dev libjansson-dev libpcre2-dev
+  libopenblas-dev liblapacke-dev zlib1g-dev"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_ARGS:-}
+cmake --build build
