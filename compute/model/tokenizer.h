@@ -1,0 +1,32 @@
+/*
+** tokenizer.h: CLIP's byte-level BPE tokenizer, exact with the reference (see
+** tests/data/tokenizer/README.md): HTML unescape (twice), whitespace clean-up, Unicode
+** lower-casing, the pre-tokenizer pattern (contractions, letter runs, single digits, other
+** runs) evaluated with PCRE2 in UCP mode, byte-to-unicode mapping, BPE merges by rank,
+** start/end tokens and truncation to the context length keeping the end token.
+** Compute layer (L5; host only).
+*/
+#ifndef RF_COMPUTE_MODEL_TOKENIZER_H
+#define RF_COMPUTE_MODEL_TOKENIZER_H
+
+#include "rf_base.h"
+
+typedef struct rf_tokenizer rf_tokenizer;
+
+/* open_clip's vocabulary: bpe_simple_vocab_16e6.txt.gz (merges; ids derived). */
+enum rf_status rf_tokenizer_load_bpe_gz(const char *path, rf_tokenizer **out);
+/* Hugging Face's vocab.json + merges.txt (ids from vocab.json). */
+enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_txt,
+				    rf_tokenizer **out);
+void rf_tokenizer_destroy(rf_tokenizer *tok);
+
+int64_t rf_tokenizer_sot(const rf_tokenizer *tok);   /* 49406 for CLIP */
+int64_t rf_tokenizer_eot(const rf_tokenizer *tok);   /* 49407 for CLIP */
+
+/* Encodes one UTF-8 string into ids[context] (zero padded). *untruncated (may be NULL)
+** receives the length with start and end tokens before truncation. Invalid UTF-8 is
+** RF_ERR_INVALID with the byte offset in the message. Thread-safe for one tokenizer. */
+enum rf_status rf_tokenizer_encode(const rf_tokenizer *tok, const char *text, int context,
+				   int64_t *ids, int *untruncated);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+** gemm.h: matrix products on the device, f32 accumulation.
+**
+**   rf_op_gemm:   C[M,N] = act(A[M,K] · Wᵀ + bias) + residual, W a prepared weight
+**                 [N,K] (PyTorch Linear layout) stored as f32 or f16 and packed once in
+**                 the layout the device's kernel variant reads. This is the hot path:
+**                 every Linear layer of CLIP.
+**   rf_op_matmul: C = alpha·A·B + beta·C for batched, arbitrarily strided f32 operands
+**                 held in device tensors (attention, folded decomposition matrices,
+**                 scripts' matmul). Transposes are strides, never copies.
+**
+** The variant is chosen at run time from rf_caps: register-blocked kernels reading
+** through texel buffers on CPU devices (lavapipe), shared-memory tiles on GPUs.
+** Compute layer (L4).
+*/
+#ifndef RF_COMPUTE_OPS_GEMM_H
+#define RF_COMPUTE_OPS_GEMM_H
+
+#include "tensor.h"
+
+typedef struct rf_gemm_weights rf_gemm_weights;
+
+enum rf_activation { RF_ACT_NONE, RF_ACT_GELU, RF_ACT_QUICKGELU };
+
+/* Describes a weight matrix in host memory. */
+struct rf_weight_source {
+	const void *data;
+	enum rf_dtype dtype;     /* F32, F16 or BF16 */
+	int64_t n, k;            /* the logical W is [n, k] */
+	bool transposed;         /* data is stored [k, n] (e.g. CLIP's `proj` [width, embed]) */
+};
+
+/* Uploads and packs a weight; `storage` is RF_F32 or RF_F16 (needs 16-bit support, else
+** RF_ERR_UNSUPPORTED). The result holds a context reference. */
+enum rf_status rf_gemm_weights_create(rf_ctx *ctx, const struct rf_weight_source *src,
+				      enum rf_dtype storage, rf_gemm_weights **out);
+void rf_gemm_weights_destroy(rf_gemm_weights *w);
+int64_t rf_gemm_weights_n(const rf_gemm_weights *w);
+int64_t rf_gemm_weights_k(const rf_gemm_weights *w);
+/* Device bytes held (for memory reports). */
+uint64_t rf_gemm_weights_bytes(const rf_gemm_weights *w);
+
+struct rf_gemm {
+	const rf_tensor *a;           /* [M, K] f32, or any shape whose last dim is K */
+	const rf_gemm_weights *w;     /* [N, K] */
+	const rf_tensor *bias;        /* [N] f32, or NULL */
+	enum rf_activation act;       /* applied after the bias */
+	const rf_tensor *residual;    /* same shape as c, added last; may be c itself; or NULL */
+	rf_tensor *c;                 /* [M, N] f32 (A's leading dims, N) */
+};
+
+enum rf_status rf_op_gemm(rf_ctx *ctx, const struct rf_gemm *g);
+
+/* One strided operand: element (b, i, j) is at data[offset + b*batch + i*row + j*col]. */
+struct rf_matmul_operand {
+	const rf_tensor *t;          /* f32 device tensor that holds the elements */
+	int64_t offset, batch_stride, row_stride, col_stride;
+};
+
+struct rf_matmul {
+	int64_t batch, m, n, k;
+	struct rf_matmul_operand a;  /* A[b] is m x k */
+	struct rf_matmul_operand b;  /* B[b] is k x n */
+	struct rf_matmul_operand c;  /* C[b] is m x n, written */
+	float alpha, beta;           /* C = alpha*A*B + beta*C (beta 0: C is not read) */
+};
+
+/* Checks every operand stays inside its tensor. */
+enum rf_status rf_op_matmul(rf_ctx *ctx, const struct rf_matmul *mm);
+
+/* Convenience: C[..., m, n] = A[..., m, k] · B[..., k, n] (or Bᵀ if trans_b) for
+** contiguous tensors with equal batch dims; c must be allocated with the right shape. */
+enum rf_status rf_op_matmul_simple(rf_ctx *ctx, const rf_tensor *a, const rf_tensor *b,
+				   bool trans_b, rf_tensor *c);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+** safetensors.h: reading (memory-mapped and validated) and writing safetensors files.
+** A file is an 8-byte little-endian header length, a JSON header mapping each tensor
+** name to {dtype, shape, data_offsets} (plus an optional "__metadata__" of strings), then
+** the raw little-endian data. Runtime layer (L2).
+**
+** Validation on open, each failure a RF_ERR_FORMAT whose message names the file and the
+** problem: file shorter than 8 bytes; header length past the end of the file; header not
+** UTF-8 or not a JSON object; an entry that is not an object with a known dtype, an
+** integer shape and two integer offsets; begin > end; a data range past the end of the
+** file; a range whose size differs from shape x dtype; two ranges that overlap.
+*/
+#ifndef RF_RUNTIME_SAFETENSORS_H
+#define RF_RUNTIME_SAFETENSORS_H
+
+#include "rf_base.h"
+#include "tensor.h"
+
+typedef struct rf_safetensors rf_safetensors;
+
+struct rf_st_entry {
+	const char *name;
+	enum rf_dtype dtype;
+	struct rf_shape shape;
+	const void *data;       /* inside the mapping; valid until close */
+	uint64_t nbytes;
+};
+
+/* Maps and validates `path`. */
+enum rf_status rf_safetensors_open(const char *path, rf_safetensors **out);
+void rf_safetensors_close(rf_safetensors *st);
+const char *rf_safetensors_path(const rf_safetensors *st);
+
+uint32_t rf_safetensors_count(const rf_safetensors *st);
+/* Entries in file order of their data offsets. */
+const struct rf_st_entry *rf_safetensors_entry(const rf_safetensors *st, uint32_t i);
+/* NULL if absent. */
+const struct rf_st_entry *rf_safetensors_find(const rf_safetensors *st, const char *name);
+/* A "__metadata__" string value, or NULL. */
+const char *rf_safetensors_metadata(const rf_safetensors *st, const char *key);
+
+/* Copies one entry into a new host tensor of its own dtype. */
+enum rf_status rf_safetensors_read(const rf_safetensors *st, const char *name, rf_tensor **out);
+
+struct rf_st_item {
+	const char *name;
+	const rf_tensor *tensor;     /* host or device (downloaded) */
+};
+
+/* Writes tensors (in the given order) and optional metadata pairs (NULL-terminated
+** key, value, key, value, ..., NULL; may be NULL). Writes to `path.tmp` then renames, so a
+** crash never leaves a half-written file under the final name. */
+enum rf_status rf_safetensors_write(const char *path, const struct rf_st_item *items, uint32_t n,
+				    const char *const *metadata);
+
+#endif
