@@ -1,2 +1,4 @@
 # Every kernel and variant the engine embeds (see rf_add_shader in CMakeLists.txt).
 rf_add_shader(shaders/binary.comp)
+rf_add_shader(shaders/decomp_accumulate.comp)
+rf_add_shader(shaders/decomp_finish.comp)

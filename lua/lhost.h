@@ -11,6 +11,7 @@
 #include "rf_base.h"
 
 typedef struct rf_ctx rf_ctx;
+typedef struct rf_clip rf_clip;
 
 int luaopen_refract(lua_State *L);
 
@@ -22,8 +23,14 @@ rf_ctx *rf_lua_ctx_if_created(lua_State *L);
 /* Raises a Lua error "<what>: <message of the last failure>". Never returns. */
 int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 
+/* The live model at `idx` (argument error if wrong type or freed). */
+rf_clip *rf_lua_check_model(lua_State *L, int idx);
+
 /* Per-file openers; each adds its functions to the module table on the stack top. */
 void rf_lua_open_device(lua_State *L);
 void rf_lua_open_tensor(lua_State *L);
+void rf_lua_open_model(lua_State *L);
+void rf_lua_open_image(lua_State *L);
+void rf_lua_open_json(lua_State *L);
 
 #endif

@@ -253,6 +253,36 @@ enum rf_status rf_tensor_to_host(const rf_tensor *src, rf_tensor **out)
 	return st;
 }
 
+enum rf_status rf_tensor_rows(rf_ctx *ctx, const rf_tensor *t, int64_t first, int64_t count,
+			      rf_tensor **out)
+{
+	struct rf_shape s = t->shape;
+	s.dim[0] = count;
+	enum rf_status st = rf_tensor_create(ctx, t->dtype, &s, out);
+	if (st != RF_OK)
+		return st;
+	uint64_t row = rf_tensor_nbytes(t) / (uint64_t)t->shape.dim[0];
+	if (rf_tensor_on_device(t))
+		st = rf_mem_copy(ctx, &t->mem, (uint64_t)first * row, &(*out)->mem, 0, (uint64_t)count * row);
+	else
+		st = rf_tensor_upload(*out, (const char *)t->host + (uint64_t)first * row, (uint64_t)count * row);
+	if (st != RF_OK) {
+		rf_tensor_destroy(*out);
+		*out = NULL;
+	}
+	return st;
+}
+
+enum rf_status rf_tensor_reshape(rf_tensor *t, const struct rf_shape *s)
+{
+	char a[96], b[96];
+	if (rf_shape_numel(s) != rf_tensor_numel(t))
+		return rf_error(RF_ERR_INVALID, "cannot reshape %s to %s: element counts differ",
+				rf_shape_str(&t->shape, a, sizeof a), rf_shape_str(s, b, sizeof b));
+	t->shape = *s;
+	return RF_OK;
+}
+
 /* }===== */
 
 /* {===== conversion */

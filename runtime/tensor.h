@@ -73,6 +73,12 @@ enum rf_status rf_tensor_upload(rf_tensor *dst, const void *data, uint64_t nbyte
 /* Downloads a device tensor into `data` (nbytes must match). */
 enum rf_status rf_tensor_download(const rf_tensor *src, void *data, uint64_t nbytes);
 
+/* Rows [first, first + count) of a [B, ...] tensor (host or device) as a new device tensor. */
+enum rf_status rf_tensor_rows(rf_ctx *ctx, const rf_tensor *t, int64_t first, int64_t count,
+			      rf_tensor **out);
+/* Changes the shape in place (same element count; the data is contiguous). */
+enum rf_status rf_tensor_reshape(rf_tensor *t, const struct rf_shape *s);
+
 /* Converts n values to f32 / from f32 (F16, BF16 exact widening; narrowing rounds to
 ** nearest even; integer dtypes convert by value). */
 void rf_convert_to_f32(enum rf_dtype dt, const void *src, float *dst, size_t n);

@@ -46,4 +46,28 @@ function M.parse_args(args, spec, usage)
   return opts
 end
 
+-- The strings of a JSON list file, or of a text file (one string per line).
+function M.read_texts(path)
+  local refract = require("refract")
+  if path:match("%.json$") then
+    local list = refract.json_read(path)
+    if type(list) ~= "table" then error(path .. ": expected a JSON list of strings", 0) end
+    for i, s in ipairs(list) do
+      if type(s) ~= "string" then error(string.format("%s: entry %d is not a string", path, i), 0) end
+    end
+    return list
+  end
+  local f, err = io.open(path, "rb")
+  if not f then error(err, 0) end
+  local list = {}
+  for line in f:lines() do list[#list + 1] = line:gsub("\r$", "") end
+  f:close()
+  return list
+end
+
+-- "[8, 3, 224, 224]" for a tensor.
+function M.shape_str(t)
+  return "[" .. table.concat(t:shape(), ", ") .. "]"
+end
+
 return M

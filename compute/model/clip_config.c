@@ -1,0 +1,414 @@
+/*
+** clip_config.c: parsing open_clip and Hugging Face CLIP configurations. Compute layer
+** (L5; host only).
+*/
+#include "clip_config.h"
+#include "status.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static enum rf_status load_json(const char *path, json_t **out)
+{
+	json_error_t err;
+	*out = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+	if (!*out) {
+		if (!file_exists(path))
+			return rf_error(RF_ERR_IO, "%s: cannot read the file", path);
+		return rf_error(RF_ERR_FORMAT, "%s: invalid JSON at line %d: %s", path, err.line, err.text);
+	}
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return rf_error(RF_ERR_FORMAT, "%s: the top level is not a JSON object", path);
+	}
+	return RF_OK;
+}
+
+/* {===== typed field access with defaults and messages */
+
+struct fields {
+	const char *path;      /* the file, for messages */
+	const char *section;   /* e.g. "model_cfg.vision_cfg" */
+	json_t *obj;
+};
+
+static enum rf_status get_int(const struct fields *f, const char *key, int def, bool required,
+			      int *out)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	if (!v || json_is_null(v)) {
+		if (required)
+			return rf_error(RF_ERR_FORMAT, "%s: missing field %s.%s", f->path, f->section, key);
+		*out = def;
+		return RF_OK;
+	}
+	double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : NAN;
+	if (!(d >= 1 && d <= 1e7 && d == floor(d)))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a positive integer", f->path,
+				f->section, key);
+	*out = (int)d;
+	return RF_OK;
+}
+
+static enum rf_status get_real(const struct fields *f, const char *key, double def, double *out)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return RF_OK;
+	}
+	if (!json_is_number(v) || !(json_number_value(v) > 0))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a positive number", f->path,
+				f->section, key);
+	*out = json_number_value(v);
+	return RF_OK;
+}
+
+static bool get_bool(const struct fields *f, const char *key, bool def)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+static const char *get_string(const struct fields *f, const char *key)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Refuses a field whose presence means an architecture refract does not implement. */
+static enum rf_status refuse_if_set(const struct fields *f, const char *key, const char *what)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	if (v && !json_is_null(v) && !json_is_false(v) && !(json_is_string(v) && !*json_string_value(v)))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s.%s is set: %s is not supported", f->path,
+				f->section, key, what);
+	return RF_OK;
+}
+
+static enum rf_status read_triple(const char *path, json_t *arr, const char *name, float *out)
+{
+	if (!json_is_array(arr) || json_array_size(arr) != 3)
+		return rf_error(RF_ERR_FORMAT, "%s: %s must be a list of 3 numbers", path, name);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_array_get(arr, i);
+		if (!json_is_number(v))
+			return rf_error(RF_ERR_FORMAT, "%s: %s must be a list of 3 numbers", path, name);
+		out[i] = (float)json_number_value(v);
+	}
+	if (!strcmp(name, "std") || strstr(name, "std"))
+		for (int i = 0; i < 3; i++)
+			if (!(out[i] > 0))
+				return rf_error(RF_ERR_FORMAT, "%s: %s entries must be positive", path, name);
+	return RF_OK;
+}
+
+/* }===== */
+
+/* {===== consistency */
+
+static enum rf_status finish_tower(const char *path, const char *name, struct rf_tower_config *t)
+{
+	if (t->width % t->heads)
+		return rf_error(RF_ERR_FORMAT, "%s: %s width %d is not divisible by its %d heads", path,
+				name, t->width, t->heads);
+	t->head_width = t->width / t->heads;
+	return RF_OK;
+}
+
+static enum rf_status finish(struct rf_clip_config *c, const char *path)
+{
+	if (c->image_size % c->patch_size)
+		return rf_error(RF_ERR_FORMAT, "%s: image size %d is not a multiple of the patch size %d",
+				path, c->image_size, c->patch_size);
+	c->grid = c->image_size / c->patch_size;
+	c->tokens = 1 + c->grid * c->grid;
+	enum rf_status s = finish_tower(path, "vision", &c->vision);
+	if (s == RF_OK && c->has_text)
+		s = finish_tower(path, "text", &c->text);
+	c->eot_id = c->vocab_size - 1;
+	if (c->preprocess.size <= 0)
+		c->preprocess.size = c->image_size;
+	if (s == RF_OK && c->preprocess.size != c->image_size)
+		return rf_error(RF_ERR_FORMAT, "%s: preprocessing size %d differs from the image size %d",
+				path, c->preprocess.size, c->image_size);
+	return s;
+}
+
+/* }===== */
+
+/* {===== open_clip */
+
+static enum rf_status parse_open_clip_preprocess(const char *path, json_t *pp, struct rf_preprocess *p)
+{
+	*p = rf_preprocess_openai(0);
+	if (!json_is_object(pp))
+		return RF_OK;
+	struct fields f = { path, "preprocess_cfg", pp };
+	enum rf_status s;
+	json_t *mean = json_object_get(pp, "mean"), *std = json_object_get(pp, "std");
+	if (mean && (s = read_triple(path, mean, "preprocess_cfg.mean", p->mean)) != RF_OK)
+		return s;
+	if (std && (s = read_triple(path, std, "preprocess_cfg.std", p->std)) != RF_OK)
+		return s;
+	int size = 0;
+	json_t *sz = json_object_get(pp, "size");
+	if (json_is_array(sz) && json_array_size(sz) == 2 &&
+	    json_integer_value(json_array_get(sz, 0)) == json_integer_value(json_array_get(sz, 1)))
+		size = (int)json_integer_value(json_array_get(sz, 0));
+	else if ((s = get_int(&f, "size", 0, false, &size)) != RF_OK)
+		return s;
+	p->size = size;
+	const char *mode = get_string(&f, "resize_mode");
+	if (mode && !strcmp(mode, "squash"))
+		p->mode = RF_RESIZE_SQUASH;
+	else if (mode && strcmp(mode, "shortest") != 0)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: preprocess_cfg.resize_mode \"%s\" is not supported "
+				"(shortest, squash)", path, mode);
+	const char *interp = get_string(&f, "interpolation");
+	if (interp && strcmp(interp, "bicubic") != 0)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: preprocess_cfg.interpolation \"%s\" is not "
+				"supported (bicubic)", path, interp);
+	return RF_OK;
+}
+
+static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_clip_config *c)
+{
+	json_t *model = json_object_get(root, "model_cfg");
+	if (!json_is_object(model))
+		model = root;   /* a bare model config, as in open_clip's model_configs folder */
+	json_t *vision = json_object_get(model, "vision_cfg");
+	json_t *text = json_object_get(model, "text_cfg");
+	if (!json_is_object(vision))
+		return rf_error(RF_ERR_FORMAT, "%s: missing object model_cfg.vision_cfg", path);
+	struct fields m = { path, "model_cfg", model };
+	struct fields v = { path, "model_cfg.vision_cfg", vision };
+	struct fields t = { path, "model_cfg.text_cfg", text };
+	enum rf_status s;
+	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK)
+		return s;
+	c->act = get_bool(&m, "quick_gelu", false) ? RF_ACT_QUICKGELU : RF_ACT_GELU;
+	static const char *unsupported_vision[][2] = {
+		{ "timm_model_name", "a timm image tower" }, { "attentional_pool", "attentional pooling" },
+		{ "no_ln_pre", "a tower without ln_pre" }, { "final_ln_after_pool", "ln after pooling" },
+		{ "ls_init_value", "layer scale" }, { "input_patchnorm", "patch normalisation" },
+		{ "layers_per_stage", "a ResNet tower" },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(unsupported_vision); i++)
+		if ((s = refuse_if_set(&v, unsupported_vision[i][0], unsupported_vision[i][1])) != RF_OK)
+			return s;
+	if (json_is_array(json_object_get(vision, "layers")))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: vision_cfg.layers is a list: ResNet image towers "
+				"are not supported", path);
+	const char *pool = get_string(&v, "pool_type");
+	if (pool && strcmp(pool, "tok") != 0)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: vision_cfg.pool_type \"%s\" is not supported (tok)",
+				path, pool);
+	double mlp_ratio = 4.0, eps = 1e-5;
+	int head_width = 64;
+	if ((s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
+	    (s = get_int(&v, "patch_size", 16, false, &c->patch_size)) != RF_OK ||
+	    (s = get_int(&v, "width", 768, false, &c->vision.width)) != RF_OK ||
+	    (s = get_int(&v, "layers", 12, false, &c->vision.layers)) != RF_OK ||
+	    (s = get_int(&v, "head_width", 64, false, &head_width)) != RF_OK ||
+	    (s = get_real(&v, "mlp_ratio", 4.0, &mlp_ratio)) != RF_OK)
+		return s;
+	if (c->vision.width % head_width)
+		return rf_error(RF_ERR_FORMAT, "%s: vision width %d is not a multiple of head_width %d",
+				path, c->vision.width, head_width);
+	c->vision.heads = c->vision.width / head_width;
+	c->vision.mlp_width = (int)(c->vision.width * mlp_ratio);
+	c->vision.ln_eps = (float)eps;
+	c->has_text = json_is_object(text);
+	if (c->has_text) {
+		if ((s = refuse_if_set(&t, "hf_model_name", "a Hugging Face text tower")) != RF_OK)
+			return s;
+		const char *tpool = get_string(&t, "pool_type");
+		if (tpool && strcmp(tpool, "argmax") != 0)
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: text_cfg.pool_type \"%s\" is not supported "
+					"(argmax)", path, tpool);
+		if ((s = refuse_if_set(&t, "embed_cls", "a text CLS token")) != RF_OK ||
+		    (s = refuse_if_set(&t, "proj_bias", "a text projection bias")) != RF_OK ||
+		    (s = refuse_if_set(&t, "no_causal_mask", "a text tower without causal mask")) != RF_OK)
+			return s;
+		double tratio = 4.0;
+		if ((s = get_int(&t, "context_length", 77, false, &c->context_length)) != RF_OK ||
+		    (s = get_int(&t, "vocab_size", 49408, false, &c->vocab_size)) != RF_OK ||
+		    (s = get_int(&t, "width", 512, false, &c->text.width)) != RF_OK ||
+		    (s = get_int(&t, "heads", 8, false, &c->text.heads)) != RF_OK ||
+		    (s = get_int(&t, "layers", 12, false, &c->text.layers)) != RF_OK ||
+		    (s = get_real(&t, "mlp_ratio", 4.0, &tratio)) != RF_OK)
+			return s;
+		c->text.mlp_width = (int)(c->text.width * tratio);
+		c->text.ln_eps = (float)eps;
+	}
+	return parse_open_clip_preprocess(path, json_object_get(root, "preprocess_cfg"), &c->preprocess);
+}
+
+/* }===== */
+
+/* {===== Hugging Face */
+
+static enum rf_status parse_hf_act(const char *path, const struct fields *f, enum rf_activation *act)
+{
+	const char *name = get_string(f, "hidden_act");
+	if (!name || !strcmp(name, "quick_gelu"))
+		*act = RF_ACT_QUICKGELU;
+	else if (!strcmp(name, "gelu"))
+		*act = RF_ACT_GELU;
+	else
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s.hidden_act \"%s\" is not supported (gelu, "
+				"quick_gelu)", path, f->section, name);
+	return RF_OK;
+}
+
+static enum rf_status parse_hf_tower(const struct fields *f, struct rf_tower_config *t,
+				     int width, int heads, int layers, int mlp)
+{
+	enum rf_status s;
+	double eps;
+	if ((s = get_int(f, "hidden_size", width, false, &t->width)) != RF_OK ||
+	    (s = get_int(f, "num_attention_heads", heads, false, &t->heads)) != RF_OK ||
+	    (s = get_int(f, "num_hidden_layers", layers, false, &t->layers)) != RF_OK ||
+	    (s = get_int(f, "intermediate_size", mlp, false, &t->mlp_width)) != RF_OK ||
+	    (s = get_real(f, "layer_norm_eps", 1e-5, &eps)) != RF_OK)
+		return s;
+	t->ln_eps = (float)eps;
+	return RF_OK;
+}
+
+static enum rf_status parse_hf_preprocess(const char *dir, struct rf_preprocess *p)
+{
+	*p = rf_preprocess_openai(0);
+	char path[1100];
+	snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+	if (!file_exists(path))
+		return RF_OK;
+	json_t *root;
+	enum rf_status s = load_json(path, &root);
+	if (s != RF_OK)
+		return s;
+	json_t *mean = json_object_get(root, "image_mean"), *std = json_object_get(root, "image_std");
+	if (mean && (s = read_triple(path, mean, "image_mean", p->mean)) == RF_OK && std)
+		s = read_triple(path, std, "image_std", p->std);
+	json_decref(root);
+	return s;
+}
+
+static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_config *c)
+{
+	json_t *vision = json_object_get(root, "vision_config");
+	json_t *text = json_object_get(root, "text_config");
+	const char *type = json_string_value(json_object_get(root, "model_type"));
+	if (type && strcmp(type, "clip") != 0 && strcmp(type, "clip_vision_model") != 0)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not a CLIP model", path, type);
+	if (!json_is_object(vision)) {
+		if (type && !strcmp(type, "clip_vision_model"))
+			vision = root;
+		else
+			return rf_error(RF_ERR_FORMAT, "%s: missing object vision_config", path);
+	}
+	struct fields r = { path, "config", root };
+	struct fields v = { path, "vision_config", vision };
+	struct fields t = { path, "text_config", text };
+	enum rf_status s;
+	if ((s = get_int(&r, "projection_dim", 512, false, &c->embed_dim)) != RF_OK ||
+	    (s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
+	    (s = get_int(&v, "patch_size", 32, false, &c->patch_size)) != RF_OK ||
+	    (s = parse_hf_tower(&v, &c->vision, 768, 12, 12, 3072)) != RF_OK ||
+	    (s = parse_hf_act(path, &v, &c->act)) != RF_OK)
+		return s;
+	c->has_text = json_is_object(text);
+	if (c->has_text) {
+		enum rf_activation tact;
+		if ((s = get_int(&t, "max_position_embeddings", 77, false, &c->context_length)) != RF_OK ||
+		    (s = get_int(&t, "vocab_size", 49408, false, &c->vocab_size)) != RF_OK ||
+		    (s = parse_hf_tower(&t, &c->text, 512, 8, 12, 2048)) != RF_OK ||
+		    (s = parse_hf_act(path, &t, &tact)) != RF_OK)
+			return s;
+		if (tact != c->act)
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: the towers use different activations", path);
+	}
+	if (c->vision.ln_eps != c->text.ln_eps && c->has_text)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: the towers use different layer_norm_eps", path);
+	return parse_hf_preprocess(c->dir, &c->preprocess);
+}
+
+/* }===== */
+
+static bool has_pickle(const char *dir)
+{
+	static const char *names[] = { "open_clip_pytorch_model.bin", "pytorch_model.bin",
+				       "open_clip_model.bin", "model.pt", "model.pth", "model.bin" };
+	char path[1100];
+	for (size_t i = 0; i < RF_ARRAY_LEN(names); i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		if (file_exists(path))
+			return true;
+	}
+	return false;
+}
+
+static enum rf_status find_weights(struct rf_clip_config *c)
+{
+	const char *name = c->layout == RF_LAYOUT_OPEN_CLIP ? "open_clip_model.safetensors" : "model.safetensors";
+	snprintf(c->weights_path, sizeof c->weights_path, "%s/%s", c->dir, name);
+	if (file_exists(c->weights_path))
+		return RF_OK;
+	if (has_pickle(c->dir))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: only a pickled PyTorch checkpoint (.bin/.pt) is "
+				"here; refract never unpickles: download the model's %s from the same "
+				"repository instead", c->dir, name);
+	return rf_error(RF_ERR_IO, "%s: no %s in the model directory", c->dir, name);
+}
+
+enum rf_status rf_clip_config_load(const char *dir, struct rf_clip_config *out)
+{
+	memset(out, 0, sizeof *out);
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return rf_error(RF_ERR_IO, "%s: not a model directory (expected a folder with "
+				"open_clip_config.json or config.json)", dir);
+	snprintf(out->dir, sizeof out->dir, "%s", dir);
+	char path[1100];
+	snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
+	out->layout = RF_LAYOUT_OPEN_CLIP;
+	if (!file_exists(path)) {
+		snprintf(path, sizeof path, "%s/config.json", dir);
+		out->layout = RF_LAYOUT_HF;
+		if (!file_exists(path))
+			return rf_error(RF_ERR_IO, "%s: no open_clip_config.json or config.json", dir);
+	}
+	json_t *root;
+	enum rf_status s = load_json(path, &root);
+	if (s != RF_OK)
+		return s;
+	s = out->layout == RF_LAYOUT_OPEN_CLIP ? parse_open_clip(path, root, out) : parse_hf(path, root, out);
+	json_decref(root);
+	if (s == RF_OK)
+		s = finish(out, path);
+	if (s == RF_OK)
+		s = find_weights(out);
+	return s;
+}
+
+void rf_clip_config_describe(const struct rf_clip_config *c, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "ViT %d/%d, width %d x %d layers, %d heads of %d, MLP %d, %s, embed %d",
+			 c->image_size, c->patch_size, c->vision.width, c->vision.layers, c->vision.heads,
+			 c->vision.head_width, c->vision.mlp_width,
+			 c->act == RF_ACT_QUICKGELU ? "QuickGELU" : "GELU", c->embed_dim);
+	if (c->has_text && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "; text width %d x %d layers, %d heads, context %d",
+			 c->text.width, c->text.layers, c->text.heads, c->context_length);
+}

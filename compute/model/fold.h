@@ -1,0 +1,36 @@
+/*
+** fold.h: the matrices that turn a vision component's output into its contribution to the
+** (projected) image embedding, computed once per model, projection and centring mode:
+**   GP      = diag(gamma) proj P              [W, C]   (centred over W for exact centring)
+**   M[l]    = out_proj[l].weightᵀ GP          [W, C]   rows h*dh..(h+1)*dh: head h
+**   cb[l]   = out_proj[l].bias GP             [C]
+**   g1P     = 1ᵀ GP  (0 for exact centring)   [C]      carries ln_post's mean
+**   bpP     = beta proj P                     [C]      carries ln_post's beta
+** computed in double precision on the host (OpenBLAS dgemm), stored on the device as f32.
+** Compute layer (L5).
+*/
+#ifndef RF_COMPUTE_MODEL_FOLD_H
+#define RF_COMPUTE_MODEL_FOLD_H
+
+#include "clip_internal.h"
+#include "decompose.h"
+
+struct rf_fold {
+	enum rf_centering centering;
+	uint64_t projection_hash;   /* 0 without a projection */
+	int width, dim;             /* W and C */
+	rf_tensor *gp;              /* [W, C] */
+	rf_tensor **m;              /* per layer [W, C] */
+	int layers;
+	double *cb;                 /* [layers][C] */
+	double *g1p, *bpp;          /* [C] each */
+};
+
+/* Builds the fold for `projection` ([D, C] host or device f32, or NULL). */
+enum rf_status rf_fold_build(rf_clip *m, const rf_tensor *projection, enum rf_centering centering,
+			     struct rf_fold **out);
+void rf_fold_destroy(struct rf_fold *f);
+/* A hash of the projection's values (0 for NULL), to reuse a cached fold. */
+enum rf_status rf_fold_projection_hash(const rf_tensor *projection, uint64_t *out);
+
+#endif

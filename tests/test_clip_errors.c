@@ -1,0 +1,193 @@
+/*
+** test_clip_errors.c: every bad model directory gets a clear error and no crash: missing
+** or inconsistent config, unsupported architectures, pickled checkpoints, missing or
+** misshapen tensors, truncated weights, bad pixels and tokens.
+*/
+#include "harness.h"
+#include "golden.h"
+#include "clip.h"
+#include "context.h"
+#include "safetensors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char *tmp;
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *subdir(const char *name)
+{
+	static char path[4200];
+	snprintf(path, sizeof path, "%s/%s", tmp, name);
+	mkdir(path, 0755);
+	return path;
+}
+
+/* A config like tiny-gelu's with `vision` replacing the vision_cfg object. */
+static char *config(const char *vision)
+{
+	static char text[2048];
+	snprintf(text, sizeof text,
+		 "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": false, \"vision_cfg\": %s, "
+		 "\"text_cfg\": {\"context_length\": 77, \"vocab_size\": 49408, \"width\": 32, "
+		 "\"heads\": 2, \"layers\": 2}}, \"preprocess_cfg\": {\"size\": 32}}", vision);
+	return text;
+}
+
+static const char *tiny_vision =
+	"{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 3, \"head_width\": 16}";
+
+static void link_weights(const char *dir)
+{
+	char cmd[8400];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s/open_clip_model.safetensors'",
+		 rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), dir);
+	CHECK(system(cmd) == 0);
+}
+
+static void expect_load_error(rf_ctx *ctx, const char *dir, enum rf_status want, const char *needle)
+{
+	rf_clip *m = NULL;
+	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
+	enum rf_status s = rf_clip_load(ctx, dir, &opt, &m);
+	CHECK_FAILS(s, want, needle);
+	CHECK(m == NULL);
+	printf("%-28s -> %s\n", needle, rf_error_message());
+}
+
+static void test_configs(rf_ctx *ctx)
+{
+	expect_load_error(ctx, "/nonexistent/model", RF_ERR_IO, "not a model directory");
+	expect_load_error(ctx, subdir("empty"), RF_ERR_IO, "no open_clip_config.json or config.json");
+	const char *d = subdir("badjson");
+	write_file(d, "open_clip_config.json", "{\"model_cfg\": {");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "invalid JSON");
+	d = subdir("novision");
+	write_file(d, "open_clip_config.json", "{\"model_cfg\": {\"embed_dim\": 32}}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "vision_cfg");
+	d = subdir("patch");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 30, \"patch_size\": 8, \"width\": 64, \"layers\": 3, \"head_width\": 16}"));
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "not a multiple of the patch size");
+	d = subdir("heads");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 3, \"head_width\": 24}"));
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "head_width");
+	d = subdir("negative");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": -64, \"layers\": 3}"));
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "positive integer");
+	d = subdir("timm");
+	write_file(d, "open_clip_config.json", config("{\"timm_model_name\": \"vit_base\", \"image_size\": 224}"));
+	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "timm");
+	d = subdir("resnet");
+	write_file(d, "open_clip_config.json", config("{\"layers\": [3, 4, 6, 3], \"width\": 64}"));
+	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "ResNet");
+	d = subdir("pickle");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	write_file(d, "open_clip_pytorch_model.bin", "not really a pickle");
+	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "never unpickles");
+	d = subdir("noweights");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	expect_load_error(ctx, d, RF_ERR_IO, "no open_clip_model.safetensors");
+	d = subdir("hf_other");
+	write_file(d, "config.json", "{\"model_type\": \"siglip\", \"vision_config\": {}}");
+	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "not a CLIP model");
+}
+
+static void test_weights(rf_ctx *ctx)
+{
+	/* The config says width 96 where the weights have 64: the first tensor read names it. */
+	const char *d = subdir("wrongshape");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 96, \"layers\": 3, \"head_width\": 16}"));
+	link_weights(d);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "visual.conv1.weight' has shape [64, 3, 8, 8], but the config implies [96, 3, 8, 8]");
+	d = subdir("morelayers");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 4, \"head_width\": 16}"));
+	link_weights(d);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "missing tensor 'visual.transformer.resblocks.3.ln_1.weight'");
+
+	/* Weights without visual.proj. */
+	d = subdir("missing");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	rf_safetensors *st;
+	CHECK_OK(rf_safetensors_open(rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), &st));
+	uint32_t n = rf_safetensors_count(st), k = 0;
+	struct rf_st_item *items = calloc(n, sizeof *items);
+	rf_tensor **tensors = calloc(n, sizeof *tensors);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct rf_st_entry *e = rf_safetensors_entry(st, i);
+		if (!strcmp(e->name, "visual.proj"))
+			continue;
+		CHECK_OK(rf_tensor_from_host_data(e->dtype, &e->shape, e->data, &tensors[k]));
+		items[k].name = e->name;
+		items[k].tensor = tensors[k];
+		k++;
+	}
+	char path[4200];
+	snprintf(path, sizeof path, "%s/open_clip_model.safetensors", d);
+	CHECK_OK(rf_safetensors_write(path, items, k, NULL));
+	for (uint32_t i = 0; i < k; i++)
+		rf_tensor_destroy(tensors[i]);
+	free(tensors);
+	free(items);
+	rf_safetensors_close(st);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "missing tensor 'visual.proj' (expected shape [64, 32])");
+
+	/* Truncated weights. */
+	d = subdir("truncated");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	char cmd[8400];
+	snprintf(cmd, sizeof cmd, "head -c 100000 '%s' > '%s/open_clip_model.safetensors'",
+		 rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), d);
+	CHECK(system(cmd) == 0);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "past the end of the file");
+}
+
+static void test_inputs(rf_ctx *ctx)
+{
+	rf_clip *m = NULL;
+	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
+	CHECK_OK(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &opt, &m));
+	if (!m)
+		return;
+	rf_tensor *bad = NULL, *e = NULL;
+	struct rf_shape s = rf_shape_of(4, (int64_t)2, (int64_t)3, (int64_t)16, (int64_t)16);
+	CHECK_OK(rf_tensor_create_host(RF_F32, &s, &bad));
+	CHECK_FAILS(rf_clip_encode_images(m, bad, &e), RF_ERR_INVALID, "pixels must be f32 [B, 3, 32, 32], got F32 [2, 3, 16, 16]");
+	rf_tensor_destroy(bad);
+	s = rf_shape_of(2, (int64_t)1, (int64_t)77);
+	CHECK_OK(rf_tensor_create_host(RF_I64, &s, &bad));
+	((int64_t *)bad->host)[5] = 60000;
+	CHECK_FAILS(rf_clip_encode_tokens(m, bad, &e), RF_ERR_INVALID, "token id 60000 at [0, 5] is outside the vocabulary");
+	rf_tensor_destroy(bad);
+	const char *texts[] = { "fine", "bad \xff byte" };
+	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 1");
+	printf("non-UTF-8 text -> %s\n", rf_error_message());
+	rf_clip_destroy(m);
+	struct rf_clip_options f64 = { .storage = RF_I64 };
+	CHECK_FAILS(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &f64, &m), RF_ERR_INVALID, "f32 or f16");
+}
+
+int main(void)
+{
+	rf_ctx *ctx = rf_test_ctx();
+	tmp = rf_temp_dir();
+	test_configs(ctx);
+	test_weights(ctx);
+	test_inputs(ctx);
+	rf_temp_dir_remove(tmp);
+	return rf_test_finish();
+}
