@@ -295,10 +295,16 @@ enum rf_status rf_safetensors_open(const char *path, rf_safetensors **out)
 	uint64_t header = 0;
 	for (int i = 7; i >= 0; i--)
 		header = (header << 8) | bytes[i];
-	if (header > st->size - 8 || header > MAX_HEADER) {
+	if (header > st->size - 8) {
 		s = rf_error(RF_ERR_FORMAT, "%s: header length %llu is larger than the %llu bytes that "
 			     "follow it (truncated or not a safetensors file)", path,
 			     (unsigned long long)header, (unsigned long long)(st->size - 8));
+		goto fail;
+	}
+	if (header > MAX_HEADER) {
+		s = rf_error(RF_ERR_FORMAT, "%s: header length %llu is over the %llu-byte limit (not a "
+			     "safetensors file?)", path, (unsigned long long)header,
+			     (unsigned long long)MAX_HEADER);
 		goto fail;
 	}
 	st->data = bytes + 8 + header;

@@ -311,7 +311,7 @@ static void test_malformed(void)
 	REJECTS(rf_ft_tmp("hlen1.npy"), "header length 500 is past the end");
 	rf_ft_write(rf_ft_tmp("hlen2.npy"), "\x93NUMPY\x02\x00\xff\xff\xff\xff{'de", 16);
 	REJECTS(rf_ft_tmp("hlen2.npy"), "header length 4294967295 is past the end");
-	rf_ft_write(rf_ft_tmp("hlen3.npy"), "\x93NUMPY\x02\x00\x04", 11);
+	rf_ft_write(rf_ft_tmp("hlen3.npy"), "\x93NUMPY\x02\x00\x04\x00\x00", 11);
 	REJECTS(rf_ft_tmp("hlen3.npy"), "truncated inside the header length");
 	expect_read_fails(rf_ft_tmp(""), RF_ERR_IO, "not a regular file", __LINE__);
 }
