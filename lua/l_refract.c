@@ -32,5 +32,6 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_model(L);
 	rf_lua_open_image(L);
 	rf_lua_open_json(L);
+	rf_lua_open_io(L);
 	return 1;
 }

@@ -1,6 +1,6 @@
 /*
-** safetensors.c: memory-mapped, validated reading of safetensors files, and writing.
-** Runtime layer (L2).
+** safetensors.c: memory-mapped, validated reading of safetensors files (writing is in
+** safetensors_write.c). Runtime layer (L2).
 **
 ** Every check names the file and the problem; nothing in a hostile file can make a read
 ** go outside the mapping: ranges are validated against the file size before any entry
@@ -140,14 +140,52 @@ static int by_offset(const void *a, const void *b)
 	return (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
 
-static enum rf_status check_overlaps(rf_safetensors *st)
+/* The specification requires the data section to be exactly covered by the tensors:
+** no overlaps (two names for the same bytes) and no holes or trailing bytes (room for
+** a second, hidden payload: a polyglot file). Empty tensors cover nothing. */
+static enum rf_status check_coverage(rf_safetensors *st)
 {
 	qsort(st->entries, st->count, sizeof *st->entries, by_offset);
-	for (uint32_t i = 1; i < st->count; i++) {
-		const struct rf_st_entry *p = &st->entries[i - 1], *e = &st->entries[i];
-		if (e->nbytes && p->nbytes && (const uint8_t *)p->data + p->nbytes > (const uint8_t *)e->data) {
+	const uint8_t *at = st->data;
+	const char *prev = NULL;
+	char what[320];
+	for (uint32_t i = 0; i < st->count; i++) {
+		const struct rf_st_entry *e = &st->entries[i];
+		const uint8_t *begin = e->data;
+		if (!e->nbytes)
+			continue;
+		if (begin < at) {
+			snprintf(what, sizeof what, "the data of tensors '%s' and '%s' overlap", prev, e->name);
+			return bad(st->path, "%s", what);
+		}
+		if (begin > at) {
+			snprintf(what, sizeof what, "data bytes [%llu, %llu) belong to no tensor (a hole "
+				 "before '%s')", (unsigned long long)(at - st->data),
+				 (unsigned long long)(begin - st->data), e->name);
+			return bad(st->path, "%s", what);
+		}
+		at = begin + e->nbytes;
+		prev = e->name;
+	}
+	if (at != st->data + st->data_size) {
+		snprintf(what, sizeof what, "%llu trailing bytes after the last tensor's data",
+			 (unsigned long long)(st->data + st->data_size - at));
+		return bad(st->path, "%s", what);
+	}
+	return RF_OK;
+}
+
+/* Metadata is a map of strings to strings (the specification's Dict[str, str]). */
+static enum rf_status check_metadata(rf_safetensors *st, json_t *md)
+{
+	if (!json_is_object(md))
+		return bad(st->path, "%s", "__metadata__ is not an object");
+	const char *key;
+	json_t *value;
+	json_object_foreach(md, key, value) {
+		if (!json_is_string(value)) {
 			char what[300];
-			snprintf(what, sizeof what, "the data of tensors '%s' and '%s' overlap", p->name, e->name);
+			snprintf(what, sizeof what, "__metadata__ value of '%s' is not a string", key);
 			return bad(st->path, "%s", what);
 		}
 	}
@@ -177,10 +215,8 @@ static enum rf_status parse_header(rf_safetensors *st, const uint8_t *text, uint
 	json_t *value;
 	json_object_foreach(root, key, value) {
 		if (!strcmp(key, "__metadata__")) {
-			if (!json_is_object(value)) {
-				s = bad(st->path, "%s", "__metadata__ is not an object");
+			if ((s = check_metadata(st, value)) != RF_OK)
 				goto out;
-			}
 			st->metadata = json_incref(value);
 			continue;
 		}
@@ -194,7 +230,7 @@ static enum rf_status parse_header(rf_safetensors *st, const uint8_t *text, uint
 		if ((s = parse_entry(st, key, value, e)) != RF_OK)
 			goto out;
 	}
-	s = check_overlaps(st);
+	s = check_coverage(st);
 out:
 	json_decref(root);
 	return s;
@@ -259,10 +295,16 @@ enum rf_status rf_safetensors_open(const char *path, rf_safetensors **out)
 	uint64_t header = 0;
 	for (int i = 7; i >= 0; i--)
 		header = (header << 8) | bytes[i];
-	if (header > st->size - 8 || header > MAX_HEADER) {
+	if (header > st->size - 8) {
 		s = rf_error(RF_ERR_FORMAT, "%s: header length %llu is larger than the %llu bytes that "
 			     "follow it (truncated or not a safetensors file)", path,
 			     (unsigned long long)header, (unsigned long long)(st->size - 8));
+		goto fail;
+	}
+	if (header > MAX_HEADER) {
+		s = rf_error(RF_ERR_FORMAT, "%s: header length %llu is over the %llu-byte limit (not a "
+			     "safetensors file?)", path, (unsigned long long)header,
+			     (unsigned long long)MAX_HEADER);
 		goto fail;
 	}
 	st->data = bytes + 8 + header;
@@ -307,6 +349,16 @@ const char *rf_safetensors_metadata(const rf_safetensors *st, const char *key)
 {
 	json_t *v = st->metadata ? json_object_get(st->metadata, key) : NULL;
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+const char *rf_safetensors_metadata_key(const rf_safetensors *st, uint32_t i)
+{
+	/* A walk from the start: metadata holds a handful of keys, and this keeps the
+	** reader free of a second index. */
+	void *it = st->metadata ? json_object_iter(st->metadata) : NULL;
+	for (; it && i > 0; i--)
+		it = json_object_iter_next(st->metadata, it);
+	return it ? json_object_iter_key(it) : NULL;
 }
 
 enum rf_status rf_safetensors_read(const rf_safetensors *st, const char *name, rf_tensor **out)

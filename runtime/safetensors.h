@@ -8,7 +8,9 @@
 ** problem: file shorter than 8 bytes; header length past the end of the file; header not
 ** UTF-8 or not a JSON object; an entry that is not an object with a known dtype, an
 ** integer shape and two integer offsets; begin > end; a data range past the end of the
-** file; a range whose size differs from shape x dtype; two ranges that overlap.
+** file; a range whose size differs from shape x dtype; two ranges that overlap; data
+** bytes that belong to no tensor (holes or trailing bytes, which the specification
+** forbids); "__metadata__" that is not an object of strings.
 */
 #ifndef RF_RUNTIME_SAFETENSORS_H
 #define RF_RUNTIME_SAFETENSORS_H
@@ -38,6 +40,9 @@ const struct rf_st_entry *rf_safetensors_entry(const rf_safetensors *st, uint32_
 const struct rf_st_entry *rf_safetensors_find(const rf_safetensors *st, const char *name);
 /* A "__metadata__" string value, or NULL. */
 const char *rf_safetensors_metadata(const rf_safetensors *st, const char *key);
+/* The i-th "__metadata__" key in file order, or NULL past the last one (so callers can
+** list or copy metadata they do not know the keys of). */
+const char *rf_safetensors_metadata_key(const rf_safetensors *st, uint32_t i);
 
 /* Copies one entry into a new host tensor of its own dtype. */
 enum rf_status rf_safetensors_read(const rf_safetensors *st, const char *name, rf_tensor **out);
@@ -47,9 +52,12 @@ struct rf_st_item {
 	const rf_tensor *tensor;     /* host or device (downloaded) */
 };
 
-/* Writes tensors (in the given order) and optional metadata pairs (NULL-terminated
-** key, value, key, value, ..., NULL; may be NULL). Writes to `path.tmp` then renames, so a
-** crash never leaves a half-written file under the final name. */
+/* Writes tensors (in the given order, data back to back) and optional metadata pairs
+** (NULL-terminated key, value, key, value, ..., NULL; may be NULL). Writes to `path.tmp`,
+** fsyncs and renames, so a crash never leaves a half-written file under the final name.
+** RF_ERR_INVALID (nothing written) for a NULL name or tensor, a name used twice, the
+** reserved name "__metadata__", a metadata key used twice or without a value, and names
+** or strings that are not UTF-8; RF_ERR_IO when the file cannot be written. */
 enum rf_status rf_safetensors_write(const char *path, const struct rf_st_item *items, uint32_t n,
 				    const char *const *metadata);
 

@@ -1,0 +1,128 @@
+/*
+** file_out.c: crash-safe file writing through `path.tmp` + fsync + rename (see
+** file_out.h). Runtime layer (L2).
+*/
+#include "file_out.h"
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum rf_status rf_file_out_open(struct rf_file_out *f, const char *path)
+{
+	f->path = path;
+	f->fd = -1;
+	size_t n = strlen(path);
+	f->tmp = malloc(n + sizeof ".tmp");
+	if (!f->tmp)
+		return rf_error(RF_ERR_OOM_HOST, "%s: allocating a file name", path);
+	memcpy(f->tmp, path, n);
+	memcpy(f->tmp + n, ".tmp", sizeof ".tmp");
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (f->fd < 0) {
+		enum rf_status s = rf_error(RF_ERR_IO, "%s: cannot create %s: %s", path, f->tmp,
+					    strerror(errno));
+		free(f->tmp);
+		f->tmp = NULL;
+		return s;
+	}
+	return RF_OK;
+}
+
+enum rf_status rf_file_out_write(struct rf_file_out *f, const void *data, uint64_t n)
+{
+	const char *p = data;
+	while (n > 0) {
+		/* Linux moves at most about 2 GiB per write(); ask for less and loop. */
+		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+		ssize_t w = write(f->fd, p, chunk);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return rf_error(RF_ERR_IO, "%s: writing %s: %s", f->path, f->tmp,
+					w < 0 ? strerror(errno) : "no progress");
+		p += w;
+		n -= (uint64_t)w;
+	}
+	return RF_OK;
+}
+
+void rf_file_out_abort(struct rf_file_out *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	f->tmp = NULL;
+}
+
+/* Makes the rename itself durable. Directories that cannot be opened for reading (a
+** write-only directory) or synced (some network filesystems answer EINVAL) still hold
+** the renamed file: only durability across a power cut is not guaranteed there. */
+static enum rf_status sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return rf_error(RF_ERR_OOM_HOST, "%s: allocating a directory name", path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	enum rf_status s = RF_OK;
+	if (fd >= 0) {
+		if (fsync(fd) != 0 && errno != EINVAL)
+			s = rf_error(RF_ERR_IO, "%s: written, but syncing directory %s failed: %s", path,
+				     dir, strerror(errno));
+		close(fd);
+	}
+	free(dir);
+	return s;
+}
+
+enum rf_status rf_file_out_commit(struct rf_file_out *f)
+{
+	enum rf_status s = RF_OK;
+	if (fsync(f->fd) != 0)
+		s = rf_error(RF_ERR_IO, "%s: flushing %s: %s", f->path, f->tmp, strerror(errno));
+	/* close() reports delayed write errors on some filesystems (NFS), so check it too. */
+	int fd = f->fd;
+	f->fd = -1;
+	if (close(fd) != 0 && s == RF_OK)
+		s = rf_error(RF_ERR_IO, "%s: closing %s: %s", f->path, f->tmp, strerror(errno));
+	if (s == RF_OK && rename(f->tmp, f->path) != 0)
+		s = rf_error(RF_ERR_IO, "%s: renaming %s onto it: %s", f->path, f->tmp, strerror(errno));
+	if (s != RF_OK) {
+		rf_file_out_abort(f);
+		return s;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	return sync_dir(f->path);
+}
+
+enum rf_status rf_file_out_tensor_bytes(const rf_tensor *t, const char *path, const void **bytes,
+					void **scratch)
+{
+	*scratch = NULL;
+	if (!rf_tensor_on_device(t)) {
+		*bytes = t->host;
+		return RF_OK;
+	}
+	uint64_t n = rf_tensor_nbytes(t);
+	void *buf = malloc(n ? n : 1);
+	if (!buf)
+		return rf_error(RF_ERR_OOM_HOST, "%s: allocating %llu bytes to download a tensor", path,
+				(unsigned long long)n);
+	enum rf_status s = rf_tensor_download(t, buf, n);
+	if (s != RF_OK) {
+		free(buf);
+		return rf_error_wrap(s, "%s: downloading a tensor", path);
+	}
+	*bytes = buf;
+	*scratch = buf;
+	return RF_OK;
+}

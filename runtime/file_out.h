@@ -1,0 +1,37 @@
+/*
+** file_out.h: writing a file so that its final name only ever holds a complete file:
+** the bytes go to `path.tmp`, which is flushed to disk and then renamed over `path`.
+** Shared by the safetensors and .npy writers. Runtime layer (L2).
+**
+** Every failure is RF_ERR_IO with a message naming `path` and the reason, and leaves
+** no `path.tmp` behind; a previous file at `path` is untouched until the rename.
+*/
+#ifndef RF_RUNTIME_FILE_OUT_H
+#define RF_RUNTIME_FILE_OUT_H
+
+#include "rf_base.h"
+#include "tensor.h"
+
+struct rf_file_out {
+	const char *path;  /* the final name (borrowed) */
+	char *tmp;         /* path + ".tmp" */
+	int fd;            /* -1 when closed */
+};
+
+/* Creates (truncating) `path.tmp`. On failure `f` needs no abort. */
+enum rf_status rf_file_out_open(struct rf_file_out *f, const char *path);
+/* Appends `n` bytes (retrying short writes). On failure the caller still calls abort. */
+enum rf_status rf_file_out_write(struct rf_file_out *f, const void *data, uint64_t n);
+/* fsync, close, rename onto the final name, then fsync the directory so the new name
+** survives a crash too. Aborts by itself on failure. */
+enum rf_status rf_file_out_commit(struct rf_file_out *f);
+/* Closes and removes `path.tmp`. Safe to call twice and after commit. */
+void rf_file_out_abort(struct rf_file_out *f);
+
+/* The raw bytes of `t`: a host tensor's own buffer, or a device tensor downloaded into
+** `*scratch` (malloc'd, the caller frees it; NULL for host tensors). `path` names the
+** file in error messages. */
+enum rf_status rf_file_out_tensor_bytes(const rf_tensor *t, const char *path, const void **bytes,
+					void **scratch);
+
+#endif
