@@ -231,6 +231,57 @@ static void test_squash(void)
 	}
 }
 
+/* PIL's own Image.resize on random images (tests/data/resize, scripts/dev/
+** gen_resize_golden.py): every case bit for bit, through rf_image_resize (which picks
+** NEAREST for palette and 1-bit images as PIL does) or rf_image_resize_nearest. */
+static void test_resize_golden(void)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/resize/resize.safetensors", data_dir);
+	rf_safetensors *st;
+	CHECK_OK(rf_safetensors_open(path, &st));
+	if (!st)
+		return;
+	int ncase = 0, bad_cases = 0;
+	for (;; ncase++) {
+		char key[32], mode[8], filter[16];
+		snprintf(key, sizeof key, "case.%d", ncase);
+		const char *desc = rf_safetensors_metadata(st, key);
+		if (!desc || sscanf(desc, "%7s %15s", mode, filter) != 2)
+			break;
+		snprintf(key, sizeof key, "in.%d", ncase);
+		const struct rf_st_entry *in = rf_safetensors_find(st, key);
+		snprintf(key, sizeof key, "out.%d", ncase);
+		const struct rf_st_entry *want = rf_safetensors_find(st, key);
+		CHECK(in && want && in->shape.ndim == 3 && want->shape.ndim == 3);
+		if (!in || !want)
+			break;
+		bool nearest_mode = !strcmp(mode, "P") || !strcmp(mode, "1");
+		struct rf_image src = {(int)in->shape.dim[1], (int)in->shape.dim[0], (int)in->shape.dim[2],
+				       nearest_mode, (uint8_t *)in->data}, out = {0};
+		int w = (int)want->shape.dim[1], h = (int)want->shape.dim[0];
+		if (!strcmp(filter, "nearest"))
+			CHECK_OK(rf_image_resize_nearest(&src, w, h, &out));
+		else
+			CHECK_OK(rf_image_resize(&src, w, h, &out));
+		size_t differ = 0;
+		for (size_t i = 0; out.pixels && i < want->nbytes; i++)
+			differ += out.pixels[i] != ((const uint8_t *)want->data)[i];
+		if (!out.pixels || differ) {
+			fprintf(stderr, "resize case %d (%s %s, %dx%d -> %dx%d): %zu of %llu values differ\n",
+				ncase, mode, filter, src.width, src.height, w, h, differ,
+				(unsigned long long)want->nbytes);
+			bad_cases++;
+		}
+		rf_image_free(&out);
+	}
+	printf("resize vs Pillow %s: %d/%d cases bit-exact\n",
+	       rf_safetensors_metadata(st, "pillow") ? rf_safetensors_metadata(st, "pillow") : "?",
+	       ncase - bad_cases, ncase);
+	CHECK(ncase >= 17 && bad_cases == 0);
+	rf_safetensors_close(st);
+}
+
 /* }===== */
 
 /* {===== PNGs written here */
@@ -606,6 +657,7 @@ int main(void)
 		test_pixels();
 		test_nearest_masks();
 		test_squash();
+		test_resize_golden();
 		test_png_modes();
 		test_bad_files();
 		test_bad_args();
