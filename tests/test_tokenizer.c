@@ -124,6 +124,40 @@ static size_t check_golden(const rf_tokenizer *tok, const struct golden *g, cons
 	return bad;
 }
 
+/* Random strings aimed at the corners (tests/data/tokenizer/fuzz.json, written by
+** scripts/dev/gen_tokenizer_fuzz.py with Python's html and str.lower and the regex module):
+** full, untruncated id lists. */
+static void test_fuzz(const rf_tokenizer *tok)
+{
+	enum { WIDE = 256 };
+	char path[1200];
+	snprintf(path, sizeof path, "%s/tokenizer/fuzz.json", data_dir);
+	json_error_t err;
+	json_t *root = json_load_file(path, 0, &err), *rows = json_object_get(root, "rows");
+	CHECK(json_is_array(rows) && json_array_size(rows) >= 400);
+	size_t bad = 0, n = json_array_size(rows);
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = json_array_get(rows, i), *want = json_object_get(row, "ids");
+		const char *text = json_string_value(json_object_get(row, "text"));
+		int64_t ids[WIDE];
+		int len = -1;
+		CHECK_OK(rf_tokenizer_encode(tok, text, WIDE, ids, &len));
+		bool same = (size_t)len == json_array_size(want) && len < WIDE;
+		for (int k = 0; same && k < WIDE; k++)
+			same = ids[k] == (k < len ? json_integer_value(json_array_get(want, (size_t)k)) : 0);
+		if (!same) {
+			bad++;
+			fprintf(stderr, "fuzz row %zu differs (length %d, want %zu)\n", i, len,
+				json_array_size(want));
+		}
+	}
+	printf("%-28s %zu/%zu strings identical (Python regex %s, Unicode %s)\n", "fuzz vs Python",
+	       n - bad, n, json_string_value(json_object_get(root, "regex")),
+	       json_string_value(json_object_get(root, "unicodedata")));
+	CHECK(bad == 0);
+	json_decref(root);
+}
+
 static void test_truncation(const rf_tokenizer *tok)
 {
 	int64_t ids[8];
@@ -454,6 +488,7 @@ int main(void)
 	if (tok && !rf_test_failures) {
 		check_golden(tok, &shared, "tokenizer golden (gz)");
 		check_golden(tok, &tiny, "tiny-gelu texts (gz)");
+		test_fuzz(tok);
 		test_truncation(tok);
 		test_invalid_utf8(tok);
 		test_hf(tok, &shared, &tiny);
