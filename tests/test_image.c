@@ -282,6 +282,46 @@ static void test_resize_golden(void)
 	rf_safetensors_close(st);
 }
 
+/* PNGs that PIL wrote, in every mode it reads back (tests/data/resize): decoded like PIL,
+** with the NEAREST flag exactly for modes P and 1. */
+static void test_decode_golden(void)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/resize/resize.safetensors", data_dir);
+	rf_safetensors *st;
+	CHECK_OK(rf_safetensors_open(path, &st));
+	if (!st)
+		return;
+	int n = 0, bad = 0;
+	for (;; n++) {
+		char key[32], mode[8], label[32];
+		snprintf(key, sizeof key, "decode.%d", n);
+		const char *desc = rf_safetensors_metadata(st, key);
+		if (!desc || sscanf(desc, "%7s %31s", mode, label) != 2)
+			break;
+		snprintf(key, sizeof key, "png.%d", n);
+		const struct rf_st_entry *png = rf_safetensors_find(st, key);
+		snprintf(key, sizeof key, "pixels.%d", n);
+		const struct rf_st_entry *want = rf_safetensors_find(st, key);
+		if (!png || !want)
+			break;
+		struct rf_image img;
+		CHECK_OK(rf_image_decode(png->data, png->nbytes, label, &img));
+		bool nearest = !strcmp(mode, "P") || !strcmp(mode, "1");
+		bool same = img.pixels && img.width == want->shape.dim[1] && img.height == want->shape.dim[0] &&
+			    img.channels == want->shape.dim[2] && img.nearest == nearest &&
+			    !memcmp(img.pixels, want->data, want->nbytes);
+		if (!same) {
+			fprintf(stderr, "PIL-written PNG %s (opens as %s) decodes differently\n", label, mode);
+			bad++;
+		}
+		rf_image_free(&img);
+	}
+	printf("PNGs written by Pillow: %d/%d decoded as Pillow decodes them\n", n - bad, n);
+	CHECK(n >= 11 && bad == 0);
+	rf_safetensors_close(st);
+}
+
 /* }===== */
 
 /* {===== PNGs written here */
@@ -658,6 +698,7 @@ int main(void)
 		test_nearest_masks();
 		test_squash();
 		test_resize_golden();
+		test_decode_golden();
 		test_png_modes();
 		test_bad_files();
 		test_bad_args();

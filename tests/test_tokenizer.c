@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "safetensors.h"
 #include "text_clean.h"
+#include "text_tables.h"
 #include "tokenizer.h"
 
 #include <jansson.h>
@@ -262,8 +263,8 @@ static void test_clean(void)
 		}
 		free(out);
 	}
-	printf("%-28s %zu/%zu cases as Python\n", "text clean-up", RF_ARRAY_LEN(cases) - bad,
-	       RF_ARRAY_LEN(cases));
+	printf("%-28s %zu/%zu cases as Python (tables: Unicode %s)\n", "text clean-up",
+	       RF_ARRAY_LEN(cases) - bad, RF_ARRAY_LEN(cases), rf_text_tables_unicode_version);
 	CHECK(bad == 0);
 }
 

@@ -200,14 +200,14 @@ static enum rf_status read_gz(const char *path, char **out, size_t *len)
 			buf = nb;
 			cap *= 2;
 		}
-		int got = gzread(f, buf + n, (unsigned)(cap - n));
+		int got = gzread(f, buf + n, (unsigned)RF_MIN(cap - n, (size_t)1 << 30));
 		if (got < 0) {
 			int err;
 			s = rf_error(RF_ERR_FORMAT, "%s: corrupt gzip data: %s", path, gzerror(f, &err));
-		} else if (got == 0) {
-			break;
 		}
-		n += (size_t)(got > 0 ? got : 0);
+		if (got <= 0)
+			break;
+		n += (size_t)got;
 	}
 	gzclose(f);
 	if (s != RF_OK) {
@@ -221,9 +221,10 @@ static enum rf_status read_gz(const char *path, char **out, size_t *len)
 }
 
 /* Builds the reference's vocabulary list into the map: bytes, bytes + "</w>", one
-** concatenation per merge (written into `cat`), the special strings. */
+** concatenation per merge (written into `cat`, and pointed at by joined[i]), the special
+** strings. */
 static void gz_vocab(struct strmap *m, char **first, char **second, size_t merges, char *cat,
-		     int32_t *next_id)
+		     char **joined, int32_t *next_id)
 {
 	int32_t id = 0;
 	for (int end = 0; end < 2; end++) {
@@ -244,6 +245,7 @@ static void gz_vocab(struct strmap *m, char **first, char **second, size_t merge
 		memcpy(cat, first[i], a);
 		memcpy(cat + a, second[i], b + 1);
 		strmap_put(m, cat, a + b, id++);
+		joined[i] = cat;
 		cat += a + b + 1;
 	}
 	strmap_put(m, "<start_of_text>", 15, id++);
@@ -256,8 +258,9 @@ static enum rf_status gz_build(rf_tokenizer *tok, char **lines, size_t nlines, c
 	size_t merges = RF_MIN(nlines - 1, (size_t)GZ_MERGES), total = 0;
 	char **first = malloc((merges + 1) * sizeof *first);
 	char **second = malloc((merges + 1) * sizeof *second);
+	char **joined = malloc((merges + 1) * sizeof *joined);
 	struct strmap m = {0};
-	enum rf_status s = first && second && strmap_init(&m, 512 + merges + 2) ? RF_OK : oom();
+	enum rf_status s = first && second && joined && strmap_init(&m, 512 + merges + 2) ? RF_OK : oom();
 	for (size_t i = 0; s == RF_OK && i < merges; i++) {
 		if (!split_merge(lines[i + 1], &first[i], &second[i]))
 			s = rf_error(RF_ERR_FORMAT, "%s: line %zu is not two symbols separated by a space",
@@ -271,19 +274,16 @@ static enum rf_status gz_build(rf_tokenizer *tok, char **lines, size_t nlines, c
 	if (s == RF_OK && !cat)
 		s = oom();
 	if (s == RF_OK) {
-		gz_vocab(&m, first, second, merges, cat, &tok->vocab_size);
+		gz_vocab(&m, first, second, merges, cat, joined, &tok->vocab_size);
 		s = set_byte_ids(tok, &m, path);
 	}
 	for (size_t i = 0; s == RF_OK && i < merges; i++) {
 		size_t a = strlen(first[i]), b = strlen(second[i]);
-		char buf[512];
 		int32_t ia = strmap_get(&m, first[i], a), ib = strmap_get(&m, second[i], b);
-		/* A symbol missing from the vocabulary can never occur, nor can its merge. */
-		if (ia < 0 || ib < 0 || a + b >= sizeof buf)
-			continue;
-		memcpy(buf, first[i], a);
-		memcpy(buf + a, second[i], b);
-		rf_tokenizer_add_merge(tok, ia, ib, (int32_t)i, strmap_get(&m, buf, a + b));
+		/* A symbol missing from the vocabulary can never occur, nor can its merge. The
+		** result's id is its string's (the last one, should two merges join alike). */
+		if (ia >= 0 && ib >= 0)
+			rf_tokenizer_add_merge(tok, ia, ib, (int32_t)i, strmap_get(&m, joined[i], a + b));
 	}
 	if (s == RF_OK) {
 		tok->sot = strmap_get(&m, "<start_of_text>", 15);
@@ -293,6 +293,7 @@ static enum rf_status gz_build(rf_tokenizer *tok, char **lines, size_t nlines, c
 	free(m.e);
 	free(first);
 	free(second);
+	free(joined);
 	return s;
 }
 
@@ -399,7 +400,7 @@ static enum rf_status hf_merges(rf_tokenizer *tok, const struct strmap *m, char 
 	enum rf_status s = RF_OK;
 	int32_t rank = 0;
 	for (size_t i = 0; s == RF_OK && i < nlines; i++) {
-		char *a, *b, buf[512];
+		char *a, *b;
 		if ((i == 0 && !strncmp(lines[i], "#version", 8)) || !lines[i][0])
 			continue;
 		if (!split_merge(lines[i], &a, &b)) {
@@ -408,15 +409,13 @@ static enum rf_status hf_merges(rf_tokenizer *tok, const struct strmap *m, char 
 			break;
 		}
 		size_t la = strlen(a), lb = strlen(b);
-		int32_t ia = strmap_get(m, a, la), ib = strmap_get(m, b, lb), id = -1;
-		if (la + lb < sizeof buf) {
-			memcpy(buf, a, la);
-			memcpy(buf + la, b, lb);
-			id = strmap_get(m, buf, la + lb);
-		}
+		int32_t ia = strmap_get(m, a, la), ib = strmap_get(m, b, lb);
+		/* split_merge left "a\0b": closing the gap makes the concatenation in place. */
+		memmove(a + la, b, lb + 1);
+		int32_t id = strmap_get(m, a, la + lb);
 		if (ia < 0 || ib < 0 || id < 0)
-			s = rf_error(RF_ERR_FORMAT, "%s: line %zu: \"%s %s\" or its result is not in the vocabulary",
-				     path, i + 1, a, b);
+			s = rf_error(RF_ERR_FORMAT, "%s: line %zu: \"%.*s %s\" or its result is not in the "
+				     "vocabulary", path, i + 1, (int)la, a, a + la);
 		else
 			rf_tokenizer_add_merge(tok, ia, ib, rank++, id);
 	}

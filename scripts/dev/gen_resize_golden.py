@@ -13,7 +13,12 @@ Tensors: in.<i> [h, w, c] and out.<i> [h', w', c] (uint8); metadata case.<i> =
 "<mode> <filter>" where mode is PIL's (L, LA, RGB, RGBA, P, 1) and filter bicubic or
 nearest. P and 1 inputs are stored expanded (convert("RGB") / convert("L")) and outputs
 converted the same way, which is what refract's decoder gives for such files.
+
+Decoding: png.<j> holds the bytes of a PNG that PIL wrote (every mode, 1/4/8-bit palettes
+and gray, transparency chunks) and pixels.<j> what PIL decodes from them, expanded as
+above; metadata decode.<j> is the mode PIL opens the file as.
 """
+import io
 import json
 import struct
 import sys
@@ -69,6 +74,40 @@ def as_array(im):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
+def decode_cases(rng):
+    """(label, image, save options): PNGs in the modes PIL writes and reads back."""
+    p16 = random_image(rng, "P", (13, 7))
+    p256 = Image.fromarray(rng.randint(0, 256, (9, 11), dtype=np.uint8), "P")
+    p256.putpalette(rng.randint(0, 256, 768, dtype=np.uint8).tobytes())
+    return [
+        ("L", random_image(rng, "L", (17, 5)), {}),
+        ("L+tRNS", random_image(rng, "L", (6, 9)), {"transparency": 17}),
+        ("LA", random_image(rng, "LA", (8, 8)), {}),
+        ("RGB", random_image(rng, "RGB", (12, 10)), {}),
+        ("RGB+tRNS", random_image(rng, "RGB", (5, 4)), {"transparency": (1, 2, 3)}),
+        ("RGBA", random_image(rng, "RGBA", (9, 6)), {}),
+        ("P/16", p16, {"bits": 4}),
+        ("P/256", p256, {}),
+        ("P+tRNS", p16, {"transparency": bytes(range(0, 256, 16))}),
+        ("1", random_image(rng, "1", (21, 3)), {}),
+        ("L/4", random_image(rng, "L", (7, 7)).point(lambda v: v // 17 * 17), {"bits": 4}),
+    ]
+
+
+def png_tensors(rng):
+    tensors, meta = [], {}
+    for j, (label, im, opts) in enumerate(decode_cases(rng)):
+        buf = io.BytesIO()
+        im.save(buf, "PNG", **opts)
+        data = buf.getvalue()
+        back = Image.open(io.BytesIO(data))
+        back.load()
+        tensors += [("png.%d" % j, np.frombuffer(data, dtype=np.uint8)),
+                    ("pixels.%d" % j, as_array(back))]
+        meta["decode.%d" % j] = "%s %s" % (back.mode, label)
+    return tensors, meta
+
+
 def write_safetensors(path, tensors, metadata):
     header, blobs, off = {"__metadata__": metadata}, [], 0
     for name, a in tensors:
@@ -90,7 +129,9 @@ def main():
         res = im.resize(out, Image.BICUBIC if flt == "bicubic" else Image.NEAREST)
         tensors += [("in.%d" % i, as_array(im)), ("out.%d" % i, as_array(res))]
         meta["case.%d" % i] = "%s %s" % (mode, flt)
-    write_safetensors(sys.argv[1], tensors, meta)
+    more, more_meta = png_tensors(rng)
+    meta.update(more_meta)
+    write_safetensors(sys.argv[1], tensors + more, meta)
 
 
 if __name__ == "__main__":
