@@ -96,6 +96,8 @@ enum rf_status rf_block_forward(const struct rf_block_run *run, struct rf_block_
 	struct rf_gemm qkv = { s->u, w->qkv.w, w->qkv.b, RF_ACT_NONE, NULL, s->qkv };
 	if ((st = rf_op_gemm(ctx, &qkv)) != RF_OK)
 		return st;
+	if (h && h->on_qkv && (st = h->on_qkv(h->user, run->m, run->layer, s->qkv)) != RF_OK)
+		return st;
 	struct rf_attention att = { s->qkv, run->cfg->heads, run->causal, s->attn, s->probs, s->cls_probs };
 	if ((st = rf_op_attention(ctx, &att)) != RF_OK)
 		return st;

@@ -23,6 +23,9 @@ struct rf_vision_hooks {
 
 	/* z0 = ln_pre(embeddings) [B*N, W], the stream entering block 0. */
 	enum rf_status (*on_embed)(void *user, struct rf_clip *m, rf_tensor *z0);
+	/* Block `layer`, the q/k/v projections [B*N, 3W] (q, k, v column blocks, each with
+	** heads side by side) before attention reads them (editable). */
+	enum rf_status (*on_qkv)(void *user, struct rf_clip *m, int layer, rf_tensor *qkv);
 	/* Block `layer`, after attention and before out_proj: qkv [B*N, 3W], heads
 	** concatenated output attn [B*N, W] (editable), cls_probs/probs when asked for. */
 	enum rf_status (*on_attention)(void *user, struct rf_clip *m, int layer, rf_tensor *qkv,
