@@ -6,6 +6,7 @@
 */
 #include "harness.h"
 #include "golden.h"
+#include "hf_export.h"
 #include "clip.h"
 #include "context.h"
 #include "decompose.h"
@@ -183,6 +184,52 @@ static void test_f16(rf_ctx *ctx, const rf_tensor *pixels, const char *ref)
 	rf_clip_destroy(m);
 }
 
+/* The same weights in Hugging Face's layout (q/k/v split, Linear projections) give
+** bit-identical embeddings: the loader rebuilds exactly the same device weights. */
+static void test_hf_layout(rf_ctx *ctx, rf_clip *m, const rf_tensor *pixels, const char *ref)
+{
+	char *dir = rf_temp_dir();
+	const char *gz = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz");
+	CHECK(rf_test_write_hf_model(rf_test_data("tiny-gelu/model"), gz, dir));
+	rf_clip *hf = NULL;
+	struct rf_clip_options opt = { 0 };
+	CHECK_OK(rf_clip_load(ctx, dir, &opt, &hf));
+	if (hf) {
+		CHECK(rf_clip_get_config(hf)->layout == RF_LAYOUT_HF);
+		rf_tensor *a = NULL, *b = NULL, *tokens = rf_golden_read(ref, "text_tokens");
+		CHECK_OK(rf_clip_encode_images(m, pixels, &a));
+		CHECK_OK(rf_clip_encode_images(hf, pixels, &b));
+		float *x = host_values(a), *y = host_values(b);
+		CHECK(memcmp(x, y, rf_tensor_nbytes(a)) == 0);
+		printf("%-40s %s\n", "HF layout image_embeds", memcmp(x, y, rf_tensor_nbytes(a)) ? "differ" : "bit-identical");
+		free(x), free(y);
+		rf_tensor_destroy(a), rf_tensor_destroy(b);
+		const char *texts[] = { "a photo of a cat", "salt &amp; pepper" };
+		rf_tensor *t1 = NULL, *t2 = NULL;
+		CHECK_OK(rf_clip_tokenize(m, texts, 2, &t1));
+		CHECK_OK(rf_clip_tokenize(hf, texts, 2, &t2));
+		CHECK(t1 && t2 && memcmp(t1->host, t2->host, rf_tensor_nbytes(t1)) == 0);
+		rf_tensor_destroy(t1), rf_tensor_destroy(t2);
+		CHECK_OK(rf_clip_encode_tokens(m, tokens, &a));
+		CHECK_OK(rf_clip_encode_tokens(hf, tokens, &b));
+		x = host_values(a), y = host_values(b);
+		CHECK(memcmp(x, y, rf_tensor_nbytes(a)) == 0);
+		printf("%-40s %s\n", "HF layout text_embeds", memcmp(x, y, rf_tensor_nbytes(a)) ? "differ" : "bit-identical");
+		free(x), free(y);
+		rf_tensor_destroy(a), rf_tensor_destroy(b), rf_tensor_destroy(tokens);
+		struct rf_decompose_options opt2 = { .spatial = true };
+		struct rf_decomposition d1, d2;
+		CHECK_OK(rf_clip_decompose(m, pixels, &opt2, &d1));
+		CHECK_OK(rf_clip_decompose(hf, pixels, &opt2, &d2));
+		x = host_values(d1.attn_spatial), y = host_values(d2.attn_spatial);
+		CHECK(memcmp(x, y, rf_tensor_nbytes(d1.attn_spatial)) == 0);
+		free(x), free(y);
+		rf_decomposition_free(&d1), rf_decomposition_free(&d2);
+		rf_clip_destroy(hf);
+	}
+	rf_temp_dir_remove(dir);
+}
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -196,6 +243,7 @@ int main(void)
 	test_reductions(m, pixels, textspan);
 	test_dataset_components(m, textspan);
 	test_f16(ctx, pixels, ref);
+	test_hf_layout(ctx, m, pixels, ref);
 	rf_tensor_destroy(pixels);
 	rf_clip_destroy(m);
 	return rf_test_finish();

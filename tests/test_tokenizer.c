@@ -6,6 +6,7 @@
 ** errors, and concurrent encoding on one tokenizer.
 */
 #include "harness.h"
+#include "hf_export.h"
 #include "safetensors.h"
 #include "text_clean.h"
 #include "text_tables.h"
@@ -272,87 +273,6 @@ static void test_clean(void)
 
 /* {===== Hugging Face files, written from the .gz the way Hugging Face lays them out */
 
-static size_t test_byte_char(unsigned b, char *out)
-{
-	unsigned n = 0, cp = b;
-	bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-	if (!printable) {
-		for (unsigned c = 0; c < b; c++)
-			n += !((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174);
-		cp = 256 + n;
-	}
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		out[1] = 0;
-		return 1;
-	}
-	out[0] = (char)(0xc0 | (cp >> 6));
-	out[1] = (char)(0x80 | (cp & 0x3f));
-	out[2] = 0;
-	return 2;
-}
-
-static char *read_gz_text(const char *path)
-{
-	gzFile f = gzopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 1 << 23, n = 0;
-	char *buf = malloc(cap + 1);
-	int got;
-	while ((got = gzread(f, buf + n, (unsigned)(cap - n))) > 0) {
-		n += (size_t)got;
-		if (n == cap)
-			buf = realloc(buf, (cap *= 2) + 1);
-	}
-	gzclose(f);
-	buf[n] = 0;
-	return buf;
-}
-
-/* vocab.json: the bytes in the reference's order, the same with </w>, each merge's
-** concatenation, then <|startoftext|> and <|endoftext|>; merges.txt: a #version line and
-** the 48894 merges. */
-static bool write_hf_files(const char *vocab_path, const char *merges_path)
-{
-	char *text = read_gz_text(vocab_gz);
-	FILE *mf = fopen(merges_path, "w");
-	json_t *vocab = json_object();
-	if (!text || !mf || !vocab)
-		return false;
-	json_int_t id = 0;
-	for (int end = 0; end < 2; end++) {
-		for (int pass = 0; pass < 2; pass++) {
-			for (unsigned b = 0; b < 256; b++) {
-				bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-				if (printable != (pass == 0))
-					continue;
-				char s[16];
-				test_byte_char(b, s);
-				if (end)
-					strcat(s, "</w>");
-				json_object_set_new(vocab, s, json_integer(id++));
-			}
-		}
-	}
-	fputs("#version: 0.2\n", mf);
-	char *line = strchr(text, '\n') + 1;
-	for (int i = 0; i < 48894; i++) {
-		char *nl = strchr(line, '\n'), *sp = strchr(line, ' '), cat[256];
-		*nl = 0;
-		fprintf(mf, "%s\n", line);
-		snprintf(cat, sizeof cat, "%.*s%s", (int)(sp - line), line, sp + 1);
-		json_object_set_new(vocab, cat, json_integer(id++));
-		line = nl + 1;
-	}
-	json_object_set_new(vocab, "<|startoftext|>", json_integer(id++));
-	json_object_set_new(vocab, "<|endoftext|>", json_integer(id++));
-	bool ok = fclose(mf) == 0 && json_dump_file(vocab, vocab_path, JSON_ENSURE_ASCII) == 0;
-	json_decref(vocab);
-	free(text);
-	return ok;
-}
-
 /* Both loaders must give the same ids for every golden string. */
 static void test_hf(const rf_tokenizer *gz, const struct golden *shared, const struct golden *tiny)
 {
@@ -363,7 +283,7 @@ static void test_hf(const rf_tokenizer *gz, const struct golden *shared, const s
 	}
 	snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
 	snprintf(merges, sizeof merges, "%s/merges.txt", dir);
-	CHECK(write_hf_files(vocab, merges));
+	CHECK(rf_test_write_hf_vocab(vocab_gz, vocab, merges));
 	rf_tokenizer *hf = NULL;
 	CHECK_OK(rf_tokenizer_load_hf(vocab, merges, &hf));
 	if (hf) {
