@@ -73,23 +73,30 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
 	return a;
 }
 
-enum rf_status rf_window_items(const rf_ctx *ctx, uint64_t item_bytes, const char *op,
-			       uint64_t *out)
+enum rf_status rf_window_items(const rf_ctx *ctx, const uint64_t *item_bytes, uint32_t n,
+			       const char *op, uint64_t *out)
 {
 	const struct rf_caps *caps = rf_ctx_caps(ctx);
 	uint64_t align = caps->storage_align ? caps->storage_align : 1;
-	uint64_t range = caps->max_storage_range;
-	if (item_bytes == 0) {
+	uint64_t step = 1, largest = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!item_bytes[i])
+			continue;
+		/* Windows of s items advance this tensor's offset by a multiple of the alignment;
+		** the common step is the least common multiple of every tensor's s. */
+		uint64_t s = align / gcd_u64(item_bytes[i], align);
+		step = step / gcd_u64(step, s) * s;
+		largest = RF_MAX(largest, item_bytes[i]);
+	}
+	if (!largest) {
 		*out = UINT32_MAX;
 		return RF_OK;
 	}
-	/* Windows of `step` items advance the offset by a multiple of the alignment. */
-	uint64_t step = align / gcd_u64(item_bytes, align);
-	uint64_t w = range / item_bytes / step * step;
+	uint64_t w = caps->max_storage_range / largest / step * step;
 	if (w == 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: %llu items of %llu bytes exceed the device's "
 				"%.1f MiB storage-buffer range", op, (unsigned long long)step,
-				(unsigned long long)item_bytes, range / 1048576.0);
+				(unsigned long long)largest, caps->max_storage_range / 1048576.0);
 	/* Indices inside a window are 32-bit in the shaders. */
 	*out = RF_MIN(w, (uint64_t)UINT32_MAX / step * step);
 	return RF_OK;

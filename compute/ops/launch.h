@@ -36,11 +36,12 @@ enum rf_status rf_check_device(const rf_tensor *t, enum rf_dtype dt, const char 
 ** and must start on the storage alignment. Launchers split big tensors into windows of
 ** whole items (elements, rows, batches): window k covers items [k*w, (k+1)*w). */
 
-/* The largest item count w such that w items of `item_bytes` fit in one storage binding
-** and every multiple of w items starts on the storage alignment (the tensor itself
-** starts on RF_MEM_ALIGN). RF_ERR_UNSUPPORTED, naming `op`, if one item is too big. */
-enum rf_status rf_window_items(const rf_ctx *ctx, uint64_t item_bytes, const char *op,
-			       uint64_t *out);
+/* The largest item count w such that, for each of the `n` tensors bound in windows
+** (item_bytes[i] bytes per item), w items fit in one storage binding and every multiple
+** of w items starts on the storage alignment (the tensors themselves start on
+** RF_MEM_ALIGN). RF_ERR_UNSUPPORTED, naming `op`, if not even one aligned step fits. */
+enum rf_status rf_window_items(const rf_ctx *ctx, const uint64_t *item_bytes, uint32_t n,
+			       const char *op, uint64_t *out);
 
 /* A binding of `count` items of `item_bytes` bytes from item `first` of `t`. */
 struct rf_arg rf_arg_items(const rf_tensor *t, uint64_t first, uint64_t count,

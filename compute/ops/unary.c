@@ -47,7 +47,7 @@ static enum rf_status run(rf_ctx *ctx, uint32_t code, const struct push_unary *p
 	rf_pipeline *p;
 	uint64_t window;
 	if ((s = rf_launch_pipeline(ctx, RF_SHADER_unary, spec, 2, &p)) != RF_OK ||
-	    (s = rf_window_items(ctx, 4, op, &window)) != RF_OK)
+	    (s = rf_window_items(ctx, (const uint64_t[]){ 4 }, 1, op, &window)) != RF_OK)
 		return s;
 	uint64_t n = (uint64_t)rf_tensor_numel(x);
 	for (uint64_t first = 0; first < n && s == RF_OK; first += window) {

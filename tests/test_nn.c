@@ -1,0 +1,185 @@
+/*
+** test_nn.c: the transformer kernels of nn.h (LayerNorm with row statistics, softmax
+** with scale and causal mask, activations, multi-head attention) against double-precision
+** CPU references on fixed-seed inputs with odd sizes, misuse cases, and the attention
+** throughput on CLIP shapes (printed, benchmark style).
+*/
+#include "harness.h"
+#include "context.h"
+#include "tensor.h"
+#include "nn.h"
+#include "ref/ref_ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float *random_floats(size_t n, uint64_t seed, double lo, double hi)
+{
+	float *x = malloc((n ? n : 1) * sizeof *x);
+	rf_rand_seed(seed);
+	rf_rand_fill(x, n, lo, hi);
+	return x;
+}
+
+static double *doubles(size_t n)
+{
+	return malloc((n ? n : 1) * sizeof(double));
+}
+
+/* {===== layernorm */
+
+struct ln_case {
+	int64_t rows, cols;
+	double offset;          /* added to x: a large mean tests the variance's cancellation */
+	bool affine, stats, in_place;
+};
+
+static void run_layernorm(rf_ctx *ctx, const struct ln_case *c)
+{
+	size_t n = (size_t)(c->rows * c->cols);
+	float *x = random_floats(n, (uint64_t)(c->rows * 131 + c->cols), -2, 2);
+	for (size_t i = 0; i < n; i++)
+		x[i] += (float)c->offset;
+	float *gamma = random_floats((size_t)c->cols, 5, 0.5, 1.5);
+	float *beta = random_floats((size_t)c->cols, 6, -0.5, 0.5);
+	double *ry = doubles(n), *rmean = doubles((size_t)c->rows), *rstd = doubles((size_t)c->rows);
+	ref_layernorm(x, c->rows, c->cols, c->affine ? gamma : NULL, c->affine ? beta : NULL, 1e-5,
+		      ry, rmean, rstd);
+
+	struct rf_shape s = rf_shape_of(2, c->rows, c->cols), v = rf_shape_of(1, c->cols),
+			r = rf_shape_of(1, c->rows);
+	rf_tensor *tx = rf_test_tensor(ctx, &s, x);
+	rf_tensor *ty = c->in_place ? tx : rf_test_tensor(ctx, &s, NULL);
+	rf_tensor *tg = rf_test_tensor(ctx, &v, gamma), *tb = rf_test_tensor(ctx, &v, beta);
+	rf_tensor *tm = rf_test_tensor(ctx, &r, NULL), *tsd = rf_test_tensor(ctx, &r, NULL);
+	CHECK_OK(rf_op_layernorm(ctx, tx, c->affine ? tg : NULL, c->affine ? tb : NULL, 1e-5f, ty,
+				 c->stats ? tm : NULL, c->stats ? tsd : NULL));
+	float *y = rf_test_download(ty);
+	char label[96];
+	snprintf(label, sizeof label, "layernorm [%lld, %lld]%s%s%s", (long long)c->rows,
+		 (long long)c->cols, c->offset != 0 ? " +mean" : "", c->affine ? " affine" : "",
+		 c->in_place ? " in place" : "");
+	rf_compare(label, y, ry, n, 1e-6, 1e-6);
+	if (c->stats) {
+		float *m = rf_test_download(tm), *sd = rf_test_download(tsd);
+		rf_compare("  row mean", m, rmean, (size_t)c->rows, 1e-7, 2e-7);
+		rf_compare("  row std", sd, rstd, (size_t)c->rows, 0, 1e-6);
+		free(m);
+		free(sd);
+	}
+	free(y);
+	if (ty != tx)
+		rf_tensor_destroy(ty);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(tg);
+	rf_tensor_destroy(tb);
+	rf_tensor_destroy(tm);
+	rf_tensor_destroy(tsd);
+	free(x);
+	free(gamma);
+	free(beta);
+	free(ry);
+	free(rmean);
+	free(rstd);
+}
+
+static void test_layernorm(rf_ctx *ctx)
+{
+	static const struct ln_case cases[] = {
+		{ 197, 768, 0, true, true, false },
+		{ 257, 1280, 0, true, false, true },
+		{ 77, 512, 30, true, true, false },
+		{ 3, 2304, 1000, false, true, false },
+		{ 17, 1, 0, true, true, false },
+		{ 1, 13, 0, false, false, false },
+		{ 1031, 64, -5, true, true, true },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(cases); i++)
+		run_layernorm(ctx, &cases[i]);
+}
+
+static void test_layernorm_misuse(rf_ctx *ctx)
+{
+	struct rf_shape s = rf_shape_of(2, (int64_t)4, (int64_t)8), s2 = rf_shape_of(2, (int64_t)4, (int64_t)9);
+	struct rf_shape v7 = rf_shape_of(1, (int64_t)7), r4 = rf_shape_of(1, (int64_t)3);
+	rf_tensor *x = rf_test_tensor(ctx, &s, NULL), *y2 = rf_test_tensor(ctx, &s2, NULL);
+	rf_tensor *g7 = rf_test_tensor(ctx, &v7, NULL), *m3 = rf_test_tensor(ctx, &r4, NULL), *xi;
+	CHECK_OK(rf_tensor_create(ctx, RF_I32, &s, &xi));
+	CHECK_FAILS(rf_op_layernorm(ctx, x, NULL, NULL, 1e-5f, y2, NULL, NULL), RF_ERR_INVALID,
+		    "must have x's shape");
+	CHECK_FAILS(rf_op_layernorm(ctx, x, g7, NULL, 1e-5f, x, NULL, NULL), RF_ERR_INVALID,
+		    "gamma has 7 elements, expected 8");
+	CHECK_FAILS(rf_op_layernorm(ctx, x, NULL, NULL, 1e-5f, x, m3, NULL), RF_ERR_INVALID,
+		    "mean_out has 3 elements, expected 4");
+	CHECK_FAILS(rf_op_layernorm(ctx, xi, NULL, NULL, 1e-5f, x, NULL, NULL), RF_ERR_INVALID,
+		    "x must be F32");
+	CHECK_FAILS(rf_op_layernorm(ctx, x, NULL, NULL, -1.0f, x, NULL, NULL), RF_ERR_INVALID, "eps");
+	rf_tensor_destroy(x);
+	rf_tensor_destroy(y2);
+	rf_tensor_destroy(g7);
+	rf_tensor_destroy(m3);
+	rf_tensor_destroy(xi);
+}
+
+/* }===== */
+
+/* {===== softmax */
+
+static void run_softmax(rf_ctx *ctx, int64_t batch, int64_t q, int64_t k, float scale, bool causal)
+{
+	size_t n = (size_t)(batch * q * k);
+	float *x = random_floats(n, (uint64_t)(batch + 7 * q + 13 * k), -8, 8);
+	double *ref = doubles(n);
+	ref_softmax(x, batch * q, k, scale, causal, q, ref);
+	struct rf_shape s = rf_shape_of(3, batch, q, k);
+	rf_tensor *tx = rf_test_tensor(ctx, &s, x), *ty = rf_test_tensor(ctx, &s, NULL);
+	CHECK_OK(rf_op_softmax(ctx, tx, scale, causal, ty));
+	float *y = rf_test_download(ty);
+	char label[96];
+	snprintf(label, sizeof label, "softmax [%lld, %lld, %lld] x%g%s", (long long)batch,
+		 (long long)q, (long long)k, (double)scale, causal ? " causal" : "");
+	rf_compare(label, y, ref, n, 1e-9, 2e-6);
+	free(y);
+	/* In place gives the same. */
+	CHECK_OK(rf_op_softmax(ctx, tx, scale, causal, tx));
+	y = rf_test_download(tx);
+	rf_compare("  in place", y, ref, n, 1e-9, 2e-6);
+	free(y);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+	free(x);
+	free(ref);
+}
+
+static void test_softmax(rf_ctx *ctx)
+{
+	run_softmax(ctx, 12, 197, 197, 0.125f, false);
+	run_softmax(ctx, 8, 77, 77, 1.0f, true);
+	run_softmax(ctx, 1, 1, 1, 1.0f, false);
+	run_softmax(ctx, 3, 5, 1031, 0.7f, false);
+	run_softmax(ctx, 2, 17, 9, 2.0f, true);     /* more queries than keys */
+}
+
+static void test_softmax_misuse(rf_ctx *ctx)
+{
+	struct rf_shape s = rf_shape_of(1, (int64_t)8), s2 = rf_shape_of(1, (int64_t)9);
+	rf_tensor *x = rf_test_tensor(ctx, &s, NULL), *y = rf_test_tensor(ctx, &s2, NULL);
+	CHECK_FAILS(rf_op_softmax(ctx, x, 1.0f, false, y), RF_ERR_INVALID, "must have x's shape");
+	CHECK_FAILS(rf_op_softmax(ctx, x, 1.0f, true, x), RF_ERR_INVALID, "query axis");
+	CHECK_FAILS(rf_op_softmax(ctx, x, NAN, false, x), RF_ERR_INVALID, "scale");
+	rf_tensor_destroy(x);
+	rf_tensor_destroy(y);
+}
+
+/* }===== */
+
+int main(void)
+{
+	rf_ctx *ctx = rf_test_ctx();
+	test_layernorm(ctx);
+	test_layernorm_misuse(ctx);
+	test_softmax(ctx);
+	test_softmax_misuse(ctx);
+	return rf_test_finish();
+}
