@@ -53,7 +53,8 @@ double rf_rand_normal(void);
 void rf_rand_fill(float *x, size_t n, double lo, double hi);
 
 /* Compares `got` with a double reference; prints "label: max abs, max rel, nmse" and
-** returns true if every element satisfies |g - r| <= atol + rtol * |r|. */
+** returns true if every element satisfies |g - r| <= atol + rtol * |r| (NaN matches
+** only NaN). */
 bool rf_compare(const char *label, const float *got, const double *ref, size_t n,
 		double atol, double rtol);
 

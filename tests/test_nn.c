@@ -174,6 +174,133 @@ static void test_softmax_misuse(rf_ctx *ctx)
 
 /* }===== */
 
+/* {===== attention */
+
+struct attn_case {
+	int64_t batch, n, width;
+	int heads;
+	bool causal, probs, cls;
+};
+
+static void run_attention(rf_ctx *ctx, const struct attn_case *c)
+{
+	int64_t b = c->batch, n = c->n, w = c->width, h = c->heads;
+	size_t nqkv = (size_t)(b * n * 3 * w), nout = (size_t)(b * n * w), np = (size_t)(b * h * n * n);
+	float *qkv = random_floats(nqkv, (uint64_t)(n * 1000 + w + h), -2, 2);
+	double *rout = doubles(nout), *rprobs = doubles(np), *rcls = doubles((size_t)(b * h * n));
+	ref_attention(qkv, b, n, w, c->heads, c->causal, rout, rprobs);
+	for (int64_t i = 0; i < b * h; i++)
+		memcpy(rcls + i * n, rprobs + i * n * n, (size_t)n * sizeof *rcls);
+
+	struct rf_shape sq = rf_shape_of(3, b, n, 3 * w), so = rf_shape_of(3, b, n, w);
+	struct rf_shape sp = rf_shape_of(4, b, h, n, n), sc = rf_shape_of(3, b, h, n);
+	rf_tensor *tq = rf_test_tensor(ctx, &sq, qkv), *to = rf_test_tensor(ctx, &so, NULL);
+	rf_tensor *tp = c->probs ? rf_test_tensor(ctx, &sp, NULL) : NULL;
+	rf_tensor *tc = c->cls ? rf_test_tensor(ctx, &sc, NULL) : NULL;
+	struct rf_attention a = { tq, c->heads, c->causal, to, tp, tc };
+	CHECK_OK(rf_op_attention(ctx, &a));
+	char label[96];
+	snprintf(label, sizeof label, "attention B%lld N%lld W%lld H%d dh%lld%s", (long long)b,
+		 (long long)n, (long long)w, c->heads, (long long)(w / h), c->causal ? " causal" : "");
+	float *out = rf_test_download(to);
+	rf_compare(label, out, rout, nout, 1e-6, 1e-5);
+	free(out);
+	if (tp) {
+		float *p = rf_test_download(tp);
+		rf_compare("  probs", p, rprobs, np, 1e-8, 2e-6);
+		free(p);
+	}
+	if (tc) {
+		float *p = rf_test_download(tc);
+		rf_compare("  cls probs", p, rcls, (size_t)(b * h * n), 1e-8, 2e-6);
+		free(p);
+	}
+	rf_tensor_destroy(tq);
+	rf_tensor_destroy(to);
+	rf_tensor_destroy(tp);
+	rf_tensor_destroy(tc);
+	free(qkv);
+	free(rout);
+	free(rprobs);
+	free(rcls);
+}
+
+static void test_attention(rf_ctx *ctx)
+{
+	static const struct attn_case cases[] = {
+		{ 1, 197, 768, 12, false, true, true },     /* ViT-B/16 */
+		{ 2, 257, 1280, 16, false, false, true },   /* ViT-H/14, dh 80 */
+		{ 3, 77, 512, 8, true, true, true },        /* text tower */
+		{ 2, 17, 64, 4, false, true, true },        /* the tiny golden model, dh 16 */
+		{ 1, 65, 96, 3, true, false, true },        /* dh 32 */
+		{ 2, 2, 256, 2, false, true, false },       /* dh 128 */
+		{ 3, 1, 64, 2, true, true, true },          /* one token */
+		{ 2, 17, 18, 3, false, true, true },        /* dh 6: scalar loads */
+		{ 1, 33, 10, 2, true, true, true },         /* W 10, dh 5: scalar loads */
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(cases); i++)
+		run_attention(ctx, &cases[i]);
+}
+
+/* Effective GFLOP/s (4 B H N^2 dh: both products) on CLIP shapes. */
+static void bench_attention(rf_ctx *ctx, int64_t b, int64_t n, int64_t w, int h, bool causal,
+			    const char *name)
+{
+	struct rf_shape sq = rf_shape_of(3, b, n, 3 * w), so = rf_shape_of(3, b, n, w);
+	float *qkv = random_floats((size_t)(b * n * 3 * w), 3, -2, 2);
+	rf_tensor *tq = rf_test_tensor(ctx, &sq, qkv), *to = rf_test_tensor(ctx, &so, NULL);
+	struct rf_attention a = { tq, h, causal, to, NULL, NULL };
+	CHECK_OK(rf_op_attention(ctx, &a));          /* warm-up: pipeline build and JIT */
+	CHECK_OK(rf_ctx_finish(ctx));
+	/* The best of several runs: the machine may be shared, and the minimum is the
+	** least disturbed measurement. */
+	int reps = 0;
+	double total = 0, best = INFINITY;
+	while (total < 0.4 && reps < 40) {
+		double t0 = rf_test_seconds();
+		CHECK_OK(rf_op_attention(ctx, &a));
+		CHECK_OK(rf_ctx_finish(ctx));
+		double t = rf_test_seconds() - t0;
+		best = fmin(best, t);
+		total += t;
+		reps++;
+	}
+	double flops = 4.0 * (double)b * h * (double)n * (double)n * (double)(w / h);
+	printf("bench attention %-14s B%-2lld best %7.2f ms (mean %7.2f) %6.2f GFLOP/s\n", name,
+	       (long long)b, 1e3 * best, 1e3 * total / reps, flops / best * 1e-9);
+	rf_tensor_destroy(tq);
+	rf_tensor_destroy(to);
+	free(qkv);
+}
+
+static void test_attention_misuse(rf_ctx *ctx)
+{
+	struct rf_shape sq = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)24);
+	struct rf_shape so = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)8);
+	struct rf_shape bad = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)7);
+	struct rf_shape sp = rf_shape_of(4, (int64_t)2, (int64_t)2, (int64_t)5, (int64_t)4);
+	rf_tensor *q = rf_test_tensor(ctx, &sq, NULL), *o = rf_test_tensor(ctx, &so, NULL);
+	rf_tensor *ob = rf_test_tensor(ctx, &bad, NULL), *pb = rf_test_tensor(ctx, &sp, NULL);
+	struct rf_attention a = { q, 3, false, o, NULL, NULL };
+	CHECK_FAILS(rf_op_attention(ctx, &a), RF_ERR_INVALID, "not a multiple of 3 heads");
+	a.heads = 2;
+	a.out = ob;
+	CHECK_FAILS(rf_op_attention(ctx, &a), RF_ERR_INVALID, "out is [2, 5, 7], expected [2, 5, 8]");
+	a.out = o;
+	a.probs = pb;
+	CHECK_FAILS(rf_op_attention(ctx, &a), RF_ERR_INVALID, "probs is [2, 2, 5, 4]");
+	a.probs = NULL;
+	a.qkv = ob;
+	CHECK_FAILS(rf_op_attention(ctx, &a), RF_ERR_INVALID, "[B, N, 3W]");
+	CHECK_FAILS(rf_op_attention(ctx, NULL), RF_ERR_INVALID, "no arguments");
+	rf_tensor_destroy(q);
+	rf_tensor_destroy(o);
+	rf_tensor_destroy(ob);
+	rf_tensor_destroy(pb);
+}
+
+/* }===== */
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -181,5 +308,11 @@ int main(void)
 	test_layernorm_misuse(ctx);
 	test_softmax(ctx);
 	test_softmax_misuse(ctx);
+	test_attention(ctx);
+	test_attention_misuse(ctx);
+	bench_attention(ctx, 1, 197, 768, 12, false, "ViT-B/16");
+	bench_attention(ctx, 8, 197, 768, 12, false, "ViT-B/16");
+	bench_attention(ctx, 1, 257, 1280, 16, false, "ViT-H/14");
+	bench_attention(ctx, 8, 77, 512, 8, true, "text (causal)");
 	return rf_test_finish();
 }

@@ -180,6 +180,145 @@ static void test_unary_misuse(rf_ctx *ctx)
 
 /* }===== */
 
+/* {===== reductions */
+
+static const char *const reduce_names[] = { "sum", "mean", "max", "min", "var", "std",
+					     "argmax", "argmin", "prod", "norm2" };
+
+/* Reduces x (shape, mask) on the device and compares with the reference. */
+static void check_reduce(rf_ctx *ctx, enum rf_reduce_op op, const float *x,
+			 const struct rf_shape *shape, uint32_t mask, int correction, double atol,
+			 double rtol)
+{
+	struct rf_shape ys = *shape;
+	for (int d = 0; d < ys.ndim; d++)
+		if (mask >> d & 1)
+			ys.dim[d] = 1;
+	size_t ny = (size_t)rf_shape_numel(&ys);
+	double *ref = malloc((ny ? ny : 1) * sizeof *ref);
+	ref_reduce(op, x, shape, mask, correction, ref);
+	rf_tensor *tx = rf_test_tensor(ctx, shape, x), *ty = rf_test_tensor(ctx, &ys, NULL);
+	CHECK_OK(rf_op_reduce(ctx, op, tx, mask, correction, ty));
+	float *y = rf_test_download(ty);
+	char label[96], dims[64];
+	snprintf(label, sizeof label, "reduce %s %s mask 0x%x%s", reduce_names[op],
+		 rf_shape_str(shape, dims, sizeof dims), mask, correction ? " corr 1" : "");
+	rf_compare(label, y, ref, ny, atol, rtol);
+	free(y);
+	free(ref);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+}
+
+static void test_reduce_long_sum(rf_ctx *ctx)
+{
+	/* 10^6 (and 3 * 10^6 + 1) elements: compensated partial sums keep f32 rounding. */
+	enum { N = 3000001 };
+	float *x = malloc(N * sizeof *x);
+	rf_rand_seed(21);
+	rf_rand_fill(x, N, 0, 1);
+	struct rf_shape s = shape1(1000000), s3 = shape1(N);
+	check_reduce(ctx, RF_RED_SUM, x, &s, 1, 0, 0, 1e-7);
+	check_reduce(ctx, RF_RED_MEAN, x, &s3, 1, 0, 0, 1e-7);
+	check_reduce(ctx, RF_RED_NORM2, x, &s3, 1, 0, 0, 1e-7);
+	check_reduce(ctx, RF_RED_VAR, x, &s, 1, 1, 0, 1e-6);
+	/* Offset data: variance by the two-pass method, not E[x^2] - E[x]^2. */
+	for (int i = 0; i < 1000000; i++)
+		x[i] += 100.0f;
+	check_reduce(ctx, RF_RED_STD, x, &s, 1, 0, 0, 1e-5);
+	free(x);
+}
+
+static void test_reduce_axes(rf_ctx *ctx)
+{
+	struct rf_shape a = rf_shape_of(4, (int64_t)5, (int64_t)7, (int64_t)11, (int64_t)13);
+	struct rf_shape b = rf_shape_of(2, (int64_t)197, (int64_t)768);
+	struct rf_shape c = rf_shape_of(3, (int64_t)3, (int64_t)1, (int64_t)4);
+	struct rf_shape d = rf_shape_of(6, (int64_t)2, (int64_t)3, (int64_t)2, (int64_t)5,
+					(int64_t)1, (int64_t)3);
+	size_t n = 197 * 768;
+	float *x = malloc(n * sizeof *x);
+	rf_rand_seed(22);
+	rf_rand_fill(x, n, -1, 1);
+	static const uint32_t masks_a[] = { 0x5, 0xa, 0x6, 0xf, 0x1, 0x8, 0x0 };
+	for (size_t m = 0; m < RF_ARRAY_LEN(masks_a); m++) {
+		check_reduce(ctx, RF_RED_SUM, x, &a, masks_a[m], 0, 1e-6, 1e-6);
+		check_reduce(ctx, RF_RED_MAX, x, &a, masks_a[m], 0, 0, 0);
+		check_reduce(ctx, RF_RED_STD, x, &a, masks_a[m], 1, 1e-6, 1e-6);
+	}
+	for (int op = RF_RED_SUM; op <= RF_RED_NORM2; op++) {
+		if (op == RF_RED_PROD)
+			continue;
+		check_reduce(ctx, (enum rf_reduce_op)op, x, &b, 0x2, op == RF_RED_VAR, 1e-6, 1e-6);
+		check_reduce(ctx, (enum rf_reduce_op)op, x, &b, 0x1, 0, 1e-6, 1e-6);
+	}
+	check_reduce(ctx, RF_RED_ARGMIN, x, &a, 0x4, 0, 0, 0);
+	check_reduce(ctx, RF_RED_MEAN, x, &c, 0x2, 0, 1e-7, 1e-7);
+	check_reduce(ctx, RF_RED_MEAN, x, &c, 0x5, 0, 1e-7, 1e-7);
+	check_reduce(ctx, RF_RED_SUM, x, &d, 0x2b, 0, 1e-6, 1e-6);
+	check_reduce(ctx, RF_RED_MIN, x, &d, 0x15, 0, 0, 0);
+	/* Products of values near 1 stay finite over 768 terms. */
+	for (size_t i = 0; i < n; i++)
+		x[i] = 1.0f + x[i] * 0.01f;
+	check_reduce(ctx, RF_RED_PROD, x, &b, 0x2, 0, 0, 2e-7);
+	check_reduce(ctx, RF_RED_PROD, x, &a, 0x5, 0, 0, 2e-7);
+	/* Ties: the first index wins; max/min over a constant row. */
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)((i * 7) % 5);
+	check_reduce(ctx, RF_RED_ARGMAX, x, &b, 0x2, 0, 0, 0);
+	check_reduce(ctx, RF_RED_ARGMAX, x, &b, 0x1, 0, 0, 0);
+	check_reduce(ctx, RF_RED_ARGMIN, x, &b, 0x1, 0, 0, 0);
+	free(x);
+}
+
+static void test_reduce_special(rf_ctx *ctx)
+{
+	/* NaN wins max and argmax (its first index), as in NumPy. */
+	float x[10] = { 1, 5, 2, NAN, 7, NAN, 0, 9, 3, 4 };
+	struct rf_shape s = shape1(10), one = shape1(1);
+	rf_tensor *tx = rf_test_tensor(ctx, &s, x), *ty = rf_test_tensor(ctx, &one, NULL);
+	float y;
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_MAX, tx, 1, 0, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(isnan(y));
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_ARGMAX, tx, 1, 0, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(y == 3.0f);
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_ARGMIN, tx, 1, 0, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(y == 3.0f);
+	/* Variance of one element with correction 1 is NaN; empty sums are 0. */
+	struct rf_shape s1 = rf_shape_of(2, (int64_t)1, (int64_t)1), s0 = rf_shape_of(2, (int64_t)1, (int64_t)0);
+	rf_tensor *t1 = rf_test_tensor(ctx, &s1, x), *t0 = rf_test_tensor(ctx, &s0, NULL);
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_VAR, t1, 3, 1, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(isnan(y));
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_SUM, t0, 2, 0, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(y == 0.0f);
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_PROD, t0, 2, 0, ty));
+	CHECK_OK(rf_tensor_download(ty, &y, 4));
+	CHECK(y == 1.0f);
+	/* Misuse. */
+	struct rf_shape two = shape1(2);
+	rf_tensor *t2 = rf_test_tensor(ctx, &two, NULL), *ti;
+	CHECK_OK(rf_tensor_create(ctx, RF_I32, &s, &ti));
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_MAX, t0, 2, 0, ty), RF_ERR_INVALID, "empty axis");
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_SUM, tx, 1, 0, t2), RF_ERR_INVALID, "has 2 elements, expected 1");
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_SUM, tx, 2, 0, ty), RF_ERR_INVALID, "names axes past");
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_ARGMAX, t1, 3, 0, ty), RF_ERR_INVALID, "exactly one axis");
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_VAR, tx, 1, -1, ty), RF_ERR_INVALID, "negative");
+	CHECK_FAILS(rf_op_reduce(ctx, RF_RED_SUM, ti, 1, 0, ty), RF_ERR_INVALID, "x must be F32");
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+	rf_tensor_destroy(t1);
+	rf_tensor_destroy(t0);
+	rf_tensor_destroy(t2);
+	rf_tensor_destroy(ti);
+}
+
+/* }===== */
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -187,5 +326,8 @@ int main(void)
 	test_activation(ctx);
 	test_affine_fill(ctx);
 	test_unary_misuse(ctx);
+	test_reduce_long_sum(ctx);
+	test_reduce_axes(ctx);
+	test_reduce_special(ctx);
 	return rf_test_finish();
 }

@@ -4,17 +4,15 @@
 
 // exp(x) to ~1 ulp. Cody-Waite reduction x = k ln2 + r with ln2 split in two so that
 // k * LN2_HI is exact (LN2_HI has 16 significant bits, |k| < 2^8), then the degree-7
-// Taylor polynomial of exp on |r| <= ln2/2 (truncation error 5e-9 relative).
+// Taylor polynomial of exp on |r| <= ln2/2 (truncation error 5e-9 relative). Branch-free
+// (selects only), since lanes of CPU devices run in lockstep.
 float exp_f32(float x)
 {
 	const float LN2_HI = 0.693145751953125;
 	const float LN2_LO = 1.42860682030941723e-6;
-	if (x > 88.7228394)
-		return uintBitsToFloat(0x7f800000u);
-	if (x < -103.972084)
-		return 0.0;
-	float k = roundEven(x * 1.44269504088896341);
-	precise float r = (x - k * LN2_HI) - k * LN2_LO;
+	float xc = clamp(x, -104.0, 88.7228394);
+	float k = roundEven(xc * 1.44269504088896341);
+	precise float r = (xc - k * LN2_HI) - k * LN2_LO;
 	float p = 1.0 / 5040.0;
 	p = p * r + 1.0 / 720.0;
 	p = p * r + 1.0 / 120.0;
@@ -24,7 +22,10 @@ float exp_f32(float x)
 	p = p * r + 1.0;
 	p = p * r + 1.0;
 	// Two steps keep 2^k representable at k = 128 (the overflow edge).
-	return ldexp(p, int(k) - 1) * 2.0;
+	float e = ldexp(p, int(k) - 1) * 2.0;
+	e = x > 88.7228394 ? uintBitsToFloat(0x7f800000u) : e;
+	e = x < -103.972084 ? 0.0 : e;
+	return isnan(x) ? x : e;
 }
 
 // The high 12 significant bits of v: products of two such halves are exact in f32.
