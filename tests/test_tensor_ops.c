@@ -319,6 +319,212 @@ static void test_reduce_special(rf_ctx *ctx)
 
 /* }===== */
 
+/* {===== copies, gathers, patches, where */
+
+/* Copies src -> dst through the views on the device and compares, bit for bit, with the
+** reference applied to the same starting contents of dst. */
+static void check_copy(rf_ctx *ctx, const char *label, enum rf_dtype dt, const struct rf_shape *ss,
+		       const struct rf_view *sv, const struct rf_shape *ds, const struct rf_view *dv)
+{
+	size_t es = rf_dtype_size(dt), ns = (size_t)rf_shape_numel(ss), nd = (size_t)rf_shape_numel(ds);
+	uint32_t *src = malloc(ns * 4 + 4), *dst = malloc(nd * 4 + 4), *want = malloc(nd * 4 + 4);
+	for (size_t i = 0; i < ns; i++)
+		src[i] = (uint32_t)(i * 2654435761u);
+	for (size_t i = 0; i < nd; i++)
+		dst[i] = want[i] = 0xdeadbeefu;
+	rf_tensor *ts, *td;
+	CHECK_OK(rf_tensor_create(ctx, dt, ss, &ts));
+	CHECK_OK(rf_tensor_create(ctx, dt, ds, &td));
+	if (es == 2) {
+		/* 16-bit data: the low halves of the same patterns, reference on widened words. */
+		uint16_t *h = malloc(RF_MAX(ns, nd) * 2 + 2);
+		for (size_t i = 0; i < ns; i++)
+			h[i] = (uint16_t)(src[i] &= 0xffff);
+		CHECK_OK(rf_tensor_upload(ts, h, ns * 2));
+		for (size_t i = 0; i < nd; i++)
+			h[i] = (uint16_t)(dst[i] = want[i] = 0xbeef);
+		CHECK_OK(rf_tensor_upload(td, h, nd * 2));
+		CHECK_OK(rf_op_copy(ctx, ts, sv, td, dv));
+		CHECK_OK(rf_tensor_download(td, h, nd * 2));
+		for (size_t i = 0; i < nd; i++)
+			dst[i] = h[i];
+		free(h);
+	} else {
+		CHECK_OK(rf_tensor_upload(ts, src, ns * 4));
+		CHECK_OK(rf_tensor_upload(td, dst, nd * 4));
+		CHECK_OK(rf_op_copy(ctx, ts, sv, td, dv));
+		CHECK_OK(rf_tensor_download(td, dst, nd * 4));
+	}
+	ref_copy_view(src, sv, want, dv);
+	size_t bad = 0;
+	for (size_t i = 0; i < nd; i++)
+		bad += dst[i] != want[i];
+	printf("%-40s n=%-9zu %s\n", label, nd, bad ? "FAIL" : "exact");
+	CHECK(bad == 0);
+	rf_tensor_destroy(ts);
+	rf_tensor_destroy(td);
+	free(src);
+	free(dst);
+	free(want);
+}
+
+static void test_copy(rf_ctx *ctx)
+{
+	/* Transpose [197, 768] -> [768, 197]. */
+	struct rf_shape a = rf_shape_of(2, (int64_t)197, (int64_t)768), at = rf_shape_of(2, (int64_t)768, (int64_t)197);
+	struct rf_view sv = { 2, { 768, 197 }, 0, { 1, 768 } }, dv = { 2, { 768, 197 }, 0, { 197, 1 } };
+	check_copy(ctx, "copy transpose [197, 768]", RF_F32, &a, &sv, &at, &dv);
+	/* Slice x[2:5, 1:4, ::2] of [7, 6, 10] into a contiguous [3, 3, 5]. */
+	struct rf_shape b = rf_shape_of(3, (int64_t)7, (int64_t)6, (int64_t)10), bs = rf_shape_of(3, (int64_t)3, (int64_t)3, (int64_t)5);
+	struct rf_view sv2 = { 3, { 3, 3, 5 }, 2 * 60 + 10, { 60, 10, 2 } }, dv2 = { 3, { 3, 3, 5 }, 0, { 15, 5, 1 } };
+	check_copy(ctx, "copy slice with step", RF_I32, &b, &sv2, &bs, &dv2);
+	/* Permute [2, 3, 4, 5] by (3, 1, 0, 2). */
+	struct rf_shape c = rf_shape_of(4, (int64_t)2, (int64_t)3, (int64_t)4, (int64_t)5), cp = rf_shape_of(4, (int64_t)5, (int64_t)3, (int64_t)2, (int64_t)4);
+	struct rf_view sv3 = { 4, { 5, 3, 2, 4 }, 0, { 1, 20, 60, 5 } }, dv3 = { 4, { 5, 3, 2, 4 }, 0, { 24, 8, 4, 1 } };
+	check_copy(ctx, "copy permute (3, 1, 0, 2)", RF_F32, &c, &sv3, &cp, &dv3);
+	/* Concatenation: [3, 5] into columns 7..11 of [3, 12]. */
+	struct rf_shape d = rf_shape_of(2, (int64_t)3, (int64_t)5), dc = rf_shape_of(2, (int64_t)3, (int64_t)12);
+	struct rf_view sv4 = { 2, { 3, 5 }, 0, { 5, 1 } }, dv4 = { 2, { 3, 5 }, 7, { 12, 1 } };
+	check_copy(ctx, "copy into a slice (concat)", RF_F32, &d, &sv4, &dc, &dv4);
+	/* Broadcast [1, 5] to [4, 5]; reverse a vector (negative stride). */
+	struct rf_shape e = rf_shape_of(2, (int64_t)1, (int64_t)5), ee = rf_shape_of(2, (int64_t)4, (int64_t)5);
+	struct rf_view sv5 = { 2, { 4, 5 }, 0, { 0, 1 } }, dv5 = { 2, { 4, 5 }, 0, { 5, 1 } };
+	check_copy(ctx, "copy broadcast (stride 0)", RF_F32, &e, &sv5, &ee, &dv5);
+	struct rf_shape f = rf_shape_of(1, (int64_t)1001);
+	struct rf_view sv6 = { 1, { 1001 }, 1000, { -1 } }, dv6 = { 1, { 1001 }, 0, { 1 } };
+	check_copy(ctx, "copy reversed (stride -1)", RF_I32, &f, &sv6, &f, &dv6);
+	/* 16-bit elements at odd offsets, and a 0-d copy of one element. */
+	struct rf_view sv7 = { 2, { 3, 333 }, 2, { 333, 1 } }, dv7 = { 2, { 3, 333 }, 1, { 333, 1 } };
+	check_copy(ctx, "copy f16 odd offsets", RF_F16, &f, &sv7, &f, &dv7);
+	struct rf_view sv8 = { 0, { 0 }, 17, { 0 } }, dv8 = { 0, { 0 }, 3, { 0 } };
+	check_copy(ctx, "copy 0-d", RF_BF16, &f, &sv8, &f, &dv8);
+}
+
+static void test_copy_misuse(rf_ctx *ctx)
+{
+	struct rf_shape s = rf_shape_of(2, (int64_t)4, (int64_t)5);
+	rf_tensor *a = rf_test_tensor(ctx, &s, NULL), *b = rf_test_tensor(ctx, &s, NULL), *i, *u;
+	CHECK_OK(rf_tensor_create(ctx, RF_I32, &s, &i));
+	CHECK_OK(rf_tensor_create(ctx, RF_U8, &s, &u));
+	struct rf_view v = rf_view_contiguous(a), w = v;
+	CHECK(v.ndim == 2 && v.shape[0] == 4 && v.shape[1] == 5 && v.stride[0] == 5 && v.stride[1] == 1 &&
+	      v.offset == 0);
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, i, &w), RF_ERR_INVALID, "src is F32 but dst is I32");
+	CHECK_FAILS(rf_op_copy(ctx, u, &v, u, &w), RF_ERR_UNSUPPORTED, "U8");
+	w.offset = 1;
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, b, &w), RF_ERR_INVALID, "reaches elements [1, 20]");
+	w = v;
+	w.shape[1] = 4;
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, b, &w), RF_ERR_INVALID, "different shapes");
+	w = v;
+	w.stride[0] = 0;
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, b, &w), RF_ERR_INVALID, "stride 0");
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, a, &v), RF_ERR_INVALID, "overlap");
+	v.ndim = 9;
+	CHECK_FAILS(rf_op_copy(ctx, a, &v, b, &w), RF_ERR_INVALID, "9 axes");
+	rf_tensor_destroy(a);
+	rf_tensor_destroy(b);
+	rf_tensor_destroy(i);
+	rf_tensor_destroy(u);
+}
+
+static void test_patchify(rf_ctx *ctx)
+{
+	static const int64_t cases[][5] = { { 2, 3, 224, 224, 16 }, { 1, 3, 32, 48, 8 }, { 3, 1, 7, 7, 7 } };
+	for (size_t k = 0; k < RF_ARRAY_LEN(cases); k++) {
+		int64_t b = cases[k][0], c = cases[k][1], h = cases[k][2], w = cases[k][3], p = cases[k][4];
+		size_t n = (size_t)(b * c * h * w);
+		float *px = malloc(n * sizeof *px);
+		double *ref = malloc(n * sizeof *ref);
+		rf_rand_seed(30 + k);
+		rf_rand_fill(px, n, -1, 1);
+		ref_patchify(px, b, c, h, w, p, ref);
+		struct rf_shape ps = rf_shape_of(4, b, c, h, w), qs = rf_shape_of(2, b * (h / p) * (w / p), c * p * p);
+		rf_tensor *tp = rf_test_tensor(ctx, &ps, px), *tq = rf_test_tensor(ctx, &qs, NULL);
+		CHECK_OK(rf_op_patchify(ctx, tp, (int)p, tq));
+		float *got = rf_test_download(tq);
+		char label[64];
+		snprintf(label, sizeof label, "patchify [%lld, %lld, %lld, %lld] p%lld", (long long)b,
+			 (long long)c, (long long)h, (long long)w, (long long)p);
+		rf_compare(label, got, ref, n, 0, 0);
+		free(got);
+		free(px);
+		free(ref);
+		rf_tensor_destroy(tp);
+		rf_tensor_destroy(tq);
+	}
+	struct rf_shape ps = rf_shape_of(4, (int64_t)1, (int64_t)3, (int64_t)30, (int64_t)32);
+	struct rf_shape qs = rf_shape_of(2, (int64_t)16, (int64_t)192);
+	rf_tensor *tp = rf_test_tensor(ctx, &ps, NULL), *tq = rf_test_tensor(ctx, &qs, NULL);
+	CHECK_FAILS(rf_op_patchify(ctx, tp, 8, tq), RF_ERR_INVALID, "multiples of the patch size 8");
+	rf_tensor_destroy(tp);
+	rf_tensor_destroy(tq);
+}
+
+static void test_gather_rows(rf_ctx *ctx)
+{
+	enum { R = 1031, C = 77, N = 300 };
+	float *x = malloc(R * C * sizeof *x);
+	int32_t idx[N];
+	double *ref = malloc(N * C * sizeof *ref);
+	rf_rand_seed(40);
+	rf_rand_fill(x, R * C, -1, 1);
+	for (int i = 0; i < N; i++) {
+		idx[i] = (int32_t)(rf_rand_u64() % R);
+		if (i % 50 == 7)
+			idx[i] = i % 100 == 7 ? -3 : R;     /* out of range: zeros */
+		for (int c = 0; c < C; c++)
+			ref[i * C + c] = idx[i] >= 0 && idx[i] < R ? x[idx[i] * C + c] : 0.0;
+	}
+	struct rf_shape xs = rf_shape_of(2, (int64_t)R, (int64_t)C), is = rf_shape_of(1, (int64_t)N);
+	struct rf_shape ys = rf_shape_of(2, (int64_t)N, (int64_t)C);
+	rf_tensor *tx = rf_test_tensor(ctx, &xs, x), *ty = rf_test_tensor(ctx, &ys, NULL), *ti;
+	CHECK_OK(rf_tensor_create(ctx, RF_I32, &is, &ti));
+	CHECK_OK(rf_tensor_upload(ti, idx, sizeof idx));
+	CHECK_OK(rf_op_gather_rows(ctx, tx, ti, ty));
+	float *y = rf_test_download(ty);
+	rf_compare("gather_rows [1031, 77] x 300", y, ref, N * C, 0, 0);
+	CHECK_FAILS(rf_op_gather_rows(ctx, tx, tx, ty), RF_ERR_INVALID, "index must be I32");
+	CHECK_FAILS(rf_op_gather_rows(ctx, tx, ti, tx), RF_ERR_INVALID, "expected [300, 77]");
+	free(y);
+	free(x);
+	free(ref);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+	rf_tensor_destroy(ti);
+}
+
+static void test_where(rf_ctx *ctx)
+{
+	struct rf_shape cs = rf_shape_of(3, (int64_t)4, (int64_t)1, (int64_t)7);
+	struct rf_shape as = rf_shape_of(2, (int64_t)5, (int64_t)7), bs = rf_shape_of(1, (int64_t)1);
+	struct rf_shape ys = rf_shape_of(3, (int64_t)4, (int64_t)5, (int64_t)7);
+	float cond[28], a[35], b[1] = { -9.5f };
+	double ref[140];
+	rf_rand_seed(50);
+	rf_rand_fill(a, 35, -1, 1);
+	for (int i = 0; i < 28; i++)
+		cond[i] = i % 3 == 0 ? 0.0f : (i % 3 == 1 ? 1.0f : -2.0f);
+	ref_where(cond, &cs, a, &as, b, &bs, &ys, ref);
+	rf_tensor *tc = rf_test_tensor(ctx, &cs, cond), *ta = rf_test_tensor(ctx, &as, a);
+	rf_tensor *tb = rf_test_tensor(ctx, &bs, b), *ty = rf_test_tensor(ctx, &ys, NULL);
+	CHECK_OK(rf_op_where(ctx, tc, ta, tb, ty));
+	float *y = rf_test_download(ty);
+	rf_compare("where [4,1,7] ? [5,7] : [1]", y, ref, 140, 0, 0);
+	free(y);
+	CHECK_FAILS(rf_op_where(ctx, tc, ta, tb, ta), RF_ERR_INVALID, "broadcast shape is [4, 5, 7]");
+	struct rf_shape s3 = rf_shape_of(1, (int64_t)3);
+	rf_tensor *t3 = rf_test_tensor(ctx, &s3, NULL);
+	CHECK_FAILS(rf_op_where(ctx, tc, ta, t3, ty), RF_ERR_INVALID, "do not broadcast");
+	rf_tensor_destroy(t3);
+	rf_tensor_destroy(tc);
+	rf_tensor_destroy(ta);
+	rf_tensor_destroy(tb);
+	rf_tensor_destroy(ty);
+}
+
+/* }===== */
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -329,5 +535,10 @@ int main(void)
 	test_reduce_long_sum(ctx);
 	test_reduce_axes(ctx);
 	test_reduce_special(ctx);
+	test_copy(ctx);
+	test_copy_misuse(ctx);
+	test_patchify(ctx);
+	test_gather_rows(ctx);
+	test_where(ctx);
 	return rf_test_finish();
 }

@@ -196,3 +196,62 @@ void ref_reduce(enum rf_reduce_op op, const float *x, const struct rf_shape *sha
 	free(best);
 	free(arg);
 }
+
+void ref_copy_view(const uint32_t *src, const struct rf_view *sv, uint32_t *dst,
+		   const struct rf_view *dv)
+{
+	int64_t n = 1;
+	for (int d = 0; d < sv->ndim; d++)
+		n *= sv->shape[d];
+	for (int64_t i = 0; i < n; i++) {
+		int64_t rest = i, so = sv->offset, dof = dv->offset;
+		for (int d = sv->ndim - 1; d >= 0; d--) {
+			int64_t c = rest % sv->shape[d];
+			rest /= sv->shape[d];
+			so += c * sv->stride[d];
+			dof += c * dv->stride[d];
+		}
+		dst[dof] = src[so];
+	}
+}
+
+void ref_patchify(const float *pixels, int64_t b, int64_t c, int64_t h, int64_t w, int64_t p,
+		  double *patches)
+{
+	int64_t ph = h / p, pw = w / p, cols = c * p * p;
+	for (int64_t n = 0; n < b; n++)
+		for (int64_t i = 0; i < ph; i++)
+			for (int64_t j = 0; j < pw; j++)
+				for (int64_t ch = 0; ch < c; ch++)
+					for (int64_t u = 0; u < p; u++)
+						for (int64_t v = 0; v < p; v++)
+							patches[((n * ph + i) * pw + j) * cols + ch * p * p + u * p + v] =
+								pixels[((n * c + ch) * h + i * p + u) * w + j * p + v];
+}
+
+/* Offset of output index i in an input of shape `in` broadcast to `out`. */
+static int64_t broadcast_offset(int64_t i, const struct rf_shape *in, const struct rf_shape *out)
+{
+	int64_t ofs = 0, stride = 1;
+	for (int d = out->ndim - 1; d >= 0; d--) {
+		int64_t c = i % out->dim[d];
+		i /= out->dim[d];
+		int k = in->ndim - out->ndim + d;
+		if (k >= 0) {
+			if (in->dim[k] != 1)
+				ofs += c * stride;
+			stride *= in->dim[k];
+		}
+	}
+	return ofs;
+}
+
+void ref_where(const float *cond, const struct rf_shape *cs, const float *a,
+	       const struct rf_shape *as, const float *b, const struct rf_shape *bs,
+	       const struct rf_shape *ys, double *y)
+{
+	int64_t n = rf_shape_numel(ys);
+	for (int64_t i = 0; i < n; i++)
+		y[i] = cond[broadcast_offset(i, cs, ys)] != 0 ? a[broadcast_offset(i, as, ys)]
+							       : b[broadcast_offset(i, bs, ys)];
+}

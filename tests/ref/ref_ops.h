@@ -34,4 +34,17 @@ void ref_attention(const float *qkv, int64_t batch, int64_t n, int64_t width, in
 void ref_reduce(enum rf_reduce_op op, const float *x, const struct rf_shape *shape,
 		uint32_t mask, int correction, double *y);
 
+/* Element-by-element strided copy of 32-bit words (views as in tensor_ops.h). */
+void ref_copy_view(const uint32_t *src, const struct rf_view *sv, uint32_t *dst,
+		   const struct rf_view *dv);
+
+/* Patches of pixels [b, c, h, w] with patch p, written straight from the definition. */
+void ref_patchify(const float *pixels, int64_t b, int64_t c, int64_t h, int64_t w, int64_t p,
+		  double *patches);
+
+/* y = cond != 0 ? a : b over y's shape, each input broadcast NumPy-style. */
+void ref_where(const float *cond, const struct rf_shape *cs, const float *a,
+	       const struct rf_shape *as, const float *b, const struct rf_shape *bs,
+	       const struct rf_shape *ys, double *y);
+
 #endif
