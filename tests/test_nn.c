@@ -301,6 +301,43 @@ static void test_attention_misuse(rf_ctx *ctx)
 
 /* }===== */
 
+/* {===== tensors over one storage binding (lavapipe: 128 MiB) */
+
+static void test_big(rf_ctx *ctx)
+{
+	const int64_t rows = 8300, cols = 4096;
+	const size_t n = (size_t)(rows * cols);
+	if (rf_ctx_caps(ctx)->max_storage_range >= n * 4) {
+		printf("big tensors: the device's storage range holds %zu bytes, nothing to split\n", n * 4);
+		return;
+	}
+	double t0 = rf_test_seconds();
+	float *x = random_floats(n, 60, -4, 4);
+	double *ref = doubles(n);
+	struct rf_shape s = rf_shape_of(3, (int64_t)2, rows / 2, cols);
+	rf_tensor *tx = rf_test_tensor(ctx, &s, x), *ty = rf_test_tensor(ctx, &s, NULL);
+	ref_layernorm(x, rows, cols, NULL, NULL, 1e-5, ref, NULL, NULL);
+	CHECK_OK(rf_op_layernorm(ctx, tx, NULL, NULL, 1e-5f, ty, NULL, NULL));
+	float *y = rf_test_download(ty);
+	rf_compare("big layernorm [2, 4150, 4096]", y, ref, n, 1e-6, 1e-6);
+	free(y);
+	ref_softmax(x, rows, cols, 1.0, true, rows / 2, ref);
+	CHECK_OK(rf_op_softmax(ctx, tx, 1.0f, true, ty));
+	y = rf_test_download(ty);
+	rf_compare("big softmax causal [2, 4150, 4096]", y, ref, n, 1e-9, 2e-6);
+	free(y);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+	free(x);
+	free(ref);
+	/* Probabilities of 4 x 24 x 600 x 600 (138 MB) in windows of batches. */
+	struct attn_case c = { 4, 600, 96, 24, false, true, true };
+	run_attention(ctx, &c);
+	printf("big tensors: %.2f s on the device and host\n", rf_test_seconds() - t0);
+}
+
+/* }===== */
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -310,6 +347,7 @@ int main(void)
 	test_softmax_misuse(ctx);
 	test_attention(ctx);
 	test_attention_misuse(ctx);
+	test_big(ctx);
 	bench_attention(ctx, 1, 197, 768, 12, false, "ViT-B/16");
 	bench_attention(ctx, 8, 197, 768, 12, false, "ViT-B/16");
 	bench_attention(ctx, 1, 257, 1280, 16, false, "ViT-H/14");

@@ -525,6 +525,77 @@ static void test_where(rf_ctx *ctx)
 
 /* }===== */
 
+/* {===== tensors over one storage binding (lavapipe: 128 MiB) */
+
+/* 136 MB of f32: every kernel must split it into windows or read it through a texel view. */
+static void test_big(rf_ctx *ctx)
+{
+	const int64_t rows = 8300, cols = 4096;
+	const size_t n = (size_t)(rows * cols);
+	if (rf_ctx_caps(ctx)->max_storage_range >= n * 4) {
+		printf("big tensors: the device's storage range holds %zu bytes, nothing to split\n", n * 4);
+		return;
+	}
+	float *x = malloc(n * sizeof *x), *y;
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)(i % 1000) * 0.001f - 0.25f;
+	struct rf_shape s = rf_shape_of(2, rows, cols);
+	rf_tensor *tx = rf_test_tensor(ctx, &s, x), *ty = rf_test_tensor(ctx, &s, NULL);
+	double t0 = rf_test_seconds();
+
+	CHECK_OK(rf_op_affine(ctx, tx, -2.0f, 1.0f, -INFINITY, INFINITY, ty));
+	y = rf_test_download(ty);
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (y[i] != -2.0f * x[i] + 1.0f && !bad++)
+			printf("first wrong %zu: %g vs %g\n", i, y[i], -2.0f * x[i] + 1.0f);
+	}
+	printf("big affine [%lld, %lld]: %zu wrong\n", (long long)rows, (long long)cols, bad);
+	CHECK(bad == 0);
+	free(y);
+
+	/* Shifted by 3 elements, so both views need unaligned windows. */
+	struct rf_view sv = { 1, { (int64_t)n - 3 }, 0, { 1 } }, dv = { 1, { (int64_t)n - 3 }, 3, { 1 } };
+	CHECK_OK(rf_op_copy(ctx, tx, &sv, ty, &dv));
+	y = rf_test_download(ty);
+	bad = 0;
+	for (size_t i = 3; i < n; i++)
+		bad += y[i] != x[i - 3];
+	printf("big copy shifted by 3: %zu wrong\n", bad);
+	CHECK(bad == 0);
+	free(y);
+
+	struct rf_shape one = rf_shape_of(1, (int64_t)1), colsh = rf_shape_of(1, cols);
+	rf_tensor *t1 = rf_test_tensor(ctx, &one, NULL), *tc = rf_test_tensor(ctx, &colsh, NULL);
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_SUM, tx, 3, 0, t1));
+	CHECK_OK(rf_op_reduce(ctx, RF_RED_MAX, tx, 1, 0, tc));
+	float sum, *cmax = rf_test_download(tc);
+	CHECK_OK(rf_tensor_download(t1, &sum, 4));
+	double ref = 0;
+	for (size_t i = 0; i < n; i++)
+		ref += x[i];
+	double ref_sum[1] = { ref };
+	rf_compare("big reduce sum (texel reads)", &sum, ref_sum, 1, 0, 1e-7);
+	bad = 0;
+	for (int64_t c = 0; c < cols; c++) {
+		float m = x[c];
+		for (int64_t r = 1; r < rows; r++)
+			m = fmaxf(m, x[r * cols + c]);
+		bad += cmax[c] != m;
+	}
+	printf("big reduce max over rows: %zu wrong\n", bad);
+	CHECK(bad == 0);
+	free(cmax);
+	printf("big tensors: %.2f s on the device and host\n", rf_test_seconds() - t0);
+	rf_tensor_destroy(t1);
+	rf_tensor_destroy(tc);
+	rf_tensor_destroy(tx);
+	rf_tensor_destroy(ty);
+	free(x);
+}
+
+/* }===== */
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -540,5 +611,6 @@ int main(void)
 	test_patchify(ctx);
 	test_gather_rows(ctx);
 	test_where(ctx);
+	test_big(ctx);
 	return rf_test_finish();
 }

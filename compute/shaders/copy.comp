@@ -6,7 +6,6 @@
 // that size is copied bit for bit. Offsets are relative to the windows bound.
 //! bindings: rw
 #extension GL_GOOGLE_include_directive : require
-#include "common/index.glsl"
 #ifdef ELEM16
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
@@ -14,8 +13,8 @@
 #else
 #define ELEM uint
 #endif
+#include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint RUN = 16;
 
 layout(set = 0, binding = 0) readonly buffer Src { ELEM src[]; };

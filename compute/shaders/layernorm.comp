@@ -8,9 +8,8 @@
 // sqrt(var + eps) outputs. Rows are a window of the tensor (the launcher splits big ones).
 //! bindings: rrrwww
 #extension GL_GOOGLE_include_directive : require
+#include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 2) const bool HAS_GAMMA = false;
 layout(constant_id = 3) const bool HAS_BETA = false;
 layout(constant_id = 4) const bool HAS_MEAN = false;

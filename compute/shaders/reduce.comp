@@ -9,7 +9,6 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const bool FINAL = true;
 layout(constant_id = 3) const bool CENTRED = false;
 

@@ -7,7 +7,6 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
 layout(constant_id = 2) const bool FINAL = true;
 
 #include "common/mathf.glsl"

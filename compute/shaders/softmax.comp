@@ -4,9 +4,8 @@
 // it are excluded (written as 0). Rows are a window of the tensor.
 //! bindings: rw
 #extension GL_GOOGLE_include_directive : require
+#include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint LOCAL = 64;
 layout(constant_id = 2) const bool CAUSAL = false;
 
 #include "common/rows.glsl"

@@ -7,7 +7,6 @@
 #include "common/index.glsl"
 #include "common/mathf.glsl"
 
-layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };

@@ -5,9 +5,7 @@
 //   ROW_LANES == LOCAL  a workgroup owns a row and its lanes stride over the columns,
 //                    combining partial results through shared memory (GPUs).
 // ROW_LANES must be 1 or LOCAL, and LOCAL a power of two in the second case. The
-// including shader declares `layout(local_size_x_id = 0) in;` and LOCAL with id 0.
-#extension GL_GOOGLE_include_directive : require
-#include "index.glsl"
+// including shader includes index.glsl (LOCAL) first.
 
 layout(constant_id = 1) const uint ROW_LANES = 1;
 
