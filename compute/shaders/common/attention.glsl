@@ -45,12 +45,11 @@ uint token_offset(uint b, uint t)
 	return (b * pc.n + t) * 3u * pc.width;
 }
 
-float q_rows[RB][D4 * 4];
+vec4 q_rows[RB][D4];
 
 vec4 q_at(uint r, uint d4)
 {
-	return vec4(q_rows[r][d4 * 4], q_rows[r][d4 * 4 + 1], q_rows[r][d4 * 4 + 2],
-		    q_rows[r][d4 * 4 + 3]);
+	return q_rows[r][d4];
 }
 
 // Scores of the RB rows against keys j0 .. j0+KB-1, scaled, masked to -inf where
@@ -92,11 +91,7 @@ void main()
 	for (uint r = 0; r < RB; r++) {
 		uint qofs = token_offset(b, min(row0 + r * LOCAL, pc.n - 1)) + h * DH;
 		for (uint d4 = 0; d4 < D4; d4++) {
-			vec4 v = load4(qofs, d4) * pc.scale;
-			q_rows[r][d4 * 4] = v.x;
-			q_rows[r][d4 * 4 + 1] = v.y;
-			q_rows[r][d4 * 4 + 2] = v.z;
-			q_rows[r][d4 * 4 + 3] = v.w;
+			q_rows[r][d4] = load4(qofs, d4) * pc.scale;
 		}
 	}
 
