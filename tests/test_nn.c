@@ -159,6 +159,8 @@ static void test_softmax(rf_ctx *ctx)
 	run_softmax(ctx, 1, 1, 1, 1.0f, false);
 	run_softmax(ctx, 3, 5, 1031, 0.7f, false);
 	run_softmax(ctx, 2, 17, 9, 2.0f, true);     /* more queries than keys */
+	run_softmax(ctx, 2, 13, 20, 1.5f, true);    /* vec4 rows, causal edges inside a vec4 */
+	run_softmax(ctx, 4, 64, 64, 0.25f, false);  /* vec4 rows */
 }
 
 static void test_softmax_misuse(rf_ctx *ctx)
@@ -273,6 +275,45 @@ static void bench_attention(rf_ctx *ctx, int64_t b, int64_t n, int64_t w, int h,
 	free(qkv);
 }
 
+/* Milliseconds per call of the row kernels on a ViT-B/16 batch of 8 (best of several). */
+static double best_ms(rf_ctx *ctx, int which, rf_tensor *x, rf_tensor *y)
+{
+	double best = INFINITY;
+	for (int r = 0; r < 6; r++) {
+		double t0 = rf_test_seconds();
+		if (which == 0)
+			CHECK_OK(rf_op_layernorm(ctx, x, NULL, NULL, 1e-5f, y, NULL, NULL));
+		else if (which == 1)
+			CHECK_OK(rf_op_softmax(ctx, x, 0.125f, false, y));
+		else
+			CHECK_OK(rf_op_activation(ctx, RF_ACT_GELU, x, y));
+		CHECK_OK(rf_ctx_finish(ctx));
+		best = fmin(best, rf_test_seconds() - t0);
+	}
+	return best * 1e3;
+}
+
+static void bench_rows(rf_ctx *ctx)
+{
+	struct rf_shape ln = rf_shape_of(2, (int64_t)8 * 197, (int64_t)768);
+	struct rf_shape sm = rf_shape_of(2, (int64_t)8 * 12 * 197, (int64_t)197);
+	struct rf_shape mlp = rf_shape_of(2, (int64_t)8 * 197, (int64_t)3072);
+	const struct rf_shape *shapes[] = { &ln, &sm, &mlp };
+	const char *names[] = { "layernorm [1576, 768]", "softmax [18912, 197]", "gelu [1576, 3072]" };
+	for (int k = 0; k < 3; k++) {
+		size_t n = (size_t)rf_shape_numel(shapes[k]);
+		float *x = random_floats(n, 70, -3, 3);
+		rf_tensor *tx = rf_test_tensor(ctx, shapes[k], x), *ty = rf_test_tensor(ctx, shapes[k], NULL);
+		best_ms(ctx, k, tx, ty);   /* warm-up */
+		double ms = best_ms(ctx, k, tx, ty);
+		printf("bench %-26s %7.2f ms  %6.2f GB/s (read + write)\n", names[k], ms,
+		       8.0 * (double)n / ms * 1e-6);
+		rf_tensor_destroy(tx);
+		rf_tensor_destroy(ty);
+		free(x);
+	}
+}
+
 static void test_attention_misuse(rf_ctx *ctx)
 {
 	struct rf_shape sq = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)24);
@@ -357,5 +398,6 @@ int main(void)
 		bench_attention(ctx, 8, 197, 768, 12, false, "ViT-B/16");
 		bench_attention(ctx, 1, 257, 1280, 16, false, "ViT-H/14");
 		bench_attention(ctx, 8, 77, 512, 8, true, "text (causal)");
+		bench_rows(ctx);
 	}	return rf_test_finish();
 }

@@ -64,12 +64,14 @@ enum rf_status rf_op_layernorm(rf_ctx *ctx, const rf_tensor *x, const rf_tensor 
 	uint64_t rows = (uint64_t)rf_tensor_numel(x) / cols;
 	if (rows == 0)
 		return RF_OK;
-	struct rf_row_geometry g = rf_row_geometry(ctx, cols);
+	/* Rows of a multiple of 4 columns move as vec4s (layernorm4). */
+	bool vec4 = cols % 4 == 0;
+	struct rf_row_geometry g = rf_row_geometry(ctx, vec4 ? cols / 4 : cols);
 	uint32_t spec[] = { g.local, g.row_lanes, gamma != NULL, beta != NULL, mean_out != NULL,
 			    std_out != NULL };
 	rf_pipeline *p;
 	uint64_t window;
-	if ((s = rf_launch_pipeline(ctx, RF_SHADER_layernorm, spec, 6, &p)) != RF_OK ||
+	if ((s = rf_launch_pipeline(ctx, vec4 ? RF_SHADER_layernorm4 : RF_SHADER_layernorm, spec, 6, &p)) != RF_OK ||
 	    (s = rf_window_items(ctx, (const uint64_t[]){ cols * 4, 4 }, 2, OP, &window)) != RF_OK)
 		return s;
 	for (uint64_t first = 0; first < rows && s == RF_OK; first += window) {

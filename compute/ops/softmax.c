@@ -42,11 +42,13 @@ enum rf_status rf_op_softmax(rf_ctx *ctx, const rf_tensor *x, float scale, bool 
 		return RF_OK;
 	if (cols > UINT32_MAX || rows > UINT32_MAX)
 		return rf_error(RF_ERR_UNSUPPORTED, OP ": more than 2^32 rows or columns");
-	struct rf_row_geometry g = rf_row_geometry(ctx, cols);
+	/* Rows of a multiple of 4 columns move as vec4s (softmax4). */
+	bool vec4 = cols % 4 == 0;
+	struct rf_row_geometry g = rf_row_geometry(ctx, vec4 ? cols / 4 : cols);
 	uint32_t spec[] = { g.local, g.row_lanes, causal };
 	rf_pipeline *p;
 	uint64_t window;
-	if ((s = rf_launch_pipeline(ctx, RF_SHADER_softmax, spec, 3, &p)) != RF_OK ||
+	if ((s = rf_launch_pipeline(ctx, vec4 ? RF_SHADER_softmax4 : RF_SHADER_softmax, spec, 3, &p)) != RF_OK ||
 	    (s = rf_window_items(ctx, (const uint64_t[]){ cols * 4 }, 1, OP, &window)) != RF_OK)
 		return s;
 	for (uint64_t first = 0; first < rows && s == RF_OK; first += window) {

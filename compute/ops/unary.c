@@ -17,7 +17,7 @@
 enum { OP_AFFINE = 32, OP_GELU = 33, OP_QUICKGELU = 34 };
 
 struct push_unary {
-	uint32_t n;
+	uint32_t n, first;
 	float scale, shift, lo, hi;
 };
 _Static_assert(sizeof(struct push_unary) <= 128, "push constants");
@@ -36,7 +36,9 @@ static enum rf_status check_pair(const rf_tensor *x, const rf_tensor *y, const c
 	return RF_OK;
 }
 
-/* Runs unary.comp with op constant `code` over x -> y, one storage window at a time. */
+/* Runs unary.comp with op constant `code` over x -> y, one storage window at a time:
+** whole vec4s with the VEC4 variant, then the last n % 4 elements with the scalar one
+** (from an aligned window start, skipping what the vec4 pass did, so y may be x). */
 static enum rf_status run(rf_ctx *ctx, uint32_t code, const struct push_unary *params,
 			  const rf_tensor *x, rf_tensor *y, const char *op)
 {
@@ -44,20 +46,30 @@ static enum rf_status run(rf_ctx *ctx, uint32_t code, const struct push_unary *p
 	if (s != RF_OK)
 		return s;
 	uint32_t spec[] = { LOCAL, code };
-	rf_pipeline *p;
+	rf_pipeline *p4, *p1;
 	uint64_t window;
-	if ((s = rf_launch_pipeline(ctx, RF_SHADER_unary, spec, 2, &p)) != RF_OK ||
-	    (s = rf_window_items(ctx, (const uint64_t[]){ 4 }, 1, op, &window)) != RF_OK)
+	if ((s = rf_launch_pipeline(ctx, RF_SHADER_unary4, spec, 2, &p4)) != RF_OK ||
+	    (s = rf_launch_pipeline(ctx, RF_SHADER_unary, spec, 2, &p1)) != RF_OK ||
+	    (s = rf_window_items(ctx, (const uint64_t[]){ 16 }, 1, op, &window)) != RF_OK)
 		return s;
-	uint64_t n = (uint64_t)rf_tensor_numel(x);
-	for (uint64_t first = 0; first < n && s == RF_OK; first += window) {
-		uint64_t count = RF_MIN(window, n - first);
+	uint64_t n = (uint64_t)rf_tensor_numel(x), quads = n / 4;
+	for (uint64_t first = 0; first < quads && s == RF_OK; first += window) {
+		uint64_t count = RF_MIN(window, quads - first);
 		struct push_unary pc = *params;
 		pc.n = (uint32_t)count;
-		struct rf_arg args[] = { rf_arg_items(x, first, count, 4), rf_arg_items(y, first, count, 4) };
-		s = rf_launch_1d(ctx, p, args, 2, &pc, sizeof pc, count, LOCAL);
+		pc.first = 0;
+		struct rf_arg args[] = { rf_arg_items(x, first, count, 16), rf_arg_items(y, first, count, 16) };
+		s = rf_launch_1d(ctx, p4, args, 2, &pc, sizeof pc, count, LOCAL);
 	}
-	return s;
+	if (s != RF_OK || n % 4 == 0)
+		return s;
+	uint64_t align = RF_MAX(1, rf_ctx_caps(ctx)->storage_align / 4);
+	uint64_t start = quads * 4 / align * align;
+	struct push_unary pc = *params;
+	pc.n = (uint32_t)(n - start);
+	pc.first = (uint32_t)(quads * 4 - start);
+	struct rf_arg args[] = { rf_arg_items(x, start, n - start, 4), rf_arg_items(y, start, n - start, 4) };
+	return rf_launch_1d(ctx, p1, args, 2, &pc, sizeof pc, pc.n - pc.first, LOCAL);
 }
 
 enum rf_status rf_op_unary(rf_ctx *ctx, enum rf_unary_op op, const rf_tensor *x, rf_tensor *y)
@@ -74,7 +86,7 @@ enum rf_status rf_op_affine(rf_ctx *ctx, const rf_tensor *x, float scale, float 
 	if (isnan(lo) || isnan(hi) || lo > hi)
 		return rf_error(RF_ERR_INVALID, "affine: clamp bounds [%g, %g] are not an interval",
 				(double)lo, (double)hi);
-	struct push_unary pc = { 0, scale, shift, lo, hi };
+	struct push_unary pc = { 0, 0, scale, shift, lo, hi };
 	return run(ctx, OP_AFFINE, &pc, x, y, "affine");
 }
 

@@ -6,6 +6,7 @@
 // own rounding (dm = sum(d) / n) is corrected rather than carried into every output,
 // which matters when |mean| >> std. Sums are compensated. Optional per-row mean and
 // sqrt(var + eps) outputs. Rows are a window of the tensor (the launcher splits big ones).
+// The VEC4 variant (layernorm4) reads and writes vec4s.
 //! bindings: rrrwww
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
@@ -17,10 +18,10 @@ layout(constant_id = 5) const bool HAS_STD = false;
 
 #include "common/rows.glsl"
 
-layout(set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(set = 0, binding = 1) readonly buffer G { float gamma[]; };
-layout(set = 0, binding = 2) readonly buffer B { float beta[]; };
-layout(set = 0, binding = 3) writeonly buffer Y { float y[]; };
+layout(set = 0, binding = 0) readonly buffer X { VT x[]; };
+layout(set = 0, binding = 1) readonly buffer G { VT gamma[]; };
+layout(set = 0, binding = 2) readonly buffer B { VT beta[]; };
+layout(set = 0, binding = 3) writeonly buffer Y { VT y[]; };
 layout(set = 0, binding = 4) writeonly buffer M { float mean_out[]; };
 layout(set = 0, binding = 5) writeonly buffer S { float std_out[]; };
 
@@ -34,28 +35,28 @@ void main()
 {
 	uint row = row_index();
 	bool in_range = row < pc.rows;
-	uint base = in_range ? row * pc.cols : 0;
-	uint n = in_range ? pc.cols : 0;
+	uint n = in_range ? pc.cols / WIDTH : 0;     // VT elements per row
+	uint base = row * n;
 
-	vec2 s = vec2(0.0);
+	VT s = VT(0.0), sc = VT(0.0);
 	for (uint c = row_lane(); c < n; c += ROW_LANES)
-		kahan_add(s, x[base + c]);
-	float m1 = row_sum(s.x - s.y) / float(pc.cols);
+		kahan_addv(s, sc, x[base + c]);
+	float m1 = row_sum(hsum(s - sc)) / float(pc.cols);
 
-	vec2 sd = vec2(0.0), sq = vec2(0.0);
+	VT sd = VT(0.0), sdc = VT(0.0), sq = VT(0.0), sqc = VT(0.0);
 	for (uint c = row_lane(); c < n; c += ROW_LANES) {
-		float d = x[base + c] - m1;
-		kahan_add(sd, d);
-		kahan_add(sq, d * d);
+		VT d = x[base + c] - m1;
+		kahan_addv(sd, sdc, d);
+		kahan_addv(sq, sqc, d * d);
 	}
-	float dm = row_sum(sd.x - sd.y) / float(pc.cols);
-	float var = row_sum(sq.x - sq.y) / float(pc.cols) - dm * dm;
+	float dm = row_sum(hsum(sd - sdc)) / float(pc.cols);
+	float var = row_sum(hsum(sq - sqc)) / float(pc.cols) - dm * dm;
 	float sigma = sqrt(max(var, 0.0) + pc.eps);
 	float inv = 1.0 / sigma;
 	float mean = m1 + dm;
 
 	for (uint c = row_lane(); c < n; c += ROW_LANES) {
-		float v = ((x[base + c] - m1) - dm) * inv;
+		VT v = ((x[base + c] - m1) - dm) * inv;
 		if (HAS_GAMMA)
 			v *= gamma[c];
 		if (HAS_BETA)

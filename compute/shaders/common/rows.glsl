@@ -71,3 +71,25 @@ void kahan_add(inout vec2 s, float v)
 	s.y = (t - s.x) - y;
 	s.x = t;
 }
+
+// Row data as float, or as vec4 in the VEC4 variants (rows of a multiple of 4 columns):
+// on lavapipe every storage access is a per-lane loop, so a vec4 access moves four
+// elements for the price of one. VT is the element type, WIDTH its float count.
+#ifdef VEC4
+#define VT vec4
+#define WIDTH 4u
+float hsum(vec4 v) { return (v.x + v.y) + (v.z + v.w); }
+#else
+#define VT float
+#define WIDTH 1u
+float hsum(float v) { return v; }
+#endif
+
+// Kahan accumulation of VT values: s the sums, c the negated lost low parts.
+void kahan_addv(inout VT s, inout VT c, VT v)
+{
+	precise VT y = v - c;
+	precise VT t = s + y;
+	c = (t - s) - y;
+	s = t;
+}
