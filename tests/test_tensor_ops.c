@@ -396,6 +396,11 @@ static void test_copy(rf_ctx *ctx)
 	/* 16-bit elements at odd offsets, and a 0-d copy of one element. */
 	struct rf_view sv7 = { 2, { 3, 333 }, 2, { 333, 1 } }, dv7 = { 2, { 3, 333 }, 1, { 333, 1 } };
 	check_copy(ctx, "copy f16 odd offsets", RF_F16, &f, &sv7, &f, &dv7);
+	/* Contiguous runs: a transfer copy when the bytes allow, else the kernel. */
+	struct rf_view sv9 = { 1, { 998 }, 2, { 1 } }, dv9 = { 1, { 998 }, 0, { 1 } };
+	check_copy(ctx, "copy f16 contiguous (transfer)", RF_F16, &f, &sv9, &f, &dv9);
+	sv9.shape[0] = dv9.shape[0] = 997;
+	check_copy(ctx, "copy f16 contiguous, odd bytes", RF_F16, &f, &sv9, &f, &dv9);
 	struct rf_view sv8 = { 0, { 0 }, 17, { 0 } }, dv8 = { 0, { 0 }, 3, { 0 } };
 	check_copy(ctx, "copy 0-d", RF_BF16, &f, &sv8, &f, &dv8);
 }
@@ -554,14 +559,16 @@ static void test_big(rf_ctx *ctx)
 	CHECK(bad == 0);
 	free(y);
 
-	/* Shifted by 3 elements, so both views need unaligned windows. */
-	struct rf_view sv = { 1, { (int64_t)n - 3 }, 0, { 1 } }, dv = { 1, { (int64_t)n - 3 }, 3, { 1 } };
+	/* Reversed and shifted by 3 elements: the copy kernel, in windows that start
+	** unaligned on both sides. */
+	struct rf_view sv = { 1, { (int64_t)n - 3 }, (int64_t)n - 4, { -1 } };
+	struct rf_view dv = { 1, { (int64_t)n - 3 }, 3, { 1 } };
 	CHECK_OK(rf_op_copy(ctx, tx, &sv, ty, &dv));
 	y = rf_test_download(ty);
 	bad = 0;
 	for (size_t i = 3; i < n; i++)
-		bad += y[i] != x[i - 3];
-	printf("big copy shifted by 3: %zu wrong\n", bad);
+		bad += y[i] != x[n - 1 - i];
+	printf("big copy reversed, shifted by 3: %zu wrong\n", bad);
 	CHECK(bad == 0);
 	free(y);
 

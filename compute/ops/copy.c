@@ -17,7 +17,7 @@
 #define OP "copy"
 
 struct push_copy {
-	uint32_t count, chunks, ndim, src_base, dst_base;
+	uint32_t count, rows, ndim, src_base, dst_base;
 	uint32_t dim[8];
 	int32_t src_stride[8], dst_stride[8];
 };
@@ -159,6 +159,25 @@ static struct region merge_axes(const struct rf_view *sv, const struct rf_view *
 		r.ss[n - 1 - i] = ss[i];
 		r.ds[n - 1 - i] = ds[i];
 	}
+	/* A transpose-like copy: src is contiguous along some outer axis but not along the
+	** innermost. Iteration order is free (dst never aliases itself), so move that axis
+	** next to the innermost one, where neighbouring lanes walk it (copy.comp). */
+	if (n >= 3 && r.ss[n - 1] != 1 && r.ss[n - 1] != -1) {
+		for (int k = n - 3; k >= 0; k--) {
+			if (r.ss[k] != 1 && r.ss[k] != -1)
+				continue;
+			int64_t d = r.dim[k], a = r.ss[k], b = r.ds[k];
+			for (int j = k; j < n - 2; j++) {
+				r.dim[j] = r.dim[j + 1];
+				r.ss[j] = r.ss[j + 1];
+				r.ds[j] = r.ds[j + 1];
+			}
+			r.dim[n - 2] = d;
+			r.ss[n - 2] = a;
+			r.ds[n - 2] = b;
+			break;
+		}
+	}
 	return r;
 }
 
@@ -204,8 +223,8 @@ static enum rf_status dispatch(const struct copy_job *j, const struct region *r,
 		if (d < r->ndim - 1)
 			rows *= (uint64_t)r->dim[d];
 	}
-	pc.chunks = (uint32_t)RF_CEIL_DIV((uint64_t)r->dim[r->ndim - 1], RUN);
-	pc.count = (uint32_t)(rows * pc.chunks);
+	pc.rows = (uint32_t)rows;
+	pc.count = (uint32_t)(rows * RF_CEIL_DIV((uint64_t)r->dim[r->ndim - 1], RUN));
 	struct rf_arg args[] = { rf_arg_items(j->src, (uint64_t)s0, (uint64_t)sn, j->esize),
 				 rf_arg_items(j->dst, (uint64_t)d0, (uint64_t)dn, j->esize) };
 	return rf_launch_1d(j->ctx, j->p, args, 2, &pc, sizeof pc, pc.count, LOCAL);
@@ -250,6 +269,11 @@ enum rf_status rf_op_copy(rf_ctx *ctx, const rf_tensor *src, const struct rf_vie
 	/* Window offsets stay below 2^31 so signed 32-bit arithmetic in the shader is safe. */
 	j.max_elems = RF_MIN(caps->max_storage_range / j.esize, (uint64_t)INT32_MAX);
 	struct region r = merge_axes(src_view, dst_view);
+	if (r.ndim == 1 && r.ss[0] == 1 && r.ds[0] == 1 && (r.dim[0] * (int64_t)j.esize) % 4 == 0 &&
+	    (r.so * (int64_t)j.esize) % 4 == 0 && (r.dof * (int64_t)j.esize) % 4 == 0)
+		/* One contiguous run: a transfer copy, at memcpy speed. */
+		return rf_mem_copy(ctx, &src->mem, (uint64_t)r.so * j.esize, &dst->mem,
+				   (uint64_t)r.dof * j.esize, (uint64_t)r.dim[0] * j.esize);
 	return copy_region(&j, &r);
 }
 

@@ -19,13 +19,13 @@
 #define PARTIALS_PER_INVOCATION 128
 
 struct push_reduce {
-	uint32_t count, o_base, len, chunk, chunks, x_base, correction;
+	uint32_t count, outputs, o_base, len, chunk, chunks, x_base, correction;
 	uint32_t kdim[4], kstride[4], rdim[4], rstride[4];
 };
 _Static_assert(sizeof(struct push_reduce) <= 128, "push constants");
 
 struct push_partials {
-	uint32_t count, parts, chunk, chunks, len, correction;
+	uint32_t count, outputs, parts, chunk, chunks, len, correction;
 };
 _Static_assert(sizeof(struct push_partials) <= 128, "push constants");
 
@@ -123,7 +123,8 @@ static enum rf_status first_pass(rf_ctx *ctx, uint32_t op, bool final, bool cent
 	if (s != RF_OK)
 		return s;
 	struct push_reduce pc = {
-		.count = (uint32_t)(outputs * chunks), .o_base = (uint32_t)o_base,
+		.count = (uint32_t)(outputs * chunks), .outputs = (uint32_t)outputs,
+		.o_base = (uint32_t)o_base,
 		.len = (uint32_t)pl->len, .chunk = (uint32_t)chunk, .chunks = (uint32_t)chunks,
 		.x_base = rf_texel_base(x, 4), .correction = correction,
 	};
@@ -185,8 +186,9 @@ static enum rf_status reduce_tree(rf_ctx *ctx, uint32_t op, bool centred, const 
 		rf_pipeline *p;
 		if ((s = rf_launch_pipeline(ctx, RF_SHADER_reduce_partials, spec, 3, &p)) != RF_OK)
 			break;
-		struct push_partials pc = { (uint32_t)(outputs * groups), (uint32_t)have,
-					    (uint32_t)per, (uint32_t)groups, (uint32_t)len, correction };
+		struct push_partials pc = { (uint32_t)(outputs * groups), (uint32_t)outputs,
+					    (uint32_t)have, (uint32_t)per, (uint32_t)groups, (uint32_t)len,
+					    correction };
 		struct rf_arg args[] = { rf_arg_whole(&parts->mem),
 					 final ? rf_arg_whole(&y->mem) : rf_arg_whole(&next->mem) };
 		s = rf_launch_1d(ctx, p, args, 2, &pc, sizeof pc, pc.count, LOCAL);

@@ -1,7 +1,10 @@
 #version 450
 // copy.comp: dst[view] = src[view] for strided N-d views (up to 8 axes after merging).
-// Invocation i copies up to RUN elements along the innermost axis: row i / chunks,
-// chunk i % chunks; the outer axes are decomposed once per invocation. Elements are
+// Invocation i copies up to RUN elements along the innermost axis: row i % rows, chunk
+// i / rows, so neighbouring lanes take neighbouring rows; the launcher puts the axis
+// along which src is contiguous next to the innermost one, so that a transpose reads
+// whole cache lines across the lanes while each lane writes a run. The outer axes are
+// decomposed once per invocation. Elements are
 // moved as raw 32-bit words, or 16-bit ones in the ELEM16 variant, so any dtype of
 // that size is copied bit for bit. Offsets are relative to the windows bound.
 //! bindings: rw
@@ -22,7 +25,7 @@ layout(set = 0, binding = 1) writeonly buffer Dst { ELEM dst[]; };
 
 layout(push_constant) uniform Push {
 	uint count;        // invocations
-	uint chunks;       // invocations per row of the innermost axis
+	uint rows;         // product of the outer axes
 	uint ndim;         // axes, the innermost last (>= 1)
 	uint src_base, dst_base;
 	uint dim[8];
@@ -36,7 +39,7 @@ void main()
 	if (i >= pc.count)
 		return;
 	uint last = pc.ndim - 1;
-	uint row = i / pc.chunks, c0 = (i % pc.chunks) * RUN;
+	uint row = i % pc.rows, c0 = (i / pc.rows) * RUN;
 	int so = int(pc.src_base), dof = int(pc.dst_base);
 	for (int d = int(last) - 1; d >= 0; d--) {
 		uint coord = row % pc.dim[d];

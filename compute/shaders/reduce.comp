@@ -1,6 +1,7 @@
 #version 450
 // reduce.comp: the first level of a reduction. Invocation i handles output o and chunk
-// c of the reduced index range (i = o * chunks + c) and walks x through an r32f texel
+// c of the reduced index range (i = c * outputs + o: neighbouring lanes take
+// neighbouring outputs, which are often neighbours in memory) and walks x through an r32f texel
 // view (no storage-range limit) with up to 4 kept and 4 reduced axes, each merged from
 // neighbouring tensor axes. FINAL writes the result per output (chunks == 1); otherwise
 // the partial state goes to reduce_partials.comp. CENTRED (VAR/STD) accumulates
@@ -21,6 +22,7 @@ layout(set = 0, binding = 2) writeonly buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push {
 	uint count;        // invocations in this dispatch
+	uint outputs;      // outputs in this dispatch
 	uint o_base;       // first output of this dispatch (windows of big outputs)
 	uint len;          // reduced elements per output
 	uint chunk;        // reduced elements per invocation
@@ -36,7 +38,7 @@ void main()
 	uint i = flat_index();
 	if (i >= pc.count)
 		return;
-	uint o_local = i / pc.chunks, c = i % pc.chunks;
+	uint o_local = i % pc.outputs, c = i / pc.outputs;
 	uint o = pc.o_base + o_local;
 
 	// x offset of output o's first element.

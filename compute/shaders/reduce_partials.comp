@@ -1,8 +1,8 @@
 #version 450
 // reduce_partials.comp: a further level of a reduction. Output o has `parts` partial
-// states in a row of `in_`; invocation i folds `chunk` of them (i = o * chunks + c) in
-// index order, and writes either the next level's partial state or, when FINAL, the
-// result.
+// states, state k at in_[k * outputs + o]; invocation i = c * outputs + o folds `chunk`
+// of them in index order, and writes either the next level's state (same layout) or,
+// when FINAL, the result.
 //! bindings: rw
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
@@ -17,6 +17,7 @@ layout(set = 0, binding = 1) writeonly buffer Out { float out_[]; };
 
 layout(push_constant) uniform Push {
 	uint count;        // invocations
+	uint outputs;
 	uint parts;        // partial states per output in in_
 	uint chunk;        // partial states per invocation
 	uint chunks;       // invocations per output
@@ -29,11 +30,11 @@ void main()
 	uint i = flat_index();
 	if (i >= pc.count)
 		return;
-	uint o = i / pc.chunks, c = i % pc.chunks;
+	uint o = i % pc.outputs, c = i / pc.outputs;
 	uint k0 = c * pc.chunk, k1 = min(pc.parts, k0 + pc.chunk);
 	vec2 s = state_init();
 	for (uint k = k0; k < k1; k++)
-		state_combine(s, in_[o * pc.parts + k]);
+		state_combine(s, in_[k * pc.outputs + o]);
 	if (FINAL) {
 		out_[o] = state_finish(s, pc.len, pc.correction);
 	} else {
