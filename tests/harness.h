@@ -53,8 +53,20 @@ double rf_rand_normal(void);
 void rf_rand_fill(float *x, size_t n, double lo, double hi);
 
 /* Compares `got` with a double reference; prints "label: max abs, max rel, nmse" and
-** returns true if every element satisfies |g - r| <= atol + rtol * |r|. */
+** returns true if every element satisfies |g - r| <= atol + rtol * |r| (NaN matches
+** only NaN). */
 bool rf_compare(const char *label, const float *got, const double *ref, size_t n,
 		double atol, double rtol);
+
+/* Device tensors for tests: a new tensor holding `data` (NULL: zeros, or contents left
+** undefined when `dtype` is not F32), and a malloc'd f32 host copy of a tensor. Both abort
+** the test (exit 1) on failure, since nothing after them could run. */
+struct rf_shape;
+typedef struct rf_tensor rf_tensor;
+rf_tensor *rf_test_tensor(rf_ctx *ctx, const struct rf_shape *shape, const float *data);
+float *rf_test_download(const rf_tensor *t);
+
+/* Seconds on a monotonic clock, for benchmark-style output. */
+double rf_test_seconds(void);
 
 #endif
