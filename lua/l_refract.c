@@ -29,5 +29,6 @@ int luaopen_refract(lua_State *L)
 	lua_setfield(L, -2, "home");
 	rf_lua_open_device(L);
 	rf_lua_open_tensor(L);
+	rf_lua_open_bench(L);
 	return 1;
 }

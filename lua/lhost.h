@@ -25,5 +25,6 @@ int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 /* Per-file openers; each adds its functions to the module table on the stack top. */
 void rf_lua_open_device(lua_State *L);
 void rf_lua_open_tensor(lua_State *L);
+void rf_lua_open_bench(lua_State *L);
 
 #endif

@@ -173,3 +173,8 @@ uint64_t rf_gemm_weights_bytes(const rf_gemm_weights *w)
 {
 	return w->mem.size;
 }
+
+const char *rf_gemm_weights_kernel(const rf_gemm_weights *w)
+{
+	return rf_mm_kernel_name(w->kernel);
+}
