@@ -33,5 +33,6 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_image(L);
 	rf_lua_open_json(L);
 	rf_lua_open_io(L);
+	rf_lua_open_bench(L);
 	return 1;
 }

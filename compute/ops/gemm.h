@@ -39,6 +39,8 @@ int64_t rf_gemm_weights_n(const rf_gemm_weights *w);
 int64_t rf_gemm_weights_k(const rf_gemm_weights *w);
 /* Device bytes held (for memory reports). */
 uint64_t rf_gemm_weights_bytes(const rf_gemm_weights *w);
+/* The kernel family the weights are packed for: "lanes", "tiled" or "generic". */
+const char *rf_gemm_weights_kernel(const rf_gemm_weights *w);
 
 struct rf_gemm {
 	const rf_tensor *a;           /* [M, K] f32, or any shape whose last dim is K */

@@ -1,0 +1,72 @@
+-- refract bench: time kernels against a CPU reference library (`refract bench gemm`)
+--
+-- `refract bench gemm` times rf_op_gemm (the Linear layer) against OpenBLAS's sgemm on
+-- the same data in the same run, for ViT-B/16's four Linear shapes at one image
+-- (M = 197 tokens) and a batch of eight (M = 1576), f32 weights, then f16 weights.
+local refract = require("refract")
+local util = require("refract.util")
+
+local usage = [[
+usage: refract bench gemm [--seconds S] [--threads N] [--shape MxKxN ...] [--no-f16]
+
+Times C[M,N] = A[M,K] . W[N,K]^T with rf_op_gemm and with OpenBLAS cblas_sgemm on the
+same data in the same run and prints GFLOP/s (2*M*N*K flops per product) for both:
+  ours      whole submits of many products, recording and waiting included
+  best      the fastest single submit
+  OpenBLAS  cblas_sgemm with N threads (default 2)
+  ratio     ours / OpenBLAS
+Default shapes: M in {197, 1576} x (K, N) in {768x2304, 768x768, 768x3072, 3072x768},
+f32 weights, then the same with f16 weights.
+
+options:
+  --seconds S     time per side and shape, after warm-up (default 1)
+  --threads N     OpenBLAS threads (default 2)
+  --shape MxKxN   time this shape instead (repeatable)
+  --no-f16        skip the f16-weight rows
+
+The machine may be shared: compare numbers from one run only, and pin lavapipe's
+threads, e.g. LP_NUM_THREADS=2 refract bench gemm.
+REFRACT_GEMM=lanes|tiled|generic forces a kernel family (see compute/ops/gemm.h).]]
+
+local opts = util.parse_args(arg, {
+  seconds = { arg = true }, threads = { arg = true }, shape = { arg = true, many = true },
+  no_f16 = {},
+}, usage)
+if opts.help or opts._[1] ~= "gemm" then
+  print(usage)
+  if not opts.help then os.exit(opts._[1] and 1 or 0) end
+  return
+end
+
+local seconds = tonumber(opts.seconds or "1") or error("--seconds needs a number", 0)
+local threads = math.tointeger(tonumber(opts.threads or "2")) or error("--threads needs an integer", 0)
+local shapes = {}
+if opts.shape then
+  for _, s in ipairs(opts.shape) do
+    local m, k, n = s:match("^(%d+)x(%d+)x(%d+)$")
+    if not m then error("--shape " .. s .. ": expected MxKxN, e.g. 197x768x2304", 0) end
+    shapes[#shapes + 1] = { m = tonumber(m), k = tonumber(k), n = tonumber(n) }
+  end
+else
+  for _, m in ipairs({ 197, 1576 }) do
+    for _, kn in ipairs({ { 768, 2304 }, { 768, 768 }, { 768, 3072 }, { 3072, 768 } }) do
+      shapes[#shapes + 1] = { m = m, k = kn[1], n = kn[2] }
+    end
+  end
+end
+
+local d = refract.device()
+print(string.format("device: %s (%s), LP_NUM_THREADS=%s, OpenBLAS threads %d, %g s per side",
+  d.name, d.type, os.getenv("LP_NUM_THREADS") or "unset", threads, seconds))
+print(string.format("%-6s %-5s %-5s %-5s %-7s %8s %8s %9s %7s  %s", "dtype", "M", "K", "N", "kernel",
+  "ours", "best", "OpenBLAS", "ratio", "max rel diff"))
+local dtypes = opts.no_f16 and { "f32" } or { "f32", "f16" }
+for _, dtype in ipairs(dtypes) do
+  for _, s in ipairs(shapes) do
+    local r = refract.bench_gemm { m = s.m, n = s.n, k = s.k, dtype = dtype, seconds = seconds,
+      threads = threads }
+    print(string.format("%-6s %-5d %-5d %-5d %-7s %8.1f %8.1f %9.1f %6.1f%%  %.1e", dtype, s.m, s.k,
+      s.n, r.kernel, r.ours, r.ours_best, r.openblas, 100 * r.ratio, r.max_rel_diff))
+  end
+end
+print("GFLOP/s; ratio = ours / OpenBLAS in this run.")
