@@ -25,8 +25,14 @@ static rf_clip *load_tiny(rf_ctx *ctx, enum rf_dtype storage)
 	return m;
 }
 
+/* The values of a result, or exit (after reporting) when an earlier step failed. */
 static float *host_values(const rf_tensor *t)
 {
+	if (!t) {
+		fprintf(stderr, "a result is missing; stopping\n");
+		rf_test_failures++;
+		exit(rf_test_finish());
+	}
 	float *v = malloc(rf_tensor_nbytes(t) + 4);
 	CHECK_OK(rf_tensor_download(t, v, rf_tensor_nbytes(t)));
 	return v;

@@ -140,7 +140,7 @@ static enum rf_status embed_tokens(rf_clip *m, const rf_tensor *pixels, rf_tenso
 	int64_t b = pixels->shape.dim[0], g2 = (int64_t)c->grid * c->grid, w = c->vision.width;
 	int64_t n = c->tokens, k = 3 * (int64_t)c->patch_size * c->patch_size;
 	rf_tensor *patches = NULL, *pe = NULL;
-	struct rf_shape sp = rf_shape_of(2, b * g2, k), spe = rf_shape_of(3, b, g2, w);
+	struct rf_shape sp = rf_shape_of(2, b * g2, k), spe = rf_shape_of(2, b * g2, w);
 	enum rf_status s;
 	if ((s = rf_tensor_create(m->ctx, RF_F32, &sp, &patches)) != RF_OK ||
 	    (s = rf_tensor_create(m->ctx, RF_F32, &spe, &pe)) != RF_OK ||
@@ -151,7 +151,7 @@ static enum rf_status embed_tokens(rf_clip *m, const rf_tensor *pixels, rf_tenso
 		goto out;
 	struct rf_view cls_src = { 2, { b, w }, 0, { 0, 1 } };
 	struct rf_view cls_dst = { 2, { b, w }, 0, { n * w, 1 } };
-	struct rf_view pe_src = rf_view_contiguous(pe);
+	struct rf_view pe_src = { 3, { b, g2, w }, 0, { g2 * w, w, 1 } };
 	struct rf_view pe_dst = { 3, { b, g2, w }, w, { n * w, w, 1 } };
 	if ((s = rf_op_copy(m->ctx, m->class_emb, &cls_src, z, &cls_dst)) != RF_OK ||
 	    (s = rf_op_copy(m->ctx, pe, &pe_src, z, &pe_dst)) != RF_OK)
