@@ -9,17 +9,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Paths handed out so far; kept for the life of the test and freed at exit. */
+static char **paths;
+static size_t npaths;
+
+static void free_paths(void)
+{
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 const char *rf_test_data(const char *rel)
 {
-	static char path[4][4096];
-	static int next;
 	const char *root = getenv("RF_TEST_DATA");
 	if (!root) {
 		fprintf(stderr, "SKIP: RF_TEST_DATA is not set\n");
 		exit(77);
 	}
-	char *p = path[next++ % 4];
-	snprintf(p, sizeof path[0], "%s/%s", root, rel);
+	if (!paths)
+		atexit(free_paths);
+	char **grown = realloc(paths, (npaths + 1) * sizeof *paths);
+	size_t len = strlen(root) + strlen(rel) + 2;
+	char *p = malloc(len);
+	if (!grown || !p) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	paths = grown;
+	snprintf(p, len, "%s/%s", root, rel);
+	paths[npaths++] = p;
 	return p;
 }
 

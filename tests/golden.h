@@ -7,7 +7,8 @@
 
 #include "tensor.h"
 
-/* "$RF_TEST_DATA/<rel>" in a static buffer (exits 77, SKIP, if the variable is unset). */
+/* "$RF_TEST_DATA/<rel>", valid until the test exits (exits 77, SKIP, if the variable is
+** unset). */
 const char *rf_test_data(const char *rel);
 
 /* Reads tensor `name` of a safetensors file as a new host tensor (fails the test and
