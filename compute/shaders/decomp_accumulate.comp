@@ -9,7 +9,6 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
 
-layout(local_size_x_id = 0) in;
 
 layout(set = 0, binding = 0) readonly buffer T { float t[]; };
 layout(set = 0, binding = 1) readonly buffer Alpha { float alpha[]; };
