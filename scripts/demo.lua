@@ -2,7 +2,7 @@
 local refract = require("refract")
 local util = require("refract.util")
 
-local usage = [[
+local usage = [==[
 usage: refract demo [--model DIR] [--dtype f32|f16]
 
 Without --model: loads the bundled tinyclip-shapes model (a small CLIP trained on a
@@ -10,7 +10,7 @@ world of coloured shapes), encodes its example images and prints its zero-shot a
 for shape, colour and position next to each image's caption.
 With --model DIR (a CLIP checkpoint directory): encodes the bundled public-domain photos
 and prints zero-shot answers over a few descriptions.
-]]
+]==]
 
 local opts = util.parse_args(arg, { model = { arg = true }, dtype = { arg = true } }, usage)
 if opts.help then io.write(usage) return end

@@ -2,7 +2,7 @@
 local refract = require("refract")
 local util = require("refract.util")
 
-local usage = [[
+local usage = [==[
 usage: refract encode --model DIR [--images FILE...] [--pixels FILE[:TENSOR]]
                       [--texts FILE] [--dtype f32|f16] --out OUT.safetensors
 
@@ -22,7 +22,7 @@ config.json + model.safetensors + vocab.json + merges.txt) and writes:
   --dtype f32|f16      weights on the device (default f32; f16 halves their memory)
   --batch N            images per device batch (default: as many as fit)
   --out FILE           the output .safetensors file
-]]
+]==]
 
 local opts = util.parse_args(arg, {
   model = { arg = true }, images = { arg = true, many = true }, pixels = { arg = true },
