@@ -1,0 +1,73 @@
+-- The bundled trained model: its embeddings equal an independent PyTorch run of the same
+-- weights within 1e-4, its tokens and pixels are the ones that run used, and its zero-shot
+-- answers on the examples agree with their captions' attributes.
+local refract = require("refract")
+local T = require("testlib")
+
+local home = refract.home()
+local dir = home .. "/scripts/data/models/tinyclip-shapes"
+local data = home .. "/tests/data/tinyclip"
+local model = refract.load(dir)
+local ref = refract.read(data .. "/torch_reference.safetensors")
+
+local function max_abs_diff(a, b)
+  local x, y, worst = a:totable(), b:totable(), 0
+  for i = 1, #x do
+    for j = 1, #x[i] do worst = math.max(worst, math.abs(x[i][j] - y[i][j])) end
+  end
+  return worst
+end
+
+-- inputs: our preprocessing and tokenizer reproduce what the PyTorch run was given
+local examples = refract.json_read(dir .. "/examples/captions.json")
+local paths = {}
+for i, e in ipairs(examples) do paths[i] = dir .. "/examples/" .. e.image end
+local pixels = refract.preprocess(paths, model)
+T.eq(pixels:totable(), ref.pixels:totable(), "pixels")
+local prompts = refract.json_read(data .. "/prompts.json")
+T.eq(model:tokenize(prompts):totable(), ref.text_tokens:totable(), "tokens")
+
+-- embeddings
+local img = model:encode_images(ref.pixels)
+local txt = model:encode_texts(ref.text_tokens)
+local di, dt = max_abs_diff(img, ref.image_embeds), max_abs_diff(txt, ref.text_embeds)
+print(string.format("tinyclip vs PyTorch: image_embeds max |diff| %.3e, text_embeds %.3e", di, dt))
+T.ok(di <= 1e-4, "image embeddings within 1e-4 of PyTorch")
+T.ok(dt <= 1e-4, "text embeddings within 1e-4 of PyTorch")
+local mine = model:encode_images(pixels)
+T.ok(max_abs_diff(mine, ref.image_embeds) <= 1e-4, "embeddings of our own preprocessing")
+
+-- zero-shot answers agree with the captions' attributes
+local function unit(rows)
+  for _, r in ipairs(rows) do
+    local n = 0
+    for _, v in ipairs(r) do n = n + v * v end
+    for j = 1, #r do r[j] = r[j] / math.sqrt(n) end
+  end
+  return rows
+end
+local families = {
+  { "shape", { "circle", "square", "triangle", "star", "cross", "diamond", "heart", "ring" }, "a photo of a %s." },
+  { "colour", { "red", "green", "blue", "yellow", "purple", "orange", "white", "black" }, "a photo of a %s object." },
+  { "position", { "top left", "top right", "bottom left", "bottom right", "center" }, "an object at the %s." },
+}
+local images = unit(mine:totable())
+for _, fam in ipairs(families) do
+  local texts = {}
+  for i, l in ipairs(fam[2]) do texts[i] = string.format(fam[3], l) end
+  local t = unit(model:encode_texts(texts):totable())
+  local right = 0
+  for i, e in ipairs(examples) do
+    local best, score = nil, -math.huge
+    for j, row in ipairs(t) do
+      local s = 0
+      for k = 1, #row do s = s + row[k] * images[i][k] end
+      if s > score then best, score = fam[2][j], s end
+    end
+    if best == e.attributes[fam[1]] then right = right + 1 end
+  end
+  print(string.format("zero-shot %-8s %d/%d", fam[1], right, #examples))
+  T.eq(right, #examples, fam[1] .. " answers")
+end
+
+T.done()
