@@ -229,7 +229,8 @@ static int loader_step(lua_State *L)
 	return 3;
 }
 
-/* ds:batches{batch=, model= or size=/mean=/std=, start= (1-based), workers=} -> iterator */
+/* ds:batches{batch=, model= or size=/mean=/std=, start=, stop= (1-based, inclusive),
+** workers=} -> iterator */
 static int dataset_batches(lua_State *L)
 {
 	rf_dataset *ds = check_dataset(L, 1);
@@ -238,11 +239,14 @@ static int dataset_batches(lua_State *L)
 	lua_getfield(L, 2, "batch");
 	lua_getfield(L, 2, "start");
 	lua_getfield(L, 2, "workers");
-	lua_Integer batch = luaL_optinteger(L, -3, 8), start = luaL_optinteger(L, -2, 1);
-	lua_Integer workers = luaL_optinteger(L, -1, 0);
-	lua_pop(L, 3);
+	lua_getfield(L, 2, "stop");
+	lua_Integer batch = luaL_optinteger(L, -4, 8), start = luaL_optinteger(L, -3, 1);
+	lua_Integer workers = luaL_optinteger(L, -2, 0);
+	lua_Integer stop = luaL_optinteger(L, -1, (lua_Integer)rf_dataset_count(ds));
+	lua_pop(L, 4);
 	luaL_argcheck(L, batch >= 1 && batch <= 4096, 2, "batch must be in 1..4096");
 	luaL_argcheck(L, start >= 1, 2, "start is 1-based");
+	luaL_argcheck(L, stop >= start - 1, 2, "stop must not be before start");
 	luaL_argcheck(L, workers >= 0 && workers <= 64, 2, "workers must be in 0..64");
 	lloader *h = lua_newuserdatauv(L, sizeof *h, 1);
 	h->ld = NULL;
@@ -251,7 +255,8 @@ static int dataset_batches(lua_State *L)
 	/* The loader reads the dataset's paths: keep the dataset alive with it. */
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);
-	enum rf_status s = rf_loader_create(ds, &pre, (int)batch, (int)workers, 2, (size_t)start - 1, &h->ld);
+	enum rf_status s = rf_loader_create(ds, &pre, (int)batch, (int)workers, 2, (size_t)start - 1,
+					    (size_t)stop, &h->ld);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "batches");
 	lua_pushcclosure(L, loader_step, 1);

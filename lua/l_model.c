@@ -200,15 +200,15 @@ static uint32_t check_reduce(lua_State *L, int idx)
 		lua_rawseti(L, -2, 1);
 		lua_replace(L, idx);
 	}
-	luaL_argcheck(L, lua_istable(L, idx), 3, "reduce must be a list of \"layers\", \"tokens\", \"heads\"");
+	luaL_argcheck(L, lua_istable(L, idx), idx, "reduce must be a list of \"layers\", \"tokens\", \"heads\"");
 	for (lua_Integer i = 1; i <= luaL_len(L, idx); i++) {
 		lua_geti(L, idx, i);
 		const char *axis = lua_tostring(L, -1);
 		if (axis && !strcmp(axis, "layers")) mask |= RF_REDUCE_LAYERS;
 		else if (axis && !strcmp(axis, "tokens")) mask |= RF_REDUCE_TOKENS;
 		else if (axis && !strcmp(axis, "heads")) mask |= RF_REDUCE_HEADS;
-		else luaL_error(L, "bad argument #3 to 'decompose': unknown reduce axis '%s' (layers, "
-				"tokens, heads)", axis ? axis : luaL_typename(L, -1));
+		else luaL_error(L, "unknown reduce axis '%s' (layers, tokens, heads)",
+				axis ? axis : luaL_typename(L, -1));
 		lua_pop(L, 1);
 	}
 	return mask;
@@ -223,30 +223,47 @@ static void set_tensor(lua_State *L, const char *name, rf_tensor **t)
 	lua_setfield(L, -2, name);
 }
 
-/* model:decompose(pixels, {spatial=, reduce={...}, project=tensor [D, C],
-** centering="reference"|"exact"}) -> table of named tensors */
+/* Reads decomposition options {spatial=, reduce={...}, project=tensor [D, C],
+** centering="reference"|"exact"} at idx (nil: defaults). */
+static struct rf_decompose_options check_decompose_options(lua_State *L, int idx)
+{
+	struct rf_decompose_options opt = { 0 };
+	if (lua_isnoneornil(L, idx))
+		return opt;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_getfield(L, idx, "spatial");
+	opt.spatial = lua_toboolean(L, -1);
+	lua_getfield(L, idx, "reduce");
+	opt.reduce = check_reduce(L, lua_gettop(L));
+	lua_getfield(L, idx, "project");
+	if (!lua_isnil(L, -1))
+		opt.project = rf_lua_check_tensor(L, lua_gettop(L));
+	lua_getfield(L, idx, "centering");
+	const char *c = lua_isnil(L, -1) ? "reference" : luaL_checkstring(L, -1);
+	if (!strcmp(c, "exact"))
+		opt.centering = RF_CENTER_EXACT;
+	else if (strcmp(c, "reference") != 0)
+		luaL_error(L, "bad argument #%d: centering must be \"reference\" or \"exact\", not \"%s\"",
+			   idx - 1, c);
+	lua_pop(L, 4);   /* the projection stays referenced by the options table */
+	return opt;
+}
+
+/* model:max_decompose_batch([options]) -> the largest batch that fits the device. */
+static int model_max_decompose_batch(lua_State *L)
+{
+	rf_clip *m = check_model(L, 1);
+	struct rf_decompose_options opt = check_decompose_options(L, 2);
+	lua_pushinteger(L, RF_MIN(rf_decompose_max_batch(m, &opt), 32));
+	return 1;
+}
+
+/* model:decompose(pixels [, options]) -> table of named tensors */
 static int model_decompose(lua_State *L)
 {
 	rf_clip *m = check_model(L, 1);
 	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
-	struct rf_decompose_options opt = { 0 };
-	if (!lua_isnoneornil(L, 3)) {
-		luaL_checktype(L, 3, LUA_TTABLE);
-		lua_getfield(L, 3, "spatial");
-		opt.spatial = lua_toboolean(L, -1);
-		lua_getfield(L, 3, "reduce");
-		opt.reduce = check_reduce(L, lua_gettop(L));
-		lua_getfield(L, 3, "project");
-		if (!lua_isnil(L, -1))
-			opt.project = rf_lua_check_tensor(L, lua_gettop(L));
-		lua_getfield(L, 3, "centering");
-		const char *c = lua_isnil(L, -1) ? "reference" : luaL_checkstring(L, -1);
-		if (!strcmp(c, "exact"))
-			opt.centering = RF_CENTER_EXACT;
-		else if (strcmp(c, "reference") != 0)
-			luaL_error(L, "bad argument #3 to 'decompose': centering must be \"reference\" or "
-				   "\"exact\", not \"%s\"", c);
-	}
+	struct rf_decompose_options opt = check_decompose_options(L, 3);
 	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
 	memset(d, 0, sizeof *d);
 	enum rf_status s;
@@ -283,7 +300,8 @@ void rf_lua_open_model(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "config", model_config }, { "tokenize", model_tokenize },
 		{ "encode_texts", model_encode_texts }, { "encode_images", model_encode_images },
-		{ "decompose", model_decompose }, { "free", model_free },
+		{ "decompose", model_decompose }, { "max_decompose_batch", model_max_decompose_batch },
+		{ "free", model_free },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {

@@ -6,12 +6,31 @@
 #include "paths.h"
 #include "status.h"
 
+#include <time.h>
+#include <unistd.h>
+
 int rf_lua_fail(lua_State *L, enum rf_status s, const char *what)
 {
 	const char *msg = rf_error_message();
 	if (!msg || !*msg)
 		msg = rf_status_str(s);
 	return luaL_error(L, "%s: %s", what, msg);
+}
+
+/* refract.clock() -> seconds on a monotonic clock (for rates and ETAs). */
+static int l_clock(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+	return 1;
+}
+
+/* refract.isatty(fd) -> whether a file descriptor (1 stdout, 2 stderr) is a terminal. */
+static int l_isatty(lua_State *L)
+{
+	lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+	return 1;
 }
 
 static int l_home(lua_State *L)
@@ -27,6 +46,10 @@ int luaopen_refract(lua_State *L)
 	lua_setfield(L, -2, "version");
 	lua_pushcfunction(L, l_home);
 	lua_setfield(L, -2, "home");
+	lua_pushcfunction(L, l_clock);
+	lua_setfield(L, -2, "clock");
+	lua_pushcfunction(L, l_isatty);
+	lua_setfield(L, -2, "isatty");
 	rf_lua_open_device(L);
 	rf_lua_open_tensor(L);
 	rf_lua_open_model(L);

@@ -39,18 +39,11 @@ if opts.images and opts.pixels then error("give either --images or --pixels, not
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local out = {}
 
-local function read_pixels(spec)
-  local file, name = spec:match("^(.*%.safetensors):([^/]+)$")
-  if file then return refract.read(file, name) end
-  if spec:match("%.safetensors$") then return refract.read(spec, "pixels") end
-  return refract.read(spec)
-end
-
 local pixels
 if opts.images then
   pixels = refract.preprocess(opts.images, model)
 elseif opts.pixels then
-  pixels = read_pixels(opts.pixels)
+  pixels = util.read_tensor(opts.pixels, "pixels")
 end
 if pixels then
   out.pixels = pixels

@@ -278,7 +278,7 @@ static int default_workers(void)
 }
 
 enum rf_status rf_loader_create(const rf_dataset *ds, const struct rf_preprocess *pre, int batch,
-				int workers, int depth, size_t first, rf_loader **out)
+				int workers, int depth, size_t first, size_t end, rf_loader **out)
 {
 	*out = NULL;
 	if (batch < 1 || depth < 1 || pre->size < 1)
@@ -290,8 +290,8 @@ enum rf_status rf_loader_create(const rf_dataset *ds, const struct rf_preprocess
 	ld->pre = *pre;
 	ld->batch = batch;
 	ld->depth = depth + 1;           /* one more: the slot the consumer holds */
-	ld->next_first = RF_MIN(first, rf_dataset_count(ds));
-	ld->end = rf_dataset_count(ds);
+	ld->end = RF_MIN(end, rf_dataset_count(ds));
+	ld->next_first = RF_MIN(first, ld->end);
 	ld->image_floats = 3 * (size_t)pre->size * (size_t)pre->size;
 	ld->returned = -1;
 	pthread_mutex_init(&ld->lock, NULL);

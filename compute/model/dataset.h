@@ -22,10 +22,11 @@ void rf_dataset_destroy(rf_dataset *ds);
 size_t rf_dataset_count(const rf_dataset *ds);
 const char *rf_dataset_path(const rf_dataset *ds, size_t i);
 
-/* Starts `workers` threads (0: one per core, at least 1) preprocessing images [first, count)
-** of the dataset in batches of `batch`, keeping up to `depth` batches ready. */
+/* Starts `workers` threads (0: one per core) preprocessing images [first, end) of the
+** dataset (0-based; end is clamped to the dataset's size) in batches of `batch` that start
+** at `first`, keeping up to `depth` batches ready. */
 enum rf_status rf_loader_create(const rf_dataset *ds, const struct rf_preprocess *pre, int batch,
-				int workers, int depth, size_t first, rf_loader **out);
+				int workers, int depth, size_t first, size_t end, rf_loader **out);
 /* The next batch: *pixels points to count*3*S*S floats (valid until the next call), *index
 ** to the dataset index of its first image. *count is 0 at the end. An image that cannot be
 ** decoded fails the call with the image's error message. */

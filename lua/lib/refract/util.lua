@@ -65,6 +65,16 @@ function M.read_texts(path)
   return list
 end
 
+-- A tensor named on the command line: FILE.npy, FILE.safetensors (tensor `default`) or
+-- FILE.safetensors:NAME.
+function M.read_tensor(spec, default)
+  local refract = require("refract")
+  local file, name = spec:match("^(.*%.safetensors):([^/]+)$")
+  if file then return refract.read(file, name) end
+  if spec:match("%.safetensors$") then return refract.read(spec, default) end
+  return refract.read(spec)
+end
+
 -- "[8, 3, 224, 224]" for a tensor.
 function M.shape_str(t)
   return "[" .. table.concat(t:shape(), ", ") .. "]"

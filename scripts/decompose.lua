@@ -1,0 +1,193 @@
+-- refract decompose: direct contributions of every head, token and MLP to the image embedding
+local refract = require("refract")
+local util = require("refract.util")
+local Progress = require("refract.progress")
+local chunks = require("refract.chunks")
+
+local usage = [==[
+usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
+                         --pixels FILE[:TENSOR]) [--spatial] [--centering reference|exact]
+                         [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
+                         [--chunks DIR [--chunk-size N]] [--batch N] [--dtype f32|f16]
+                         --out OUT.safetensors
+
+Splits each image's normalised embedding e/||e|| into the direct contributions of the
+vision tower's components (Gandelsman et al., ICLR 2024; definitions in the README):
+  attn_heads   [B, L, H, D]     each layer's heads (source tokens summed)
+  attn_spatial [B, L, N, H, D]  each head reading each source token (with --spatial)
+  mlps         [B, L+1, D]      the embedding term, then each layer's MLP
+  cls_attn     [B, L, D]        each layer's CLS-to-CLS term, summed over heads
+  ln_post_mean, ln_post_std [B, 1], image_embeds [B, D]
+All of them sum to e/||e||. Only what is asked for is computed: nothing of size
+N x N x heads x width is ever formed.
+
+  --model DIR          a CLIP checkpoint directory (open_clip or Hugging Face layout)
+  --images FILE...     images to decompose
+  --dir DIR            every .png/.jpg/.jpeg under DIR (recursively, sorted by path)
+  --list FILE          one image path per line (relative to the list's folder)
+  --pixels FILE[:NAME] preprocessed pixels [B, 3, S, S] (.npy, or a tensor of a
+                       .safetensors file, default name: pixels)
+  --spatial            also write attn_spatial (per source token)
+  --centering MODE     reference (default): ln_post's mean split as the paper's code does;
+                       exact: each summand centred over its own features
+  --reduce AXES        comma-separated axes of the attention terms to sum away:
+                       layers, tokens, heads (e.g. --reduce layers,heads)
+  --project FILE[:T]   project every contribution onto directions [D, C] (e.g. text
+                       embeddings or a classifier): D becomes C in the outputs
+  --mean-only          write only the means over all images (mean_attn_heads, mean_mlps,
+                       mean_cls_attn, mean_attn_spatial with --spatial) and the count
+  --chunks DIR         write per-image results to DIR/part-NNNNNN.safetensors as they are
+                       made; a run that was interrupted continues where it stopped
+  --chunk-size N       images per chunk file (default 256; a multiple of --batch)
+  --batch N            images per device batch (default: as many as fit, at most 32)
+  --dtype f32|f16      weights on the device (default f32)
+  --out FILE           the output .safetensors file (per-image results and the means,
+                       or with --chunks/--mean-only the means)
+]==]
+
+local opts = util.parse_args(arg, {
+  model = { arg = true }, images = { arg = true, many = true }, dir = { arg = true },
+  list = { arg = true }, pixels = { arg = true }, spatial = {}, centering = { arg = true },
+  reduce = { arg = true }, project = { arg = true }, mean_only = {}, chunks = { arg = true },
+  chunk_size = { arg = true }, batch = { arg = true }, dtype = { arg = true }, out = { arg = true },
+}, usage)
+if opts.help then io.write(usage) return end
+local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
+if not opts.model then usage_error("--model DIR is required") end
+if not opts.out then usage_error("--out FILE is required") end
+local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
+if sources ~= 1 then usage_error("give exactly one of --images, --dir, --list or --pixels") end
+local centering = opts.centering or "reference"
+if centering ~= "reference" and centering ~= "exact" then
+  usage_error("--centering must be reference or exact, not " .. centering)
+end
+local reduce = {}
+for axis in (opts.reduce or ""):gmatch("[^,]+") do reduce[#reduce + 1] = axis end
+if opts.chunks and opts.pixels then usage_error("--chunks needs --images, --dir or --list") end
+
+local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
+local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
+local decompose_opts = { spatial = opts.spatial or false, reduce = reduce, project = project,
+                         centering = centering }
+local batch = tonumber(opts.batch or model:max_decompose_batch(decompose_opts))
+if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
+local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }
+if opts.spatial then table.insert(names, 1, "attn_spatial") end
+local summed = { attn_spatial = true, attn_heads = true, mlps = true, cls_attn = true }
+
+-- The batches of pixels to decompose, and how many images in all.
+local function batches()
+  if opts.pixels then
+    local pixels = util.read_tensor(opts.pixels, "pixels")
+    local n = pixels:shape(1)
+    local first = 1
+    return n, nil, function()
+      if first > n then return nil end
+      local count = math.min(batch, n - first + 1)
+      local part = pixels:narrow(1, first, count)
+      first = first + count
+      return part, first - count, count
+    end
+  end
+  local ds = refract.dataset({ dir = opts.dir, list = opts.list, files = opts.images })
+  return #ds, ds, nil
+end
+
+local total, dataset, pixel_batches = batches()
+local metadata = {
+  model = opts.model, centering = centering, reduce = table.concat(reduce, ","),
+  spatial = tostring(opts.spatial or false), images = tostring(total),
+  producer = "refract " .. refract.version,
+}
+
+-- Running sums of the summed components (device), for the means.
+local sums = {}
+local function add_totals(totals)
+  for name, s in pairs(totals) do
+    if sums[name] then
+      local new = sums[name] + s
+      sums[name]:free()
+      sums[name] = new
+    else
+      sums[name] = s:clone()
+    end
+  end
+end
+
+-- Adds a batch's components, summed over its images.
+local function add_batch(parts)
+  local totals = {}
+  for name in pairs(summed) do
+    if parts[name] then totals[name] = parts[name]:sum(1) end
+  end
+  add_totals(totals)
+  for _, t in pairs(totals) do t:free() end
+end
+
+local function write_means(out_path, count, extra)
+  local out = extra or {}
+  for name, s in pairs(sums) do out["mean_" .. name] = s / count end
+  out.count = refract.tensor({ count }, "i64")
+  refract.write(out_path, out, metadata)
+end
+
+local progress = Progress.new(total)
+
+if opts.chunks then
+  local chunk_size = tonumber(opts.chunk_size or 256)
+  if not chunk_size or chunk_size < batch or chunk_size % batch ~= 0 then
+    usage_error("--chunk-size must be a positive multiple of --batch (" .. batch .. ")")
+  end
+  local store = chunks.open(opts.chunks, dataset, chunk_size, metadata)
+  -- The means are built from each chunk's stored sums, in chunk order, whether the chunk
+  -- was made now or by an earlier run: an interrupted run ends with the same bytes.
+  for k = 1, store.count do
+    if not store:done(k) then
+      local collected = {}
+      for pixels, _, count in dataset:batches({ batch = batch, model = model, start = store:first(k),
+                                                 stop = store:last(k) }) do
+        local d = model:decompose(pixels, decompose_opts)
+        pixels:free()
+        for _, name in ipairs(names) do
+          collected[name] = collected[name] or {}
+          table.insert(collected[name], d[name]:host())
+        end
+        for _, t in pairs(d) do t:free() end
+        progress:add(count)
+      end
+      store:write(k, collected, opts.mean_only and {} or names)
+    else
+      progress:add(store:images_in(k))
+    end
+    local totals = store:read_sums(k)
+    add_totals(totals)
+    for _, t in pairs(totals) do t:free() end
+  end
+  local elapsed, rate = progress:finish()
+  write_means(opts.out, total)
+  print(string.format("decomposed %d images in %.1f s (%.2f images/s); %d chunk files in %s; means in %s",
+    total, elapsed, rate, store.count, opts.chunks, opts.out))
+  return
+end
+
+local collected = {}
+local next_batch = pixel_batches or dataset:batches({ batch = batch, model = model })
+for pixels, _, count in next_batch do
+  local d = model:decompose(pixels, decompose_opts)
+  pixels:free()
+  add_batch(d)
+  if not opts.mean_only then
+    for _, name in ipairs(names) do
+      collected[name] = collected[name] or {}
+      table.insert(collected[name], d[name]:host())
+    end
+  end
+  for _, t in pairs(d) do t:free() end
+  progress:add(count)
+end
+local elapsed, rate = progress:finish()
+local out = {}
+for name, list in pairs(collected) do out[name] = refract.cat(list, 1) end
+if dataset then metadata.paths = refract.json_encode(chunks.paths(dataset, 1, total)) end
+write_means(opts.out, total, out)
+print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s", total, elapsed, rate, opts.out))
