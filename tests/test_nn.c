@@ -101,8 +101,10 @@ static void test_layernorm(rf_ctx *ctx)
 
 static void test_layernorm_misuse(rf_ctx *ctx)
 {
-	struct rf_shape s = rf_shape_of(2, (int64_t)4, (int64_t)8), s2 = rf_shape_of(2, (int64_t)4, (int64_t)9);
-	struct rf_shape v7 = rf_shape_of(1, (int64_t)7), r4 = rf_shape_of(1, (int64_t)3);
+	struct rf_shape s = rf_shape_make(2, (const int64_t[]){ 4, 8 });
+	struct rf_shape s2 = rf_shape_make(2, (const int64_t[]){ 4, 9 });
+	struct rf_shape v7 = rf_shape_make(1, (const int64_t[]){ 7 });
+	struct rf_shape r4 = rf_shape_make(1, (const int64_t[]){ 3 });
 	rf_tensor *x = rf_test_tensor(ctx, &s, NULL), *y2 = rf_test_tensor(ctx, &s2, NULL);
 	rf_tensor *g7 = rf_test_tensor(ctx, &v7, NULL), *m3 = rf_test_tensor(ctx, &r4, NULL), *xi;
 	CHECK_OK(rf_tensor_create(ctx, RF_I32, &s, &xi));
@@ -165,7 +167,8 @@ static void test_softmax(rf_ctx *ctx)
 
 static void test_softmax_misuse(rf_ctx *ctx)
 {
-	struct rf_shape s = rf_shape_of(1, (int64_t)8), s2 = rf_shape_of(1, (int64_t)9);
+	struct rf_shape s = rf_shape_make(1, (const int64_t[]){ 8 });
+	struct rf_shape s2 = rf_shape_make(1, (const int64_t[]){ 9 });
 	rf_tensor *x = rf_test_tensor(ctx, &s, NULL), *y = rf_test_tensor(ctx, &s2, NULL);
 	CHECK_FAILS(rf_op_softmax(ctx, x, 1.0f, false, y), RF_ERR_INVALID, "must have x's shape");
 	CHECK_FAILS(rf_op_softmax(ctx, x, 1.0f, true, x), RF_ERR_INVALID, "query axis");
@@ -295,9 +298,9 @@ static double best_ms(rf_ctx *ctx, int which, rf_tensor *x, rf_tensor *y)
 
 static void bench_rows(rf_ctx *ctx)
 {
-	struct rf_shape ln = rf_shape_of(2, (int64_t)8 * 197, (int64_t)768);
-	struct rf_shape sm = rf_shape_of(2, (int64_t)8 * 12 * 197, (int64_t)197);
-	struct rf_shape mlp = rf_shape_of(2, (int64_t)8 * 197, (int64_t)3072);
+	struct rf_shape ln = rf_shape_make(2, (const int64_t[]){ 8 * 197, 768 });
+	struct rf_shape sm = rf_shape_make(2, (const int64_t[]){ 8 * 12 * 197, 197 });
+	struct rf_shape mlp = rf_shape_make(2, (const int64_t[]){ 8 * 197, 3072 });
 	const struct rf_shape *shapes[] = { &ln, &sm, &mlp };
 	const char *names[] = { "layernorm [1576, 768]", "softmax [18912, 197]", "gelu [1576, 3072]" };
 	for (int k = 0; k < 3; k++) {
@@ -316,10 +319,10 @@ static void bench_rows(rf_ctx *ctx)
 
 static void test_attention_misuse(rf_ctx *ctx)
 {
-	struct rf_shape sq = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)24);
-	struct rf_shape so = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)8);
-	struct rf_shape bad = rf_shape_of(3, (int64_t)2, (int64_t)5, (int64_t)7);
-	struct rf_shape sp = rf_shape_of(4, (int64_t)2, (int64_t)2, (int64_t)5, (int64_t)4);
+	struct rf_shape sq = rf_shape_make(3, (const int64_t[]){ 2, 5, 24 });
+	struct rf_shape so = rf_shape_make(3, (const int64_t[]){ 2, 5, 8 });
+	struct rf_shape bad = rf_shape_make(3, (const int64_t[]){ 2, 5, 7 });
+	struct rf_shape sp = rf_shape_make(4, (const int64_t[]){ 2, 2, 5, 4 });
 	rf_tensor *q = rf_test_tensor(ctx, &sq, NULL), *o = rf_test_tensor(ctx, &so, NULL);
 	rf_tensor *ob = rf_test_tensor(ctx, &bad, NULL), *pb = rf_test_tensor(ctx, &sp, NULL);
 	struct rf_attention a = { q, 3, false, o, NULL, NULL };
