@@ -116,7 +116,8 @@ enum rf_status rf_op_attention(rf_ctx *ctx, const struct rf_attention *a)
 	window = RF_MIN(window, rf_ctx_caps(ctx)->max_workgroup_count[2]);
 	struct push_attention pc = {
 		.n = (uint32_t)n, .width = (uint32_t)width, .heads = (uint32_t)heads,
-		.qkv_base = rf_texel_base(a->qkv, vec4 ? 16 : 4), .scale = (float)(1.0 / sqrt((double)dh)),
+		.qkv_base = rf_texel_base(a->qkv, vec4 ? 16 : 4),
+		.scale = (float)(1.0 / sqrt((double)dh)),
 	};
 	uint32_t groups = (uint32_t)RF_CEIL_DIV(n, (uint64_t)t.local * t.rows);
 	for (uint64_t first = 0; first < batch && s == RF_OK; first += window) {

@@ -110,8 +110,10 @@ static enum rf_status check_args(rf_ctx *ctx, const rf_tensor *src, const struct
 		int64_t slo, shi, dlo, dhi;
 		view_span(sv, &slo, &shi);
 		view_span(dv, &dlo, &dhi);
-		uint64_t a0 = src->mem.offset + (uint64_t)slo * es, a1 = src->mem.offset + (uint64_t)(shi + 1) * es;
-		uint64_t b0 = dst->mem.offset + (uint64_t)dlo * es, b1 = dst->mem.offset + (uint64_t)(dhi + 1) * es;
+		uint64_t a0 = src->mem.offset + (uint64_t)slo * es;
+		uint64_t a1 = src->mem.offset + (uint64_t)(shi + 1) * es;
+		uint64_t b0 = dst->mem.offset + (uint64_t)dlo * es;
+		uint64_t b1 = dst->mem.offset + (uint64_t)(dhi + 1) * es;
 		if (a0 < b1 && b0 < a1)
 			return rf_error(RF_ERR_INVALID, OP ": src and dst views overlap in memory");
 	}
@@ -139,7 +141,8 @@ static struct region merge_axes(const struct rf_view *sv, const struct rf_view *
 	for (int d = sv->ndim - 1; d >= 0; d--) {
 		if (sv->shape[d] == 1)
 			continue;
-		if (n && sv->stride[d] == ss[n - 1] * dim[n - 1] && dv->stride[d] == ds[n - 1] * dim[n - 1]) {
+		if (n && sv->stride[d] == ss[n - 1] * dim[n - 1] &&
+		    dv->stride[d] == ds[n - 1] * dim[n - 1]) {
 			dim[n - 1] *= sv->shape[d];
 			continue;
 		}
@@ -293,7 +296,8 @@ enum rf_status rf_op_patchify(rf_ctx *ctx, const rf_tensor *pixels, int patch, r
 	if (!rf_shape_equal(&patches->shape, &want)) {
 		char a[96], e[96];
 		return rf_error(RF_ERR_INVALID, "patchify: patches is %s, expected %s",
-				rf_shape_str(&patches->shape, a, sizeof a), rf_shape_str(&want, e, sizeof e));
+				rf_shape_str(&patches->shape, a, sizeof a),
+				rf_shape_str(&want, e, sizeof e));
 	}
 	/* Axes (b, i, j, c, u, v): pixel[b, c, i*p + u, j*p + v] -> patches[b*ph*pw + i*pw + j,
 	** c*p*p + u*p + v], which is the destination's row-major order. */

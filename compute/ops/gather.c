@@ -29,8 +29,8 @@ enum rf_status rf_op_gather_rows(rf_ctx *ctx, const rf_tensor *x, const rf_tenso
 	struct rf_shape want = rf_shape_of(2, n, cols);
 	if (!rf_shape_equal(&y->shape, &want)) {
 		char a[96], e[96];
-		return rf_error(RF_ERR_INVALID, OP ": y is %s, expected %s", rf_shape_str(&y->shape, a, sizeof a),
-				rf_shape_str(&want, e, sizeof e));
+		return rf_error(RF_ERR_INVALID, OP ": y is %s, expected %s",
+				rf_shape_str(&y->shape, a, sizeof a), rf_shape_str(&want, e, sizeof e));
 	}
 	if (rows > UINT32_MAX || cols > UINT32_MAX)
 		return rf_error(RF_ERR_UNSUPPORTED, OP ": x is too large");

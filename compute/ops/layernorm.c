@@ -71,7 +71,8 @@ enum rf_status rf_op_layernorm(rf_ctx *ctx, const rf_tensor *x, const rf_tensor 
 			    std_out != NULL };
 	rf_pipeline *p;
 	uint64_t window;
-	if ((s = rf_launch_pipeline(ctx, vec4 ? RF_SHADER_layernorm4 : RF_SHADER_layernorm, spec, 6, &p)) != RF_OK ||
+	enum rf_shader_id id = vec4 ? RF_SHADER_layernorm4 : RF_SHADER_layernorm;
+	if ((s = rf_launch_pipeline(ctx, id, spec, 6, &p)) != RF_OK ||
 	    (s = rf_window_items(ctx, (const uint64_t[]){ cols * 4, 4 }, 2, OP, &window)) != RF_OK)
 		return s;
 	for (uint64_t first = 0; first < rows && s == RF_OK; first += window) {

@@ -48,7 +48,8 @@ enum rf_status rf_op_softmax(rf_ctx *ctx, const rf_tensor *x, float scale, bool 
 	uint32_t spec[] = { g.local, g.row_lanes, causal };
 	rf_pipeline *p;
 	uint64_t window;
-	if ((s = rf_launch_pipeline(ctx, vec4 ? RF_SHADER_softmax4 : RF_SHADER_softmax, spec, 3, &p)) != RF_OK ||
+	enum rf_shader_id id = vec4 ? RF_SHADER_softmax4 : RF_SHADER_softmax;
+	if ((s = rf_launch_pipeline(ctx, id, spec, 3, &p)) != RF_OK ||
 	    (s = rf_window_items(ctx, (const uint64_t[]){ cols * 4 }, 1, OP, &window)) != RF_OK)
 		return s;
 	for (uint64_t first = 0; first < rows && s == RF_OK; first += window) {

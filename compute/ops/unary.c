@@ -58,7 +58,8 @@ static enum rf_status run(rf_ctx *ctx, uint32_t code, const struct push_unary *p
 		struct push_unary pc = *params;
 		pc.n = (uint32_t)count;
 		pc.first = 0;
-		struct rf_arg args[] = { rf_arg_items(x, first, count, 16), rf_arg_items(y, first, count, 16) };
+		struct rf_arg args[] = { rf_arg_items(x, first, count, 16),
+					 rf_arg_items(y, first, count, 16) };
 		s = rf_launch_1d(ctx, p4, args, 2, &pc, sizeof pc, count, LOCAL);
 	}
 	if (s != RF_OK || n % 4 == 0)
@@ -68,7 +69,8 @@ static enum rf_status run(rf_ctx *ctx, uint32_t code, const struct push_unary *p
 	struct push_unary pc = *params;
 	pc.n = (uint32_t)(n - start);
 	pc.first = (uint32_t)(quads * 4 - start);
-	struct rf_arg args[] = { rf_arg_items(x, start, n - start, 4), rf_arg_items(y, start, n - start, 4) };
+	struct rf_arg args[] = { rf_arg_items(x, start, n - start, 4),
+				 rf_arg_items(y, start, n - start, 4) };
 	return rf_launch_1d(ctx, p1, args, 2, &pc, sizeof pc, pc.n - pc.first, LOCAL);
 }
 

@@ -64,11 +64,11 @@ void ref_layernorm(const float *x, int64_t rows, int64_t cols, const float *gamm
 }
 
 void ref_softmax(const float *x, int64_t rows, int64_t cols, double scale, bool causal,
-		 int64_t qcount, double *y)
+		 int64_t qcount, int64_t row_base, double *y)
 {
 	for (int64_t r = 0; r < rows; r++) {
 		const float *row = x + r * cols;
-		int64_t valid = causal ? RF_MIN(cols, r % qcount + 1) : cols;
+		int64_t valid = causal ? RF_MIN(cols, (row_base + r) % qcount + 1) : cols;
 		double m = -INFINITY, sum = 0;
 		for (int64_t c = 0; c < valid; c++)
 			m = fmax(m, scale * row[c]);

@@ -20,10 +20,10 @@ double ref_activation(enum rf_activation act, double x);
 void ref_layernorm(const float *x, int64_t rows, int64_t cols, const float *gamma,
 		   const float *beta, double eps, double *y, double *mean, double *std);
 
-/* Softmax over rows of `cols`; with causal, row r's query index is r % qcount and
-** columns k > query are excluded (0). */
+/* Softmax over rows of `cols`; with causal, row r's query index is (row_base + r) %
+** qcount and columns k > query are excluded (0). */
 void ref_softmax(const float *x, int64_t rows, int64_t cols, double scale, bool causal,
-		 int64_t qcount, double *y);
+		 int64_t qcount, int64_t row_base, double *y);
 
 /* Attention over qkv [B, N, 3W] (rf_op_attention): out [B, N, W], probs [B, H, N, N]
 ** (NULL to skip). */

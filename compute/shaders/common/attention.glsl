@@ -1,8 +1,9 @@
 // attention.glsl: multi-head attention over packed qkv [B, N, 3W], one pass over the keys
 // with an online softmax (running max and sum, rescaling the accumulators when the max
-// grows), so the N x N scores never touch memory. Included by attention.comp (vec4
-// texel loads, W and DH multiples of 4) and attention_scalar.comp (SCALAR_LOADS: r32f
-// texel loads for any DH), which declare the qkv binding and the load function.
+// grows), so the N x N scores never touch memory. Included by attention.comp (rgba32f
+// texel loads, W and DH multiples of 4) and attention_scalar.comp (r32f texel loads,
+// any DH), which declare the qkv binding and load4(), the 4 head dimensions from 4*d4
+// of the head row at element offset `ofs`.
 //
 // Work split: workgroup (row block, head, batch); lane l of the workgroup owns the RB
 // query rows block*LOCAL*RB + r*LOCAL + l. Each key block of KB keys is read once per
@@ -34,9 +35,9 @@ layout(push_constant) uniform Push {
 	uint n;          // tokens
 	uint width;      // W = heads * DH
 	uint heads;
-	uint qkv_base;   // first element (scalar) or texel (vec4) of qkv's window
+	uint qkv_base;   // qkv's first texel in its block's view (r32f: element; rgba32f: vec4)
 	float scale;     // 1 / sqrt(DH)
-	uint batch_base; // first batch of this dispatch, relative to qkv's window
+	uint batch_base; // qkv batch of workgroup z = 0 (the outputs are bound from it on)
 } pc;
 
 // Element offset of token `t` of batch `b` in qkv, relative to qkv_base in elements.
@@ -52,8 +53,8 @@ vec4 q_at(uint r, uint d4)
 	return q_rows[r][d4];
 }
 
-// Scores of the RB rows against keys j0 .. j0+KB-1, scaled, masked to -inf where
-// a key is past the last token or (causal) past the row.
+// Scores of the RB rows (queries pre-scaled) against keys j0 .. j0+KB-1, masked to
+// -inf where a key is past the last token or (causal) past the row.
 void block_scores(uint b, uint h, uint j0, uint row0, inout float s[RB][KB])
 {
 	uint kofs[KB];

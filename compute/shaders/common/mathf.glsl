@@ -89,8 +89,9 @@ float quick_gelu(float x)
 // m - 1 is exact, so results near x = 1 keep their relative accuracy.
 float log_f32(float x)
 {
+	const float NEG_INF = uintBitsToFloat(0xff800000u), QNAN = uintBitsToFloat(0x7fc00000u);
 	if (!(x > 0.0) || isinf(x))
-		return x == 0.0 ? uintBitsToFloat(0xff800000u) : (x > 0.0 ? x : uintBitsToFloat(0x7fc00000u));
+		return x == 0.0 ? NEG_INF : (x > 0.0 ? x : QNAN);
 	int e;
 	float m = frexp(x, e);              // m in [0.5, 1)
 	if (m < 0.70710678118654752) {

@@ -92,11 +92,12 @@ void state_combine(inout vec2 s, vec2 p)
 float state_finish(vec2 s, uint len, uint correction)
 {
 	float sum = s.x - s.y;
+	const float NAN_F32 = uintBitsToFloat(0x7fc00000u);
 	switch (OP) {
 	case RED_MEAN: return sum / float(len);
 	case RED_NORM2: return sqrt(sum);
-	case RED_VAR: return len > correction ? sum / float(len - correction) : uintBitsToFloat(0x7fc00000u);
-	case RED_STD: return len > correction ? sqrt(sum / float(len - correction)) : uintBitsToFloat(0x7fc00000u);
+	case RED_VAR: return len > correction ? sum / float(len - correction) : NAN_F32;
+	case RED_STD: return len > correction ? sqrt(sum / float(len - correction)) : NAN_F32;
 	case RED_ARGMAX: case RED_ARGMIN: return max(s.y, 0.0);
 	case RED_PROD: return s.x + s.x * s.y;
 	case RED_MAX: case RED_MIN: return s.x;
