@@ -33,6 +33,18 @@ static int l_isatty(lua_State *L)
 	return 1;
 }
 
+/* refract.executable() -> the path of the running refract binary (to run subcommands). */
+static int l_executable(lua_State *L)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0)
+		return luaL_error(L, "executable: cannot read /proc/self/exe");
+	path[n] = '\0';
+	lua_pushstring(L, path);
+	return 1;
+}
+
 static int l_home(lua_State *L)
 {
 	lua_pushstring(L, rf_paths_root());
@@ -46,6 +58,8 @@ int luaopen_refract(lua_State *L)
 	lua_setfield(L, -2, "version");
 	lua_pushcfunction(L, l_home);
 	lua_setfield(L, -2, "home");
+	lua_pushcfunction(L, l_executable);
+	lua_setfield(L, -2, "executable");
 	lua_pushcfunction(L, l_clock);
 	lua_setfield(L, -2, "clock");
 	lua_pushcfunction(L, l_isatty);
