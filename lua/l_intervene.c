@@ -31,27 +31,33 @@ struct limits {
 
 /* {===== edits */
 
+/* A field's allowed strings, in their enum's order, and as a message lists them. */
+struct choices {
+	const char *const *names;
+	int count;
+	const char *list;
+};
+
 static const char *const site_names[] = {
 	[RF_SITE_HEAD] = "head", [RF_SITE_ATTN] = "attn", [RF_SITE_MLP] = "mlp", [RF_SITE_TOKEN] = "token",
 };
 static const char *const kind_names[] = {
 	[RF_EDIT_ZERO] = "zero", [RF_EDIT_MEAN] = "mean", [RF_EDIT_REPLACE] = "replace",
 };
+static const struct choices sites = { site_names, 4, "head, attn, mlp, token" };
+static const struct choices kinds = { kind_names, 3, "zero, mean, replace" };
 
-/* The index of `name` in `names` (count entries), or an error listing them. */
-static int check_choice(lua_State *L, int edit, int idx, const char *field, const char *const *names,
-			int count)
+/* The index of the string at `idx` among the choices, or an error listing them. */
+static int check_choice(lua_State *L, int edit, int idx, const char *field, const struct choices *c)
 {
 	if (lua_isnil(L, idx))
-		return luaL_error(L, "forward: edit %d: %s is missing (%s, %s, %s%s%s)", edit, field, names[0],
-				  names[1], names[2], count > 3 ? ", " : "", count > 3 ? names[3] : "");
+		return luaL_error(L, "forward: edit %d: %s is missing (%s)", edit, field, c->list);
 	const char *s = lua_tostring(L, idx);
-	for (int i = 0; s && lua_type(L, idx) == LUA_TSTRING && i < count; i++)
-		if (!strcmp(s, names[i]))
+	for (int i = 0; s && lua_type(L, idx) == LUA_TSTRING && i < c->count; i++)
+		if (!strcmp(s, c->names[i]))
 			return i;
-	return luaL_error(L, "forward: edit %d: unknown %s '%s' (%s, %s, %s%s%s)", edit, field,
-			  s ? s : luaL_typename(L, idx), names[0], names[1], names[2], count > 3 ? ", " : "",
-			  count > 3 ? names[3] : "");
+	return luaL_error(L, "forward: edit %d: unknown %s '%s' (%s)", edit, field, s ? s : luaL_typename(L, idx),
+			  c->list);
 }
 
 /* A required 1-based index field in 1..count, returned 0-based. */
@@ -61,9 +67,12 @@ static int check_index(lua_State *L, int edit, int idx, const char *field, int c
 		return luaL_error(L, "forward: edit %d: %s is missing (an integer in 1..%d)", edit, field, count);
 	int ok;
 	lua_Integer v = lua_tointegerx(L, idx, &ok);
-	if (!ok || lua_type(L, idx) != LUA_TNUMBER)
+	if (lua_type(L, idx) != LUA_TNUMBER)
 		return luaL_error(L, "forward: edit %d: %s must be an integer, not %s", edit, field,
-				  lua_type(L, idx) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, idx));
+				  luaL_typename(L, idx));
+	if (!ok)
+		return luaL_error(L, "forward: edit %d: %s must be an integer, not %f", edit, field,
+				  (LUAI_UACNUMBER)lua_tonumber(L, idx));
 	if (v < 1 || v > count)
 		return luaL_error(L, "forward: edit %d: %s %I is out of range (1..%d)", edit, field, (LUAI_UACINT)v,
 				  count);
@@ -132,9 +141,9 @@ static struct rf_edit check_edit(lua_State *L, int edit, int idx, const struct l
 	check_fields(L, edit, idx);
 	struct rf_edit e = { 0 };
 	lua_getfield(L, idx, "site");
-	e.site = (enum rf_edit_site)check_choice(L, edit, lua_gettop(L), "site", site_names, 4);
+	e.site = (enum rf_edit_site)check_choice(L, edit, lua_gettop(L), "site", &sites);
 	lua_getfield(L, idx, "kind");
-	e.kind = (enum rf_edit_kind)check_choice(L, edit, lua_gettop(L), "kind", kind_names, 3);
+	e.kind = (enum rf_edit_kind)check_choice(L, edit, lua_gettop(L), "kind", &kinds);
 	lua_getfield(L, idx, "layer");
 	e.layer = check_index(L, edit, lua_gettop(L), "layer", lim->layers);
 	lua_pop(L, 3);

@@ -129,6 +129,19 @@ static void opt_size(lua_State *L, int idx, const char *fn, struct picture *p)
 	p->height = (int)wh[1];
 }
 
+/* Whether `key` is one of the words of `list` ("size, colormap, vmin, vmax"). */
+static bool listed(const char *list, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *at = list; *at; at += strspn(at, ", ")) {
+		size_t len = strcspn(at, ",");
+		if (len == n && !strncmp(at, key, n))
+			return true;
+		at += len;
+	}
+	return false;
+}
+
 /* Reads the options table at `idx` (nil: defaults). `keys` lists the options `fn` takes;
 ** any other key is an error, so a misspelt option is never silently ignored. */
 static void check_options(lua_State *L, int idx, const char *fn, const char *keys, struct picture *p)
@@ -139,12 +152,7 @@ static void check_options(lua_State *L, int idx, const char *fn, const char *key
 		luaL_error(L, "%s: options must be a table {%s}, not %s", fn, keys, luaL_typename(L, idx));
 	for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
 		const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-		size_t len = key ? strlen(key) : 0;
-		const char *at = key ? strstr(keys, key) : NULL;
-		/* a whole word of the list, not a part of one */
-		while (at && !((at == keys || at[-1] == ' ') && (at[len] == ',' || at[len] == '\0')))
-			at = strstr(at + 1, key);
-		if (!at)
+		if (!key || !listed(keys, key))
 			luaL_error(L, "%s: unknown option '%s' (%s)", fn, key ? key : luaL_typename(L, -2), keys);
 		if (!strcmp(key, "size"))
 			opt_size(L, lua_gettop(L), fn, p);
