@@ -3,6 +3,11 @@
 ** (intervene.h). Layers, heads and tokens are 1-based here, as everywhere in Lua (token 1
 ** is CLS), and converted to the C API's 0-based indices only in this file; every misuse
 ** is a Lua error that names the edit or tap, the field, and the valid choices or range.
+**
+** The arguments are read without metamethods (raw access), and the model, the pixels and
+** the value tensors are looked up from their handles only after the call's last Lua
+** allocation: an allocation can run a collection, and so finalizers (Lua code) that might
+** free a tensor; looked up last, a freed one is a clear error, never a dangling pointer.
 ** Lua layer (L6).
 */
 #include "ltensor.h"
@@ -17,12 +22,29 @@
 /* What a forward call asked for, in Lua-owned memory (userdata anchored on the stack), so
 ** an error raised while reading the arguments leaves nothing to free. */
 struct request {
-	struct rf_edit *edits;
+	int anchors;              /* stack index of a table holding the value handles and names */
+	struct rf_edit *edits;    /* values filled in by resolve() */
+	rf_ltensor **values;      /* each edit's value handle (NULL for zero) */
 	int nedits;
 	struct rf_tap *taps;
-	const char **tap_names;   /* point into the (anchored) options table */
+	const char **tap_names;   /* strings kept alive by the anchor table */
 	int ntaps;
 };
+
+/* t[k] at `idx` without metamethods. */
+static int rawfield(lua_State *L, int idx, const char *k)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushstring(L, k);
+	return lua_rawget(L, idx);
+}
+
+/* Keeps the value on the stack top alive for the call (it stays on the stack). */
+static void anchor(lua_State *L, const struct request *req)
+{
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, req->anchors, (lua_Integer)lua_rawlen(L, req->anchors) + 1);
+}
 
 /* The model's sizes that bound the indices. */
 struct limits {
@@ -100,7 +122,7 @@ static void check_fields(lua_State *L, int edit, int idx)
 static int check_site_index(lua_State *L, int edit, int idx, enum rf_edit_site site, enum rf_edit_site own,
 			    const char *field, int count)
 {
-	lua_getfield(L, idx, field);
+	rawfield(L, idx, field);
 	int v = 0;
 	if (site == own)
 		v = check_index(L, edit, lua_gettop(L), field, count);
@@ -110,47 +132,50 @@ static int check_site_index(lua_State *L, int edit, int idx, enum rf_edit_site s
 	return v;
 }
 
-static const rf_tensor *check_value(lua_State *L, int edit, int idx, enum rf_edit_kind kind)
+/* The value handle of a mean or replace edit (checked live now, looked up again later). */
+static rf_ltensor *check_value(lua_State *L, int edit, int idx, enum rf_edit_kind kind,
+			       const struct request *req)
 {
-	lua_getfield(L, idx, "value");
-	const rf_tensor *t = NULL;
+	rawfield(L, idx, "value");
+	rf_ltensor *h = NULL;
 	if (kind == RF_EDIT_ZERO) {
 		if (!lua_isnil(L, -1))
 			luaL_error(L, "forward: edit %d: a zero edit takes no value", edit);
 	} else {
 		if (lua_isnil(L, -1))
 			luaL_error(L, "forward: edit %d: a %s edit needs a value (a tensor)", edit, kind_names[kind]);
-		rf_ltensor *h = luaL_testudata(L, -1, RF_TENSOR_MT);
+		h = luaL_testudata(L, -1, RF_TENSOR_MT);
 		if (!h)
 			luaL_error(L, "forward: edit %d: value must be a refract.Tensor, not %s", edit,
 				   luaL_typename(L, -1));
 		if (!h->t)
 			luaL_error(L, "forward: edit %d: the value tensor has been freed", edit);
-		t = h->t;
+		anchor(L, req);
 	}
-	lua_pop(L, 1);   /* the tensor stays anchored by the edit table */
-	return t;
+	lua_pop(L, 1);
+	return h;
 }
 
 /* Edit `edit` (1-based) from the table at `idx`. */
-static struct rf_edit check_edit(lua_State *L, int edit, int idx, const struct limits *lim)
+static struct rf_edit check_edit(lua_State *L, int edit, int idx, const struct limits *lim,
+				 struct request *req)
 {
 	if (!lua_istable(L, idx))
 		luaL_error(L, "forward: edit %d must be a table {site=, layer=, kind=, ...}, not %s", edit,
 			   luaL_typename(L, idx));
 	check_fields(L, edit, idx);
 	struct rf_edit e = { 0 };
-	lua_getfield(L, idx, "site");
+	rawfield(L, idx, "site");
 	e.site = (enum rf_edit_site)check_choice(L, edit, lua_gettop(L), "site", &sites);
-	lua_getfield(L, idx, "kind");
+	rawfield(L, idx, "kind");
 	e.kind = (enum rf_edit_kind)check_choice(L, edit, lua_gettop(L), "kind", &kinds);
-	lua_getfield(L, idx, "layer");
+	rawfield(L, idx, "layer");
 	e.layer = check_index(L, edit, lua_gettop(L), "layer", lim->layers);
 	lua_pop(L, 3);
 	int head = check_site_index(L, edit, idx, e.site, RF_SITE_HEAD, "head", lim->heads);
 	int token = check_site_index(L, edit, idx, e.site, RF_SITE_TOKEN, "token", lim->tokens);
 	e.index = e.site == RF_SITE_HEAD ? head : token;
-	e.value = check_value(L, edit, idx, e.kind);
+	req->values[edit - 1] = check_value(L, edit, idx, e.kind, req);
 	return e;
 }
 
@@ -160,12 +185,13 @@ static void check_edits(lua_State *L, int idx, const struct limits *lim, struct 
 		return;
 	if (!lua_istable(L, idx))
 		luaL_error(L, "forward: edits must be a list of tables, not %s", luaL_typename(L, idx));
-	lua_Integer n = luaL_len(L, idx);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
 	luaL_argcheck(L, n <= 65536, 3, "too many edits");
 	req->edits = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *req->edits, 0);
+	req->values = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *req->values, 0);
 	for (int i = 0; i < (int)n; i++) {
-		lua_geti(L, idx, i + 1);
-		req->edits[i] = check_edit(L, i + 1, lua_gettop(L), lim);
+		lua_rawgeti(L, idx, i + 1);
+		req->edits[i] = check_edit(L, i + 1, lua_gettop(L), lim, req);
 		lua_pop(L, 1);
 	}
 	req->nedits = (int)n;
@@ -216,14 +242,15 @@ static void check_taps(lua_State *L, int idx, const struct limits *lim, struct r
 		return;
 	if (!lua_istable(L, idx))
 		luaL_error(L, "forward: taps must be a list of names, not %s", luaL_typename(L, idx));
-	lua_Integer n = luaL_len(L, idx);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
 	luaL_argcheck(L, n <= 65536, 3, "too many taps");
 	req->taps = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *req->taps, 0);
 	req->tap_names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *req->tap_names, 0);
-	lua_newtable(L);   /* names seen so far */
+	/* The names seen so far, as keys: also what keeps the name strings alive. */
+	lua_newtable(L);
 	int seen = lua_gettop(L);
 	for (int i = 0; i < (int)n; i++) {
-		lua_geti(L, idx, i + 1);
+		lua_rawgeti(L, idx, i + 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "forward: taps[%d] must be a name such as \"resid_post.1\", not %s", i + 1,
 				   luaL_typename(L, -1));
@@ -238,7 +265,6 @@ static void check_taps(lua_State *L, int idx, const struct limits *lim, struct r
 		}
 		lua_pop(L, 2);
 	}
-	lua_pop(L, 1);
 }
 
 /* }===== */
@@ -254,10 +280,28 @@ static void check_options(lua_State *L, const struct limits *lim, struct request
 		if (!key || (strcmp(key, "edits") && strcmp(key, "taps")))
 			luaL_error(L, "forward: unknown option '%s' (edits, taps)", key ? key : luaL_typename(L, -2));
 	}
-	lua_getfield(L, 3, "edits");
+	rawfield(L, 3, "edits");
 	check_edits(L, lua_gettop(L), lim, req);
-	lua_getfield(L, 3, "taps");
+	rawfield(L, 3, "taps");
 	check_taps(L, lua_gettop(L), lim, req);
+}
+
+/* The C objects behind the handles, looked up with no allocation until the pass runs. */
+struct resolved {
+	rf_clip *model;
+	const rf_tensor *pixels;
+};
+
+static struct resolved resolve(lua_State *L, struct request *req)
+{
+	struct resolved r = { rf_lua_check_model(L, 1), rf_lua_check_tensor(L, 2) };
+	for (int i = 0; i < req->nedits; i++) {
+		rf_ltensor *h = req->values[i];
+		if (h && !h->t)
+			luaL_error(L, "forward: edit %d: the value tensor has been freed", i + 1);
+		req->edits[i].value = h ? h->t : NULL;
+	}
+	return r;
 }
 
 /* model:forward(pixels [, {edits = {...}, taps = {...}}]) ->
@@ -266,11 +310,12 @@ static void check_options(lua_State *L, const struct limits *lim, struct request
 ** tensors only change hands (nothing can raise and leak them). */
 static int model_forward(lua_State *L)
 {
-	rf_clip *m = rf_lua_check_model(L, 1);
-	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
-	const struct rf_clip_config *c = rf_clip_get_config(m);
+	const struct rf_clip_config *c = rf_clip_get_config(rf_lua_check_model(L, 1));
 	struct limits lim = { c->vision.layers, c->vision.heads, c->tokens };
-	struct request req = { 0 };
+	rf_lua_check_tensor(L, 2);
+	lua_settop(L, 3);
+	lua_newtable(L);
+	struct request req = { .anchors = lua_gettop(L) };
 	check_options(L, &lim, &req);
 
 	/* The tap handles' addresses, kept on the stack (a collection may run below). */
@@ -285,8 +330,15 @@ static int model_forward(lua_State *L)
 	}
 	lua_setfield(L, -2, "taps");
 
-	enum rf_status s;
-	RF_LUA_RETRY_OOM(L, s, rf_clip_intervene(m, pixels, req.edits, req.nedits, req.taps, req.ntaps, &embeds->t));
+	/* No Lua allocation from here to the call (and again after a collection). */
+	struct resolved r = resolve(L, &req);
+	enum rf_status s = rf_clip_intervene(r.model, r.pixels, req.edits, req.nedits, req.taps, req.ntaps,
+					     &embeds->t);
+	if (s == RF_ERR_OOM_DEVICE) {
+		lua_gc(L, LUA_GCCOLLECT);
+		r = resolve(L, &req);
+		s = rf_clip_intervene(r.model, r.pixels, req.edits, req.nedits, req.taps, req.ntaps, &embeds->t);
+	}
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "forward");
 	for (int i = 0; i < req.ntaps; i++)

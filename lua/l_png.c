@@ -2,8 +2,10 @@
 ** l_png.c: pictures out of Lua: refract.write_png (a tensor as a PNG file), refract.heatmap
 ** (a value map through a colormap, optionally resized) and refract.overlay (a heatmap
 ** blended over an image). Images are u8 [H, W, C] as refract.image_load returns them, or
-** float tensors with values in [0, 1]; every temporary is Lua memory, so an error at any
-** point leaves nothing behind. Lua layer (L6).
+** float tensors with values in [0, 1]. Tensors are copied into Lua memory as soon as they
+** are checked, so nothing later (an option's error, a collection running finalizers) can
+** leave a dangling pointer, and an error at any point leaves nothing behind.
+** Lua layer (L6).
 */
 #include "ltensor.h"
 #include "heatmap.h"
@@ -78,8 +80,13 @@ static struct rf_image check_image(lua_State *L, int idx, const char *fn)
 	return img;
 }
 
-/* A value map at `idx`: a 2-d tensor [h, w] of any dtype. */
-static const rf_tensor *check_map(lua_State *L, int idx, const char *fn)
+/* A value map: the values of a 2-d tensor [h, w] of any dtype, read at once. */
+struct map {
+	const float *v;   /* in a userdata on the stack */
+	int h, w;
+};
+
+static struct map check_map(lua_State *L, int idx, const char *fn)
 {
 	const rf_tensor *t = rf_lua_check_tensor(L, idx);
 	char shape[96];
@@ -87,7 +94,7 @@ static const rf_tensor *check_map(lua_State *L, int idx, const char *fn)
 	    t->shape.dim[0] > MAX_SIDE || t->shape.dim[1] > MAX_SIDE)
 		luaL_error(L, "%s: values must be a 2-d tensor [h, w] with sides in 1..%d, not %s", fn, MAX_SIDE,
 			   rf_shape_str(&t->shape, shape, sizeof shape));
-	return t;
+	return (struct map){ tensor_floats(L, t, fn), (int)t->shape.dim[0], (int)t->shape.dim[1] };
 }
 
 /* }===== */
@@ -115,9 +122,9 @@ static double opt_number(lua_State *L, int idx, const char *fn, const char *key)
 static void opt_size(lua_State *L, int idx, const char *fn, struct picture *p)
 {
 	lua_Integer wh[2] = { 0, 0 };
-	bool ok = lua_istable(L, idx) && luaL_len(L, idx) == 2;
+	bool ok = lua_istable(L, idx) && lua_rawlen(L, idx) == 2;
 	for (int i = 0; ok && i < 2; i++) {
-		lua_geti(L, idx, i + 1);
+		lua_rawgeti(L, idx, i + 1);
 		int isint;
 		wh[i] = lua_tointegerx(L, -1, &isint);
 		ok = isint && lua_type(L, -1) == LUA_TNUMBER && wh[i] >= 1 && wh[i] <= MAX_SIDE;
@@ -188,14 +195,13 @@ static uint8_t *push_rgb(lua_State *L, int width, int height, const char *fn)
 	return h->t->host;
 }
 
-/* The heatmap of `map` at the picture's size into rgb: resampled first (a userdata that
-** is popped again), bounds from the map's own values unless given. */
-static void render(lua_State *L, const rf_tensor *map, const struct picture *p, uint8_t *rgb, const char *fn)
+/* The heatmap of `map` at the picture's size into rgb: resampled first (in a userdata
+** that is popped again), bounds from the map's own values unless given. */
+static void render(lua_State *L, const struct map *map, const struct picture *p, uint8_t *rgb, const char *fn)
 {
-	int h = (int)map->shape.dim[0], w = (int)map->shape.dim[1];
-	float *v = tensor_floats(L, map, fn);
+	const float *v = map->v;
 	float lo, hi;
-	rf_value_range(v, (size_t)h * w, &lo, &hi);
+	rf_value_range(v, (size_t)map->h * map->w, &lo, &hi);
 	if (!isnan(p->vmin))
 		lo = p->vmin;
 	if (!isnan(p->vmax))
@@ -203,13 +209,14 @@ static void render(lua_State *L, const rf_tensor *map, const struct picture *p, 
 	if (lo > hi)
 		luaL_error(L, "%s: vmin (%f) is above vmax (%f)", fn, (double)lo, (double)hi);
 	size_t n = (size_t)p->width * p->height;
-	if (p->width != w || p->height != h) {
+	bool resize = p->width != map->w || p->height != map->h;
+	if (resize) {
 		float *big = lua_newuserdatauv(L, n * sizeof *big, 0);
-		rf_resize_bilinear(v, h, w, big, p->height, p->width);
+		rf_resize_bilinear(v, map->h, map->w, big, p->height, p->width);
 		v = big;
 	}
 	rf_colorize(v, n, lo, hi, p->cmap, rgb);
-	lua_pop(L, p->width != w || p->height != h ? 2 : 1);
+	lua_pop(L, resize ? 1 : 0);
 }
 
 /* refract.heatmap(values [h, w] [, {size = {W, H}, colormap = "viridis"|"magma"|"gray",
@@ -217,12 +224,12 @@ static void render(lua_State *L, const rf_tensor *map, const struct picture *p, 
 ** (default: their own min and max) onto the colormap, after a bilinear resize to size. */
 static int l_heatmap(lua_State *L)
 {
-	const rf_tensor *map = check_map(L, 1, "heatmap");
-	struct picture p = { (int)map->shape.dim[1], (int)map->shape.dim[0], RF_COLORMAP_VIRIDIS, NAN, NAN, 0 };
-	check_options(L, 2, "heatmap", "size, colormap, vmin, vmax", &p);
 	lua_settop(L, 2);
+	struct map map = check_map(L, 1, "heatmap");
+	struct picture p = { map.w, map.h, RF_COLORMAP_VIRIDIS, NAN, NAN, 0 };
+	check_options(L, 2, "heatmap", "size, colormap, vmin, vmax", &p);
 	uint8_t *rgb = push_rgb(L, p.width, p.height, "heatmap");
-	render(L, map, &p, rgb, "heatmap");
+	render(L, &map, &p, rgb, "heatmap");
 	return 1;
 }
 
@@ -233,11 +240,11 @@ static int l_overlay(lua_State *L)
 {
 	lua_settop(L, 3);
 	struct rf_image img = check_image(L, 1, "overlay");   /* its pixels stay on the stack */
-	const rf_tensor *map = check_map(L, 2, "overlay");
+	struct map map = check_map(L, 2, "overlay");
 	struct picture p = { img.width, img.height, RF_COLORMAP_VIRIDIS, NAN, NAN, 0.5f };
 	check_options(L, 3, "overlay", "alpha, colormap, vmin, vmax", &p);
 	uint8_t *rgb = push_rgb(L, img.width, img.height, "overlay");
-	render(L, map, &p, rgb, "overlay");
+	render(L, &map, &p, rgb, "overlay");
 	size_t n = (size_t)img.width * img.height;
 	uint8_t *base = lua_newuserdatauv(L, 3 * n, 0);
 	rf_image_to_rgb(img.pixels, n, img.channels, base);

@@ -264,6 +264,27 @@ local freed = refract.load(data .. "/tiny-gelu/model", { vision_only = true })
 freed:free()
 T.fails(function() return freed:forward(px) end, "model has been freed")
 
+-- The arguments are read raw: a metamethod on an edit table cannot run (here it would free
+-- the first edit's value after that was checked, leaving the pass a dangling tensor).
+local victim = refract.tensor(halves)
+local sneaky = setmetatable({}, { __index = function(_, k)
+  victim:free()
+  return ({ site = "mlp", layer = 1, kind = "zero" })[k]
+end })
+T.fails(function() return m:forward(px, { edits = { means[1], sneaky } }) end, "forward: edit 2: site is missing")
+T.ok(not victim:is_freed(), "no metamethod ran")
+-- Finalizers can run inside any allocation of the call; one that frees a value tensor
+-- gives the clear error (the handles are looked up after the last allocation) or, when it
+-- runs later, a normal pass.
+collectgarbage("incremental", 0, 1000, 0)   -- a collection step at every allocation
+for i = 1, 10 do
+  local v1 = refract.tensor(halves)
+  setmetatable({}, { __gc = function() v1:free() end })
+  local ok, err = pcall(m.forward, m, px, { edits = { { site = "head", layer = 1, head = 1, kind = "mean", value = v1 } } })
+  T.ok(ok or err:find("the value tensor has been freed", 1, true), "finalizer " .. i .. ": " .. tostring(err))
+end
+collectgarbage("incremental", 200, 100, 13)   -- Lua 5.4's defaults
+
 -- Errors raised while the arguments are read, and C failures after the result's handles
 -- exist, interleaved with passes that succeed: nothing may leak (ASan checks at exit).
 for i = 1, 20 do
