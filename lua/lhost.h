@@ -30,6 +30,9 @@ rf_clip *rf_lua_check_model(lua_State *L, int idx);
 void rf_lua_open_device(lua_State *L);
 void rf_lua_open_tensor(lua_State *L);
 void rf_lua_open_model(lua_State *L);
+/* Needs rf_lua_open_model first: it adds model:forward to refract.Model. */
+void rf_lua_open_intervene(lua_State *L);
+void rf_lua_open_png(lua_State *L);
 void rf_lua_open_image(lua_State *L);
 void rf_lua_open_json(lua_State *L);
 /* Needs rf_lua_open_tensor first: it adds t:save to module.Tensor. */

@@ -119,7 +119,7 @@ int rf_clip_max_batch(const rf_clip *m)
 
 /* {===== vision forward */
 
-static enum rf_status check_pixels(const rf_clip *m, const rf_tensor *pixels)
+enum rf_status rf_clip_check_pixels(const rf_clip *m, const rf_tensor *pixels)
 {
 	const struct rf_clip_config *c = &m->cfg;
 	char got[96];
@@ -233,7 +233,7 @@ enum rf_status rf_clip_forward_vision(rf_clip *m, const rf_tensor *pixels,
 				      const struct rf_vision_hooks *hooks, rf_tensor **embeds)
 {
 	*embeds = NULL;
-	enum rf_status s = check_pixels(m, pixels);
+	enum rf_status s = rf_clip_check_pixels(m, pixels);
 	if (s != RF_OK)
 		return s;
 	if (rf_tensor_on_device(pixels))
@@ -249,7 +249,7 @@ enum rf_status rf_clip_forward_vision(rf_clip *m, const rf_tensor *pixels,
 enum rf_status rf_clip_encode_images(rf_clip *m, const rf_tensor *pixels, rf_tensor **embeds)
 {
 	*embeds = NULL;
-	enum rf_status s = check_pixels(m, pixels);
+	enum rf_status s = rf_clip_check_pixels(m, pixels);
 	if (s != RF_OK)
 		return s;
 	int64_t total = pixels->shape.dim[0], chunk = rf_clip_max_batch(m);

@@ -55,6 +55,9 @@ struct rf_clip {
 	struct rf_fold *fold;         /* decomposition matrices for the last projection asked */
 };
 
+/* clip.c: pixels must be f32 [B, 3, S, S] with B >= 1 (RF_ERR_INVALID naming what came). */
+enum rf_status rf_clip_check_pixels(const rf_clip *m, const rf_tensor *pixels);
+
 /* clip_weights.c: naming and loading. */
 enum rf_status rf_clip_load_weights(rf_clip *m);
 void rf_clip_free_weights(rf_clip *m);

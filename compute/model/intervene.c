@@ -49,62 +49,100 @@ struct run {
 
 /* {===== validation */
 
-static enum rf_status bad_edit(int i, const char *what)
+static const char *const site_phrases[] = {
+	[RF_SITE_HEAD] = "a head", [RF_SITE_ATTN] = "the attention branch",
+	[RF_SITE_MLP] = "the MLP branch", [RF_SITE_TOKEN] = "a token",
+};
+static const char *const kind_names[] = {
+	[RF_EDIT_ZERO] = "zero", [RF_EDIT_MEAN] = "mean", [RF_EDIT_REPLACE] = "replace",
+};
+
+/* The value shapes a mean or replace edit of `e` accepts (see intervene.h); returns how
+** many (the first is the full one, the second a broadcast row). */
+static int allowed_shapes(const struct run *r, const struct rf_edit *e, struct rf_shape out[2])
 {
-	return rf_error(RF_ERR_INVALID, "edit %d: %s", i + 1, what);
+	int64_t b = r->b, n = r->n, width = e->site == RF_SITE_HEAD ? r->dh : r->w;
+	if (e->site == RF_SITE_TOKEN) {
+		out[0] = e->kind == RF_EDIT_MEAN ? rf_shape_of(1, width) : rf_shape_of(2, b, width);
+		return 1;
+	}
+	if (e->kind == RF_EDIT_REPLACE) {
+		out[0] = rf_shape_of(3, b, n, width);
+		return 1;
+	}
+	out[0] = rf_shape_of(2, n, width);
+	out[1] = rf_shape_of(1, width);
+	return 2;
 }
 
-/* The shapes a MEAN or REPLACE value may have for an edit. */
+/* A mean or replace value must be f32 and have one of the allowed shapes; the message
+** names the edit, what it takes and what came, e.g. "edit 2: a mean edit of a head takes a
+** value of shape [17, 16] or [16], not [4]". */
 static enum rf_status check_value(const struct run *r, int i, const struct rf_edit *e)
 {
-	int64_t width = e->site == RF_SITE_HEAD ? r->dh : r->w;
-	const rf_tensor *v = e->value;
-	char got[96];
 	if (e->kind == RF_EDIT_ZERO)
 		return RF_OK;
-	if (!v || v->dtype != RF_F32)
-		return bad_edit(i, "a mean or replace edit needs an f32 value tensor");
-	const struct rf_shape *s = &v->shape;
-	bool ok;
-	if (e->site == RF_SITE_TOKEN)
-		ok = e->kind == RF_EDIT_MEAN ? (s->ndim == 1 && s->dim[0] == r->w)
-					     : (s->ndim == 2 && s->dim[0] == r->b && s->dim[1] == r->w);
-	else if (e->kind == RF_EDIT_MEAN)
-		ok = (s->ndim == 1 && s->dim[0] == width) ||
-		     (s->ndim == 2 && s->dim[0] == r->n && s->dim[1] == width);
-	else
-		ok = s->ndim == 3 && s->dim[0] == r->b && s->dim[1] == r->n && s->dim[2] == width;
-	if (!ok) {
-		char msg[256];
-		snprintf(msg, sizeof msg, "value has shape %s, which does not fit this site and kind "
-			 "(B=%d, N=%d, width=%lld; see intervene.h)", rf_shape_str(s, got, sizeof got), r->b,
-			 r->n, (long long)width);
-		return bad_edit(i, msg);
-	}
-	return RF_OK;
+	if (!e->value)
+		return rf_error(RF_ERR_INVALID, "edit %d: a %s edit needs a value tensor", i + 1,
+				kind_names[e->kind]);
+	if (e->value->dtype != RF_F32)
+		return rf_error(RF_ERR_INVALID, "edit %d: the value of a %s edit must be f32, not %s",
+				i + 1, kind_names[e->kind], rf_dtype_name(e->value->dtype));
+	struct rf_shape allowed[2];
+	int count = allowed_shapes(r, e, allowed);
+	for (int k = 0; k < count; k++)
+		if (rf_shape_equal(&e->value->shape, &allowed[k]))
+			return RF_OK;
+	char want0[96], want1[96], got[96];
+	rf_shape_str(&allowed[0], want0, sizeof want0);
+	rf_shape_str(&allowed[count - 1], want1, sizeof want1);
+	return rf_error(RF_ERR_INVALID, "edit %d: a %s edit of %s takes a value of shape %s%s%s, not %s",
+			i + 1, kind_names[e->kind], site_phrases[e->site], want0, count > 1 ? " or " : "",
+			count > 1 ? want1 : "", rf_shape_str(&e->value->shape, got, sizeof got));
 }
 
-static enum rf_status check_edits(const struct run *r)
+/* "<what> <v> is out of range (0..<count - 1>)" unless 0 <= v < count. */
+static enum rf_status check_index(const char *owner, int i, const char *what, int v, int count)
 {
-	const struct rf_clip_config *c = &r->m->cfg;
-	for (int i = 0; i < r->nedits; i++) {
-		const struct rf_edit *e = &r->edits[i];
-		if (e->layer < 0 || e->layer >= c->vision.layers)
-			return bad_edit(i, "layer out of range");
-		if (e->site == RF_SITE_HEAD && (e->index < 0 || e->index >= r->h))
-			return bad_edit(i, "head out of range");
-		if (e->site == RF_SITE_TOKEN && (e->index < 0 || e->index >= r->n))
-			return bad_edit(i, "token out of range");
-		if ((unsigned)e->kind > RF_EDIT_REPLACE || (unsigned)e->site > RF_SITE_TOKEN)
-			return bad_edit(i, "unknown site or kind");
-		enum rf_status s = check_value(r, i, e);
-		if (s != RF_OK)
+	if (v >= 0 && v < count)
+		return RF_OK;
+	return rf_error(RF_ERR_INVALID, "%s %d: %s %d is out of range (0..%d)", owner, i + 1, what, v,
+			count - 1);
+}
+
+static enum rf_status check_edit(const struct run *r, int i, const struct rf_edit *e)
+{
+	int layers = r->m->cfg.vision.layers;
+	enum rf_status s;
+	if ((unsigned)e->site > RF_SITE_TOKEN)
+		return rf_error(RF_ERR_INVALID, "edit %d: unknown site %d", i + 1, (int)e->site);
+	if ((unsigned)e->kind > RF_EDIT_REPLACE)
+		return rf_error(RF_ERR_INVALID, "edit %d: unknown kind %d", i + 1, (int)e->kind);
+	if ((s = check_index("edit", i, "layer", e->layer, layers)) != RF_OK)
+		return s;
+	if (e->site == RF_SITE_HEAD && (s = check_index("edit", i, "head", e->index, r->h)) != RF_OK)
+		return s;
+	if (e->site == RF_SITE_TOKEN && (s = check_index("edit", i, "token", e->index, r->n)) != RF_OK)
+		return s;
+	return check_value(r, i, e);
+}
+
+static enum rf_status check_request(const struct run *r)
+{
+	enum rf_status s;
+	if (r->nedits < 0 || r->ntaps < 0 || (r->nedits && !r->edits) || (r->ntaps && !r->taps))
+		return rf_error(RF_ERR_INVALID, "intervene: negative counts or missing edit/tap arrays");
+	for (int i = 0; i < r->nedits; i++)
+		if ((s = check_edit(r, i, &r->edits[i])) != RF_OK)
+			return s;
+	for (int i = 0; i < r->ntaps; i++) {
+		const struct rf_tap *t = &r->taps[i];
+		if ((unsigned)t->site > RF_TAP_MLP_OUT)
+			return rf_error(RF_ERR_INVALID, "tap %d: unknown site %d", i + 1, (int)t->site);
+		if (t->site != RF_TAP_EMBED &&
+		    (s = check_index("tap", i, "layer", t->layer, r->m->cfg.vision.layers)) != RF_OK)
 			return s;
 	}
-	for (int i = 0; i < r->ntaps; i++)
-		if ((unsigned)r->taps[i].site > RF_TAP_MLP_OUT ||
-		    (r->taps[i].site != RF_TAP_EMBED && (r->taps[i].layer < 0 || r->taps[i].layer >= c->vision.layers)))
-			return rf_error(RF_ERR_INVALID, "tap %d: unknown site or layer out of range", i + 1);
 	return RF_OK;
 }
 
@@ -301,14 +339,18 @@ enum rf_status rf_clip_intervene(rf_clip *m, const rf_tensor *pixels, const stru
 {
 	*embeds = NULL;
 	const struct rf_clip_config *c = &m->cfg;
+	for (int i = 0; i < ntaps && taps; i++)
+		taps[i].out = NULL;
+	/* The pixels first: the batch size they give is part of the value shapes. */
+	enum rf_status s = rf_clip_check_pixels(m, pixels);
+	if (s != RF_OK)
+		return s;
 	struct run r = {
 		.m = m, .edits = edits, .nedits = nedits, .taps = taps, .ntaps = ntaps,
-		.b = pixels->shape.ndim == 4 ? (int)pixels->shape.dim[0] : 0, .n = c->tokens,
+		.b = (int)pixels->shape.dim[0], .n = c->tokens,
 		.w = c->vision.width, .h = c->vision.heads, .dh = c->vision.head_width,
 	};
-	for (int i = 0; i < ntaps; i++)
-		taps[i].out = NULL;
-	enum rf_status s = check_edits(&r);
+	s = check_request(&r);
 	if (s == RF_OK)
 		s = prepare_values(&r);
 	if (s == RF_OK) {
@@ -325,7 +367,7 @@ enum rf_status rf_clip_intervene(rf_clip *m, const rf_tensor *pixels, const stru
 	free(r.values);
 	rf_tensor_destroy(r.zero);
 	if (s != RF_OK)
-		for (int i = 0; i < ntaps; i++) {
+		for (int i = 0; i < ntaps && taps; i++) {
 			rf_tensor_destroy(taps[i].out);
 			taps[i].out = NULL;
 		}

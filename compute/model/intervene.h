@@ -56,8 +56,12 @@ struct rf_tap {
 };
 
 /* Runs the vision tower on pixels [B, 3, S, S] with the edits applied in order, filling
-** every tap; *embeds receives the image embeddings [B, D]. Invalid layers, heads, tokens,
-** kinds or value shapes are RF_ERR_INVALID naming the edit; on failure no tap is set. */
+** every tap; *embeds receives the image embeddings [B, D]. The whole batch is one pass.
+** Layers, heads and tokens are 0-based here. RF_ERR_INVALID, nothing run, for pixels of
+** the wrong shape, unknown sites or kinds, out-of-range indices (the message names the
+** edit or tap by its 1-based position and gives the valid range: "edit 2: head 4 is out
+** of range (0..3)") and values of the wrong dtype or shape (the message gives the shapes
+** the edit takes and the one it got). On any failure *embeds is NULL and no tap is set. */
 enum rf_status rf_clip_intervene(rf_clip *m, const rf_tensor *pixels, const struct rf_edit *edits,
 				 int nedits, struct rf_tap *taps, int ntaps, rf_tensor **embeds);
 
