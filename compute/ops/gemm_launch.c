@@ -41,21 +41,18 @@ struct mm_plan {
 
 /* {===== block shapes */
 
-/* Rows per lane for the lanes kernel: the R whose padded row count, weighted by the
-** kernel's cost per row (fetch share (R + NP) / (R NP) plus fixed work per FMA), is
-** least. Small R loses throughput; large R wastes rows when M is not a multiple of 8R. */
-static int lanes_rows(int64_t m, int64_t lanes, int np)
+/* Rows per lane for the lanes kernel: the R that computes the fewest rows (M rounded up
+** to whole workgroups of lanes*R rows), weighted by the kernel's cost per row, which
+** falls as the fetches of B are shared by more rows: 1 + 1.2/R fits measurements at
+** R = 5..25 (flat from R ~ 8; R = 5 is ~15% slower per row). Larger R would pass the
+** instruction cache; R*NP <= 256 accumulators. */
+static int lanes_rows(int64_t m, int64_t lanes)
 {
-	static const int candidates[] = { 1, 2, 4, 5, 6, 8, 10, 12, 13, 16 };
-	int best = 4;
+	int best = 1;
 	double best_cost = 0;
-	for (size_t i = 0; i < RF_ARRAY_LEN(candidates); i++) {
-		int r = candidates[i];
-		int64_t rows = RF_ALIGN_UP(m, lanes * r);
-		/* ~55 instructions per fetch against ~2.4 per multiply-add (see the notes above). */
-		double per_row = 2.4 + 55.0 * (double)(r + np) / (4.0 * r * np);
-		double cost = (double)rows * per_row;
-		if (i == 0 || cost < best_cost - 1e-9) {
+	for (int r = 1; r <= 16; r++) {
+		double cost = (double)RF_ALIGN_UP(m, lanes * r) * (1.0 + 1.2 / r);
+		if (r == 1 || cost < best_cost - 1e-9) {
 			best = r;
 			best_cost = cost;
 		}
@@ -63,11 +60,14 @@ static int lanes_rows(int64_t m, int64_t lanes, int np)
 	return best;
 }
 
-/* K quads per loop trip: 2 when they divide K/4 evenly (fewer masked accumulator
-** updates), else 3 or 1 (K = 588 = 4 * 147 takes 3). */
-static int lanes_unroll(int64_t k)
+/* K quads per loop trip, dividing K/4: more quads per trip mean fewer masked
+** accumulator updates per multiply-add; 4 only for short blocks (R <= 8), which keeps
+** the unrolled loop inside the instruction cache. K = 588 = 4 * 147 takes 3. */
+static int lanes_unroll(int64_t k, int r)
 {
 	int64_t kq = k / 4;
+	if (r <= 8 && kq % 4 == 0)
+		return 4;
 	if (kq % 2 == 0)
 		return 2;
 	if (kq % 3 == 0)
@@ -104,11 +104,14 @@ static enum rf_status plan_lanes(rf_ctx *ctx, const struct rf_mm_problem *p, str
 			b_mode = 0;
 	}
 	bool tail = p->k % 4 != 0;
-	int r = lanes_rows(p->m, lanes, np);
+	int r = lanes_rows(p->m, lanes);
 	/* A partial quad (tail) leaves k/4 full quads; modes 1 and 2 never have one. */
-	int u = tail ? 1 : lanes_unroll(p->k);
+	int u = tail ? 1 : lanes_unroll(p->k, r);
+	/* The bias seeds the accumulators, which is alpha * (A·B + bias): only gemm has a
+	** bias, and its alpha is 1. */
+	RF_ASSERT(!p->bias || p->alpha == 1.0f);
 	uint32_t spec[] = { lanes, (uint32_t)r, (uint32_t)np, (uint32_t)u, (uint32_t)a_mode,
-			    (uint32_t)b_mode, tail };
+			    (uint32_t)b_mode, tail, (uint32_t)p->act, p->res != NULL, p->beta != 0.0f };
 	enum rf_shader_id id = p->panels && p->panels->storage == RF_F16 ? RF_SHADER_gemm_lanes_f16
 									 : RF_SHADER_gemm_lanes;
 	*out = (struct mm_plan){ RF_MM_LANES, NULL, (int64_t)lanes * r, np, true };

@@ -19,6 +19,12 @@
 //   3  weight panels packed once by rf_gemm_weights_create: panel p (NP columns), quad q,
 //      column j is texel b_off/4 + p*b_cs + q*NP + j, zero-padded in N and K.
 // A is read as vec4 along k (A_MODE 1, a_cs == 1 and aligned) or as scalars (A_MODE 0).
+//
+// The epilogue is specialized (EPI_* constants) rather than steered by the push-constant
+// flags: lavapipe runs both sides of every branch under a mask, so an unrolled general
+// epilogue ran GELU, QuickGELU and three loads for each of the R*NP elements whatever
+// the flags said (20-40% of the time at K = 768). The bias (a runtime flag) seeds the
+// accumulators instead: NP loads per workgroup.
 
 #extension GL_EXT_control_flow_attributes : require
 
@@ -29,6 +35,9 @@ layout(constant_id = 3) const int U = 1;          // K quads per loop trip (divi
 layout(constant_id = 4) const int A_MODE = 0;
 layout(constant_id = 5) const int B_MODE = 0;
 layout(constant_id = 6) const bool TAIL = false;  // k % 4 != 0: a guarded partial quad at the end
+layout(constant_id = 7) const uint EPI_ACT = 0u;     // GEMM_ACT_*
+layout(constant_id = 8) const bool EPI_RES = false;  // + residual[row, col]
+layout(constant_id = 9) const bool EPI_BETA = false; // + beta * C
 
 layout(set = 0, binding = 0) uniform samplerBuffer a4;    // rgba32f view of A's block
 layout(set = 0, binding = 1) uniform samplerBuffer a1;    // r32f view of A's block
@@ -109,9 +118,12 @@ void main()
 	uint panel = (pc.b_off >> 2) + gl_WorkGroupID.x * pc.b_cs;
 
 	float acc[R][NP];
-	[[unroll]] for (int r = 0; r < R; r++)
-		[[unroll]] for (int j = 0; j < NP; j++)
-			acc[r][j] = 0.0;
+	[[unroll]] for (int j = 0; j < NP; j++) {
+		float b = bias[pc.bias_off + min(col0 + uint(j), pc.n - 1u)];
+		b = (pc.flags & GEMM_BIAS) != 0u ? b : 0.0;   // (bias[] is bound either way)
+		[[unroll]] for (int r = 0; r < R; r++)
+			acc[r][j] = b;
+	}
 
 	for (uint q = 0u; q < kq; q += uint(U)) {
 		vec4 a[U][R];
@@ -161,8 +173,15 @@ void main()
 		if (row < pc.m)
 			[[unroll]] for (int j = 0; j < NP; j++) {
 				uint col = col0 + uint(j);
-				if (col < pc.n)
-					gemm_store(row, col, bz, acc[r][j]);
+				uint ci = pc.c_off + bz * pc.c_bs + row * pc.c_rs + col * pc.c_cs;
+				if (col < pc.n) {
+					float v = gemm_act(EPI_ACT, pc.alpha * acc[r][j]);
+					if (EPI_RES)
+						v += res[pc.res_off + row * pc.res_rs + col];
+					if (EPI_BETA)
+						v += pc.beta * c[ci];
+					c[ci] = v;
+				}
 			}
 	}
 }
