@@ -37,6 +37,7 @@ struct mm_plan {
 	rf_pipeline *pipeline;
 	int64_t tile_m, tile_n;
 	bool texel_ab;
+	bool a_vec4, b_vec4;        /* lanes: which texel view of A and B the kernel reads */
 };
 
 /* {===== block shapes */
@@ -114,7 +115,8 @@ static enum rf_status plan_lanes(rf_ctx *ctx, const struct rf_mm_problem *p, str
 			    (uint32_t)b_mode, tail, (uint32_t)p->act, p->res != NULL, p->beta != 0.0f };
 	enum rf_shader_id id = p->panels && p->panels->storage == RF_F16 ? RF_SHADER_gemm_lanes_f16
 									 : RF_SHADER_gemm_lanes;
-	*out = (struct mm_plan){ RF_MM_LANES, NULL, (int64_t)lanes * r, np, true };
+	*out = (struct mm_plan){ .kernel = RF_MM_LANES, .tile_m = (int64_t)lanes * r, .tile_n = np,
+				 .texel_ab = true, .a_vec4 = a_mode == 1, .b_vec4 = b_mode != 0 };
 	return rf_launch_pipeline(ctx, id, spec, RF_ARRAY_LEN(spec), &out->pipeline);
 }
 
@@ -137,14 +139,14 @@ static enum rf_status plan_tiled(rf_ctx *ctx, const struct rf_mm_problem *p, str
 		bk /= 2;
 	uint32_t spec[] = { t, t, rm, rn, bk, p->a.cs == 1, p->b.rs == 1 };
 	enum rf_shader_id id = p->b.dtype == RF_F16 ? RF_SHADER_mm_tiled_f16 : RF_SHADER_mm_tiled;
-	*out = (struct mm_plan){ RF_MM_TILED, NULL, t * rm, t * rn, false };
+	*out = (struct mm_plan){ .kernel = RF_MM_TILED, .tile_m = t * rm, .tile_n = t * rn };
 	return rf_launch_pipeline(ctx, id, spec, RF_ARRAY_LEN(spec), &out->pipeline);
 }
 
 static enum rf_status plan_generic(rf_ctx *ctx, const struct rf_mm_problem *p, struct mm_plan *out)
 {
 	enum rf_shader_id id = p->b.dtype == RF_F16 ? RF_SHADER_mm_generic_f16 : RF_SHADER_mm_generic;
-	*out = (struct mm_plan){ RF_MM_GENERIC, NULL, 8, 8, false };
+	*out = (struct mm_plan){ .kernel = RF_MM_GENERIC, .tile_m = 8, .tile_n = 8 };
 	return rf_launch_pipeline(ctx, id, NULL, 0, &out->pipeline);
 }
 
@@ -182,6 +184,14 @@ static struct rf_arg storage_window(const rf_ctx *ctx, const struct rf_mem *m, s
 	uint64_t end = RF_MIN(RF_ALIGN_UP((uint64_t)hi * esize, 4), m->size);
 	*base = (uint32_t)((uint64_t)lo - begin / esize);
 	return (struct rf_arg){ m, begin, end - begin };
+}
+
+/* A texel binding of `m`: the whole allocation where the kernel reads it, else one
+** texel at its start, so that an operand larger than one view's reach (r32f: 128 Mi
+** elements on lavapipe) only has to fit the view the kernel actually reads. */
+static struct rf_arg texel_arg(const struct rf_mem *m, bool read)
+{
+	return read ? rf_arg_whole(m) : (struct rf_arg){ m, 0, RF_MIN(m->size, 16) };
 }
 
 /* Element index of an operand's element `lo` in its block's texel view. */
@@ -271,8 +281,8 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 	span(p->a.offset, p->a.bs, p->a.rs, p->a.cs, c->b0, c->nb, c->i0, c->ni, 0, p->k, &lo, &hi);
 	if (pl->texel_ab) {
 		pc.a_off = texel_base(p->a.mem, 4, lo);
-		args[nargs++] = rf_arg_whole(p->a.mem);
-		args[nargs++] = rf_arg_whole(p->a.mem);
+		args[nargs++] = texel_arg(p->a.mem, pl->a_vec4);
+		args[nargs++] = texel_arg(p->a.mem, !pl->a_vec4);
 	} else {
 		args[nargs++] = storage_window(ctx, p->a.mem, 4, lo, hi, &pc.a_off);
 	}
@@ -287,8 +297,8 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 			pc.b_off = texel_base(p->b.mem, bsize, lo);
 	}
 	if (pl->texel_ab) {
-		args[nargs++] = rf_arg_whole(p->b.mem);
-		args[nargs++] = rf_arg_whole(p->b.mem);
+		args[nargs++] = texel_arg(p->b.mem, pl->b_vec4);
+		args[nargs++] = texel_arg(p->b.mem, !pl->b_vec4);
 	} else {
 		args[nargs++] = storage_window(ctx, p->b.mem, bsize, lo, hi, &pc.b_off);
 	}
