@@ -38,6 +38,8 @@ struct mm_plan {
 	int64_t tile_m, tile_n;
 	bool texel_ab;
 	bool a_vec4, b_vec4;        /* lanes: which texel view of A and B the kernel reads */
+	bool pack_a;                /* lanes: A is read from a packed copy (gemm_pack_a.comp) */
+	uint32_t lanes, rows;       /* lanes: workgroup size and rows per lane */
 };
 
 /* {===== block shapes */
@@ -106,6 +108,14 @@ static enum rf_status plan_lanes(rf_ctx *ctx, const struct rf_mm_problem *p, str
 	}
 	bool tail = p->k % 4 != 0;
 	int r = lanes_rows(p->m, lanes);
+	/* Packing A costs one pass over it and pays off from K ~ 768 up (1.15x at
+	** 1576 x 768 x 2304, 1.6x at K = 3072): per fetch, LANES*R rows far apart become one
+	** contiguous run. Not for matrix-vector sizes, nor past one storage binding. */
+	bool pack = p->panels && a_mode == 1 && p->batch == 1 && r >= 2 &&
+		    (uint64_t)RF_ALIGN_UP(p->m, (int64_t)lanes * r) * (uint64_t)p->k * 4 <=
+			    caps->max_storage_range;
+	if (pack)
+		a_mode = 2;
 	/* A partial quad (tail) leaves k/4 full quads; modes 1 and 2 never have one. */
 	int u = tail ? 1 : lanes_unroll(p->k, r);
 	/* The bias seeds the accumulators, which is alpha * (A·B + bias): only gemm has a
@@ -116,7 +126,8 @@ static enum rf_status plan_lanes(rf_ctx *ctx, const struct rf_mm_problem *p, str
 	enum rf_shader_id id = p->panels && p->panels->storage == RF_F16 ? RF_SHADER_gemm_lanes_f16
 									 : RF_SHADER_gemm_lanes;
 	*out = (struct mm_plan){ .kernel = RF_MM_LANES, .tile_m = (int64_t)lanes * r, .tile_n = np,
-				 .texel_ab = true, .a_vec4 = a_mode == 1, .b_vec4 = b_mode != 0 };
+				 .texel_ab = true, .a_vec4 = a_mode != 0, .b_vec4 = b_mode != 0,
+				 .pack_a = pack, .lanes = lanes, .rows = (uint32_t)r };
 	return rf_launch_pipeline(ctx, id, spec, RF_ARRAY_LEN(spec), &out->pipeline);
 }
 
@@ -242,8 +253,8 @@ static int64_t halve(int64_t n, int64_t tile)
 }
 
 /* The largest chunk (batches first, then rows, then columns split) that fits. The lanes
-** kernel splits columns only at whole blocks: its B addressing (panels, vec4 groups)
-** assumes a chunk starts on one. */
+** kernel splits rows and columns only at whole blocks: its packed A and its B addressing
+** (panels, vec4 groups) assume a chunk starts on one. */
 static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 				 const struct rf_mm_problem *p, struct chunk *c)
 {
@@ -251,7 +262,7 @@ static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 	while (!chunk_fits(ctx, pl, p, c)) {
 		if (c->nb > 1)
 			c->nb = RF_CEIL_DIV(c->nb, 2);
-		else if (c->ni > 1)
+		else if (c->ni > pl->tile_m || (c->ni > 1 && !pl->texel_ab))
 			c->ni = halve(c->ni, pl->tile_m);
 		else if (c->nj > pl->tile_n || (c->nj > 1 && !pl->texel_ab))
 			c->nj = halve(c->nj, pl->tile_n);
@@ -265,7 +276,8 @@ static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 
 /* Records the dispatch of one chunk. */
 static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
-				     const struct rf_mm_problem *p, const struct chunk *c)
+				     const struct rf_mm_problem *p, const struct chunk *c,
+				     const struct rf_mem *packed_a)
 {
 	struct mm_push pc = {
 		.m = (uint32_t)c->ni, .n = (uint32_t)c->nj, .k = (uint32_t)p->k, .flags = (uint32_t)p->act,
@@ -279,7 +291,12 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 	int64_t lo, hi;
 	size_t bsize = rf_dtype_size(p->b.dtype);
 	span(p->a.offset, p->a.bs, p->a.rs, p->a.cs, c->b0, c->nb, c->i0, c->ni, 0, p->k, &lo, &hi);
-	if (pl->texel_ab) {
+	if (packed_a) {
+		/* Row groups of tile_m rows, each kq * tile_m texels; i0 starts one. */
+		pc.a_off = texel_base(packed_a, 4, c->i0 / pl->tile_m * RF_CEIL_DIV(p->k, 4) * pl->tile_m * 4);
+		args[nargs++] = texel_arg(packed_a, true);
+		args[nargs++] = texel_arg(packed_a, false);
+	} else if (pl->texel_ab) {
 		pc.a_off = texel_base(p->a.mem, 4, lo);
 		args[nargs++] = texel_arg(p->a.mem, pl->a_vec4);
 		args[nargs++] = texel_arg(p->a.mem, !pl->a_vec4);
@@ -327,6 +344,26 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 
 /* }===== */
 
+/* Records the copy of A in the lanes kernel's read order into `out` (allocated here). */
+static enum rf_status pack_a(rf_ctx *ctx, const struct mm_plan *pl, const struct rf_mm_problem *p,
+			     struct rf_mem *out)
+{
+	int64_t kq = p->k / 4, texels = RF_ALIGN_UP(p->m, pl->tile_m) * kq;
+	enum rf_status s = rf_mem_alloc(ctx, (uint64_t)texels * 16, out);
+	if (s != RF_OK)
+		return s;
+	uint32_t spec[] = { 64, pl->lanes, pl->rows };
+	rf_pipeline *pipe;
+	if ((s = rf_launch_pipeline(ctx, RF_SHADER_gemm_pack_a, spec, RF_ARRAY_LEN(spec), &pipe)) != RF_OK)
+		return s;
+	struct {
+		uint32_t total, m, kq, a_off4, a_rs4, out_off4;
+	} pc = { (uint32_t)texels, (uint32_t)p->m, (uint32_t)kq,
+		 texel_base(p->a.mem, 4, p->a.offset) / 4, (uint32_t)(p->a.rs / 4), 0 };
+	struct rf_arg args[] = { texel_arg(p->a.mem, true), rf_arg_whole(out) };
+	return rf_launch_1d(ctx, pipe, args, 2, &pc, sizeof pc, (uint64_t)texels, 64);
+}
+
 enum rf_status rf_mm_launch(rf_ctx *ctx, enum rf_mm_kernel kernel, const struct rf_mm_problem *p)
 {
 	if (p->batch == 0 || p->m == 0 || p->n == 0)
@@ -343,13 +380,19 @@ enum rf_status rf_mm_launch(rf_ctx *ctx, enum rf_mm_kernel kernel, const struct 
 	struct chunk size;
 	if ((s = chunk_size(ctx, &pl, p, &size)) != RF_OK)
 		return s;
-	for (int64_t b0 = 0; b0 < p->batch; b0 += size.nb)
-		for (int64_t i0 = 0; i0 < p->m; i0 += size.ni)
-			for (int64_t j0 = 0; j0 < p->n; j0 += size.nj) {
+	/* The packed copy is freed once recorded: work already recorded stays ordered
+	** before any later reuse of its memory (memory.h). */
+	struct rf_mem packed = { 0 };
+	if (pl.pack_a && (s = pack_a(ctx, &pl, p, &packed)) != RF_OK)
+		goto out;
+	for (int64_t b0 = 0; b0 < p->batch && s == RF_OK; b0 += size.nb)
+		for (int64_t i0 = 0; i0 < p->m && s == RF_OK; i0 += size.ni)
+			for (int64_t j0 = 0; j0 < p->n && s == RF_OK; j0 += size.nj) {
 				struct chunk c = { b0, RF_MIN(size.nb, p->batch - b0), i0,
 						   RF_MIN(size.ni, p->m - i0), j0, RF_MIN(size.nj, p->n - j0) };
-				if ((s = dispatch_chunk(ctx, &pl, p, &c)) != RF_OK)
-					return s;
+				s = dispatch_chunk(ctx, &pl, p, &c, pl.pack_a ? &packed : NULL);
 			}
-	return RF_OK;
+out:
+	rf_mem_free(ctx, &packed);
+	return s;
 }
