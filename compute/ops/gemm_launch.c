@@ -5,12 +5,16 @@
 ** a grid would pass maxComputeWorkGroupCount, and fills the shared push constants
 ** (compute/shaders/common/gemm.glsl). Compute layer (L4).
 **
-** Lanes kernel block shapes (measured on lavapipe 22.3, 2 threads; see gemm_lanes.glsl
-** for why the kernel looks as it does): every texel fetch is a call of ~50 instructions
-** that spills all live registers, so throughput follows the fetches per multiply-add,
-** (R + NP) / (4 R NP): 5x12 blocks reached ~39 GFLOP/s, 8x16 and 10x12 ~52, 16x16 ~52;
-** blocks past ~400 accumulators (16x24, 24x24) fall to 20-30, from instruction-cache
-** misses. Two K quads per loop trip (U = 2) halve the masked accumulator updates.
+** What the lanes kernel's shape rests on (lavapipe 22.3, 2 threads, ViT-B/16 shapes,
+** best of interleaved runs on a shared machine; gemm_lanes.glsl says why it looks as it
+** does). A texel fetch is a call of ~46 instructions that spills every live register,
+** so time follows fetches per multiply-add, (R + NP) / (4 R NP): 5x12 blocks gave ~39
+** GFLOP/s, 8..16 x 16 blocks ~52-55; past ~400 accumulators (16x24, 24x24) the unrolled
+** loop leaves the instruction cache and falls to 20-30. With those blocks the kernel
+** spends ~45% in fetches and ~40% in multiply-adds (profiled). Then: an epilogue
+** specialized by constants (an unrolled general one ran every branch: 45 -> 63), A
+** packed in read order (K = 3072: 43 -> 62), and 2-4 K quads per trip. Now 60-72
+** GFLOP/s when the machine is quiet (OpenBLAS 170-190 there), ~35 when it is shared.
 */
 #include "gemm_internal.h"
 #include "launch.h"
