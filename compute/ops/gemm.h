@@ -29,6 +29,8 @@
 
 typedef struct rf_gemm_weights rf_gemm_weights;
 
+/* GELU is the exact form x*Phi(x), x/2*erfc(-x/sqrt2), with erfc good to 1.5e-7 absolute;
+** QuickGELU is x*sigmoid(1.702x) (OpenAI CLIP). */
 enum rf_activation { RF_ACT_NONE, RF_ACT_GELU, RF_ACT_QUICKGELU };
 
 /* Describes a weight matrix in host memory. */
@@ -58,7 +60,7 @@ struct rf_gemm {
 	const rf_tensor *bias;        /* [N] f32, or NULL */
 	enum rf_activation act;       /* applied after the bias */
 	const rf_tensor *residual;    /* same shape as c, added last; may be c itself; or NULL */
-	rf_tensor *c;                 /* [M, N] f32 (A's leading dims, N) */
+	rf_tensor *c;                 /* [M, N] f32 (A's leading dims, N); must not overlap a/bias */
 };
 
 enum rf_status rf_op_gemm(rf_ctx *ctx, const struct rf_gemm *g);
