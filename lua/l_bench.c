@@ -165,7 +165,7 @@ static int64_t int_field(lua_State *L, const char *name, int64_t def)
 	}
 	lua_pop(L, 1);
 	if (v < 1 || v > 1000000)
-		luaL_error(L, "bench_gemm: '%s' = %lld is out of range [1, 1000000]", name, (long long)v);
+		luaL_error(L, "bench_gemm: '%s' = %I is out of range [1, 1000000]", name, (lua_Integer)v);
 	return v;
 }
 

@@ -88,6 +88,8 @@ static enum rf_status check_gemm(rf_ctx *ctx, const struct rf_gemm *g)
 		return s;
 	if (overlap(g->a, g->c))
 		return rf_error(RF_ERR_INVALID, "gemm: c overlaps a (the product cannot be computed in place)");
+	if (g->bias && overlap(g->bias, g->c))
+		return rf_error(RF_ERR_INVALID, "gemm: c overlaps bias");
 	if (g->residual && g->residual != g->c && overlap(g->residual, g->c) &&
 	    (g->residual->mem.block != g->c->mem.block || g->residual->mem.offset != g->c->mem.offset))
 		return rf_error(RF_ERR_INVALID, "gemm: residual overlaps c without being c");

@@ -9,8 +9,17 @@
 **                 held in device tensors (attention, folded decomposition matrices,
 **                 scripts' matmul). Transposes are strides, never copies.
 **
-** The variant is chosen at run time from rf_caps: register-blocked kernels reading
-** through texel buffers on CPU devices (lavapipe), shared-memory tiles on GPUs.
+** The kernel family is chosen at run time from rf_caps (never #ifdef):
+**   lanes    CPU devices (lavapipe): one subgroup per workgroup, each lane a block of
+**            rows of C, operands read as vec4 texels, weights packed once into panels of
+**            16 columns; no shared memory, one runtime loop (gemm_lanes.glsl).
+**   tiled    GPUs: shared-memory tiles with tile sizes from rf_caps (mm_tiled.comp).
+**   generic  one output per invocation from storage buffers: the fallback.
+** REFRACT_GEMM=auto|lanes|tiled|generic overrides the choice (the kill switch for a fast
+** path that misbehaves on some driver). Weights are packed for the family chosen when
+** they are created; rf_op_matmul reads the variable at every call.
+** Shapes need not be multiples of anything; operands past the device's storage-binding
+** range and grids past its workgroup-count limits are split into several dispatches.
 ** Compute layer (L4).
 */
 #ifndef RF_COMPUTE_OPS_GEMM_H
@@ -20,6 +29,8 @@
 
 typedef struct rf_gemm_weights rf_gemm_weights;
 
+/* GELU is the exact form x*Phi(x), x/2*erfc(-x/sqrt2), with erfc good to 1.5e-7 absolute;
+** QuickGELU is x*sigmoid(1.702x) (OpenAI CLIP). */
 enum rf_activation { RF_ACT_NONE, RF_ACT_GELU, RF_ACT_QUICKGELU };
 
 /* Describes a weight matrix in host memory. */
@@ -30,8 +41,9 @@ struct rf_weight_source {
 	bool transposed;         /* data is stored [k, n] (e.g. CLIP's `proj` [width, embed]) */
 };
 
-/* Uploads and packs a weight; `storage` is RF_F32 or RF_F16 (needs 16-bit support, else
-** RF_ERR_UNSUPPORTED). The result holds a context reference. */
+/* Uploads and packs a weight; `storage` is RF_F32 or RF_F16. f16 works on every device
+** (rgba16f texel views for the lanes family, f16 pairs in 32-bit words for the others),
+** halving the memory; arithmetic stays f32. The result holds a context reference. */
 enum rf_status rf_gemm_weights_create(rf_ctx *ctx, const struct rf_weight_source *src,
 				      enum rf_dtype storage, rf_gemm_weights **out);
 void rf_gemm_weights_destroy(rf_gemm_weights *w);
@@ -48,7 +60,7 @@ struct rf_gemm {
 	const rf_tensor *bias;        /* [N] f32, or NULL */
 	enum rf_activation act;       /* applied after the bias */
 	const rf_tensor *residual;    /* same shape as c, added last; may be c itself; or NULL */
-	rf_tensor *c;                 /* [M, N] f32 (A's leading dims, N) */
+	rf_tensor *c;                 /* [M, N] f32 (A's leading dims, N); must not overlap a/bias */
 };
 
 enum rf_status rf_op_gemm(rf_ctx *ctx, const struct rf_gemm *g);
@@ -67,11 +79,14 @@ struct rf_matmul {
 	float alpha, beta;           /* C = alpha*A*B + beta*C (beta 0: C is not read) */
 };
 
-/* Checks every operand stays inside its tensor. */
+/* Checks that every operand stays inside its tensor (sizes >= 0, k >= 1, offsets and
+** strides >= 0) and that C writes each element once and overlaps neither A nor B:
+** RF_ERR_INVALID with the operand, extents and strides in the message otherwise. */
 enum rf_status rf_op_matmul(rf_ctx *ctx, const struct rf_matmul *mm);
 
 /* Convenience: C[..., m, n] = A[..., m, k] · B[..., k, n] (or Bᵀ if trans_b) for
-** contiguous tensors with equal batch dims; c must be allocated with the right shape. */
+** contiguous tensors with equal batch dims; B may instead be 2-D, shared by every batch
+** (x · W). c must be allocated with the right shape. */
 enum rf_status rf_op_matmul_simple(rf_ctx *ctx, const rf_tensor *a, const rf_tensor *b,
 				   bool trans_b, rf_tensor *c);
 

@@ -5,12 +5,16 @@
 ** a grid would pass maxComputeWorkGroupCount, and fills the shared push constants
 ** (compute/shaders/common/gemm.glsl). Compute layer (L4).
 **
-** Lanes kernel block shapes (measured on lavapipe 22.3, 2 threads; see gemm_lanes.glsl
-** for why the kernel looks as it does): every texel fetch is a call of ~50 instructions
-** that spills all live registers, so throughput follows the fetches per multiply-add,
-** (R + NP) / (4 R NP): 5x12 blocks reached ~39 GFLOP/s, 8x16 and 10x12 ~52, 16x16 ~52;
-** blocks past ~400 accumulators (16x24, 24x24) fall to 20-30, from instruction-cache
-** misses. Two K quads per loop trip (U = 2) halve the masked accumulator updates.
+** What the lanes kernel's shape rests on (lavapipe 22.3, 2 threads, ViT-B/16 shapes,
+** best of interleaved runs on a shared machine; gemm_lanes.glsl says why it looks as it
+** does). A texel fetch is a call of ~46 instructions that spills every live register,
+** so time follows fetches per multiply-add, (R + NP) / (4 R NP): 5x12 blocks gave ~39
+** GFLOP/s, 8..16 x 16 blocks ~52-55; past ~400 accumulators (16x24, 24x24) the unrolled
+** loop leaves the instruction cache and falls to 20-30. With those blocks the kernel
+** spends ~45% in fetches and ~40% in multiply-adds (profiled). Then: an epilogue
+** specialized by constants (an unrolled general one ran every branch: 45 -> 63), A
+** packed in read order (K = 3072: 43 -> 62), and 2-4 K quads per trip. Now 60-72
+** GFLOP/s when the machine is quiet (OpenBLAS 170-190 there), ~35 when it is shared.
 */
 #include "gemm_internal.h"
 #include "launch.h"
@@ -37,25 +41,25 @@ struct mm_plan {
 	rf_pipeline *pipeline;
 	int64_t tile_m, tile_n;
 	bool texel_ab;
+	bool a_vec4, b_vec4;        /* lanes: which texel view of A and B the kernel reads */
+	bool pack_a;                /* lanes: A is read from a packed copy (gemm_pack_a.comp) */
+	uint32_t lanes, rows;       /* lanes: workgroup size and rows per lane */
 };
 
 /* {===== block shapes */
 
-/* Rows per lane for the lanes kernel: the R whose padded row count, weighted by the
-** kernel's cost per row (fetch share (R + NP) / (R NP) plus fixed work per FMA), is
-** least. Small R loses throughput; large R wastes rows when M is not a multiple of 8R. */
-static int lanes_rows(int64_t m, int64_t lanes, int np)
+/* Rows per lane for the lanes kernel: the R that computes the fewest rows (M rounded up
+** to whole workgroups of lanes*R rows), weighted by the kernel's cost per row, which
+** falls as the fetches of B are shared by more rows: 1 + 1.2/R fits measurements at
+** R = 5..25 (flat from R ~ 8; R = 5 is ~15% slower per row). Larger R would pass the
+** instruction cache; R*NP <= 256 accumulators. */
+static int lanes_rows(int64_t m, int64_t lanes)
 {
-	static const int candidates[] = { 1, 2, 4, 5, 6, 8, 10, 12, 13, 16 };
-	int best = 4;
+	int best = 1;
 	double best_cost = 0;
-	for (size_t i = 0; i < RF_ARRAY_LEN(candidates); i++) {
-		int r = candidates[i];
-		int64_t rows = RF_ALIGN_UP(m, lanes * r);
-		/* ~55 instructions per fetch against ~2.4 per multiply-add (see the notes above). */
-		double per_row = 2.4 + 55.0 * (double)(r + np) / (4.0 * r * np);
-		double cost = (double)rows * per_row;
-		if (i == 0 || cost < best_cost - 1e-9) {
+	for (int r = 1; r <= 16; r++) {
+		double cost = (double)RF_ALIGN_UP(m, lanes * r) * (1.0 + 1.2 / r);
+		if (r == 1 || cost < best_cost - 1e-9) {
 			best = r;
 			best_cost = cost;
 		}
@@ -63,11 +67,14 @@ static int lanes_rows(int64_t m, int64_t lanes, int np)
 	return best;
 }
 
-/* K quads per loop trip: 2 when they divide K/4 evenly (fewer masked accumulator
-** updates), else 3 or 1 (K = 588 = 4 * 147 takes 3). */
-static int lanes_unroll(int64_t k)
+/* K quads per loop trip, dividing K/4: more quads per trip mean fewer masked
+** accumulator updates per multiply-add; 4 only for short blocks (R <= 8), which keeps
+** the unrolled loop inside the instruction cache. K = 588 = 4 * 147 takes 3. */
+static int lanes_unroll(int64_t k, int r)
 {
 	int64_t kq = k / 4;
+	if (r <= 8 && kq % 4 == 0)
+		return 4;
 	if (kq % 2 == 0)
 		return 2;
 	if (kq % 3 == 0)
@@ -104,14 +111,28 @@ static enum rf_status plan_lanes(rf_ctx *ctx, const struct rf_mm_problem *p, str
 			b_mode = 0;
 	}
 	bool tail = p->k % 4 != 0;
-	int r = lanes_rows(p->m, lanes, np);
+	int r = lanes_rows(p->m, lanes);
+	/* Packing A costs one pass over it (~2.3 GB/s: 4-8% of the product at ViT-B sizes)
+	** and made the product itself 1.15x faster at 1576 x 768 x 2304, 1.35x at
+	** 197 x 1024 x 768, 1.6x at K = 3072: per fetch, LANES*R rows far apart become one
+	** contiguous run. Not for matrix-vector sizes, nor past one storage binding. */
+	bool pack = p->panels && a_mode == 1 && p->batch == 1 && r >= 2 &&
+		    (uint64_t)RF_ALIGN_UP(p->m, (int64_t)lanes * r) * (uint64_t)p->k * 4 <=
+			    caps->max_storage_range;
+	if (pack)
+		a_mode = 2;
 	/* A partial quad (tail) leaves k/4 full quads; modes 1 and 2 never have one. */
-	int u = tail ? 1 : lanes_unroll(p->k);
+	int u = tail ? 1 : lanes_unroll(p->k, r);
+	/* The bias seeds the accumulators, which is alpha * (A·B + bias): only gemm has a
+	** bias, and its alpha is 1. */
+	RF_ASSERT(!p->bias || p->alpha == 1.0f);
 	uint32_t spec[] = { lanes, (uint32_t)r, (uint32_t)np, (uint32_t)u, (uint32_t)a_mode,
-			    (uint32_t)b_mode, tail };
+			    (uint32_t)b_mode, tail, (uint32_t)p->act, p->res != NULL, p->beta != 0.0f };
 	enum rf_shader_id id = p->panels && p->panels->storage == RF_F16 ? RF_SHADER_gemm_lanes_f16
 									 : RF_SHADER_gemm_lanes;
-	*out = (struct mm_plan){ RF_MM_LANES, NULL, (int64_t)lanes * r, np, true };
+	*out = (struct mm_plan){ .kernel = RF_MM_LANES, .tile_m = (int64_t)lanes * r, .tile_n = np,
+				 .texel_ab = true, .a_vec4 = a_mode != 0, .b_vec4 = b_mode != 0,
+				 .pack_a = pack, .lanes = lanes, .rows = (uint32_t)r };
 	return rf_launch_pipeline(ctx, id, spec, RF_ARRAY_LEN(spec), &out->pipeline);
 }
 
@@ -134,14 +155,14 @@ static enum rf_status plan_tiled(rf_ctx *ctx, const struct rf_mm_problem *p, str
 		bk /= 2;
 	uint32_t spec[] = { t, t, rm, rn, bk, p->a.cs == 1, p->b.rs == 1 };
 	enum rf_shader_id id = p->b.dtype == RF_F16 ? RF_SHADER_mm_tiled_f16 : RF_SHADER_mm_tiled;
-	*out = (struct mm_plan){ RF_MM_TILED, NULL, t * rm, t * rn, false };
+	*out = (struct mm_plan){ .kernel = RF_MM_TILED, .tile_m = t * rm, .tile_n = t * rn };
 	return rf_launch_pipeline(ctx, id, spec, RF_ARRAY_LEN(spec), &out->pipeline);
 }
 
 static enum rf_status plan_generic(rf_ctx *ctx, const struct rf_mm_problem *p, struct mm_plan *out)
 {
 	enum rf_shader_id id = p->b.dtype == RF_F16 ? RF_SHADER_mm_generic_f16 : RF_SHADER_mm_generic;
-	*out = (struct mm_plan){ RF_MM_GENERIC, NULL, 8, 8, false };
+	*out = (struct mm_plan){ .kernel = RF_MM_GENERIC, .tile_m = 8, .tile_n = 8 };
 	return rf_launch_pipeline(ctx, id, NULL, 0, &out->pipeline);
 }
 
@@ -179,6 +200,14 @@ static struct rf_arg storage_window(const rf_ctx *ctx, const struct rf_mem *m, s
 	uint64_t end = RF_MIN(RF_ALIGN_UP((uint64_t)hi * esize, 4), m->size);
 	*base = (uint32_t)((uint64_t)lo - begin / esize);
 	return (struct rf_arg){ m, begin, end - begin };
+}
+
+/* A texel binding of `m`: the whole allocation where the kernel reads it, else one
+** texel at its start, so that an operand larger than one view's reach (r32f: 128 Mi
+** elements on lavapipe) only has to fit the view the kernel actually reads. */
+static struct rf_arg texel_arg(const struct rf_mem *m, bool read)
+{
+	return read ? rf_arg_whole(m) : (struct rf_arg){ m, 0, RF_MIN(m->size, 16) };
 }
 
 /* Element index of an operand's element `lo` in its block's texel view. */
@@ -229,8 +258,8 @@ static int64_t halve(int64_t n, int64_t tile)
 }
 
 /* The largest chunk (batches first, then rows, then columns split) that fits. The lanes
-** kernel splits columns only at whole blocks: its B addressing (panels, vec4 groups)
-** assumes a chunk starts on one. */
+** kernel splits rows and columns only at whole blocks: its packed A and its B addressing
+** (panels, vec4 groups) assume a chunk starts on one. */
 static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 				 const struct rf_mm_problem *p, struct chunk *c)
 {
@@ -238,7 +267,7 @@ static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 	while (!chunk_fits(ctx, pl, p, c)) {
 		if (c->nb > 1)
 			c->nb = RF_CEIL_DIV(c->nb, 2);
-		else if (c->ni > 1)
+		else if (c->ni > pl->tile_m || (c->ni > 1 && !pl->texel_ab))
 			c->ni = halve(c->ni, pl->tile_m);
 		else if (c->nj > pl->tile_n || (c->nj > 1 && !pl->texel_ab))
 			c->nj = halve(c->nj, pl->tile_n);
@@ -252,7 +281,8 @@ static enum rf_status chunk_size(const rf_ctx *ctx, const struct mm_plan *pl,
 
 /* Records the dispatch of one chunk. */
 static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
-				     const struct rf_mm_problem *p, const struct chunk *c)
+				     const struct rf_mm_problem *p, const struct chunk *c,
+				     const struct rf_mem *packed_a)
 {
 	struct mm_push pc = {
 		.m = (uint32_t)c->ni, .n = (uint32_t)c->nj, .k = (uint32_t)p->k, .flags = (uint32_t)p->act,
@@ -266,10 +296,15 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 	int64_t lo, hi;
 	size_t bsize = rf_dtype_size(p->b.dtype);
 	span(p->a.offset, p->a.bs, p->a.rs, p->a.cs, c->b0, c->nb, c->i0, c->ni, 0, p->k, &lo, &hi);
-	if (pl->texel_ab) {
+	if (packed_a) {
+		/* Row groups of tile_m rows, each kq * tile_m texels; i0 starts one. */
+		pc.a_off = texel_base(packed_a, 4, c->i0 / pl->tile_m * RF_CEIL_DIV(p->k, 4) * pl->tile_m * 4);
+		args[nargs++] = texel_arg(packed_a, true);
+		args[nargs++] = texel_arg(packed_a, false);
+	} else if (pl->texel_ab) {
 		pc.a_off = texel_base(p->a.mem, 4, lo);
-		args[nargs++] = rf_arg_whole(p->a.mem);
-		args[nargs++] = rf_arg_whole(p->a.mem);
+		args[nargs++] = texel_arg(p->a.mem, pl->a_vec4);
+		args[nargs++] = texel_arg(p->a.mem, !pl->a_vec4);
 	} else {
 		args[nargs++] = storage_window(ctx, p->a.mem, 4, lo, hi, &pc.a_off);
 	}
@@ -284,8 +319,8 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 			pc.b_off = texel_base(p->b.mem, bsize, lo);
 	}
 	if (pl->texel_ab) {
-		args[nargs++] = rf_arg_whole(p->b.mem);
-		args[nargs++] = rf_arg_whole(p->b.mem);
+		args[nargs++] = texel_arg(p->b.mem, pl->b_vec4);
+		args[nargs++] = texel_arg(p->b.mem, !pl->b_vec4);
 	} else {
 		args[nargs++] = storage_window(ctx, p->b.mem, bsize, lo, hi, &pc.b_off);
 	}
@@ -314,6 +349,29 @@ static enum rf_status dispatch_chunk(rf_ctx *ctx, const struct mm_plan *pl,
 
 /* }===== */
 
+/* Records the copy of A in the lanes kernel's read order into `out` (allocated here). */
+static enum rf_status pack_a(rf_ctx *ctx, const struct mm_plan *pl, const struct rf_mm_problem *p,
+			     struct rf_mem *out)
+{
+	enum { QUADS_PER_GROUP = 16 };
+	int64_t kq = p->k / 4, groups = RF_CEIL_DIV(p->m, pl->tile_m);
+	enum rf_status s = rf_mem_alloc(ctx, (uint64_t)(groups * pl->tile_m * kq) * 16, out);
+	if (s != RF_OK)
+		return s;
+	uint32_t spec[] = { pl->lanes, pl->rows, QUADS_PER_GROUP };
+	rf_pipeline *pipe;
+	if ((s = rf_launch_pipeline(ctx, RF_SHADER_gemm_pack_a, spec, RF_ARRAY_LEN(spec), &pipe)) != RF_OK)
+		return s;
+	struct {
+		uint32_t m, kq, a_off4, a_rs4;
+	} pc = { (uint32_t)p->m, (uint32_t)kq, texel_base(p->a.mem, 4, p->a.offset) / 4,
+		 (uint32_t)(p->a.rs / 4) };
+	struct rf_arg args[] = { texel_arg(p->a.mem, true), rf_arg_whole(out) };
+	/* Row groups stay under the grid limit: the chunks of the product do (chunk_fits). */
+	return rf_cmd_dispatch(ctx, pipe, args, 2, &pc, sizeof pc,
+			       (uint32_t)RF_CEIL_DIV(kq, QUADS_PER_GROUP), (uint32_t)groups, 1);
+}
+
 enum rf_status rf_mm_launch(rf_ctx *ctx, enum rf_mm_kernel kernel, const struct rf_mm_problem *p)
 {
 	if (p->batch == 0 || p->m == 0 || p->n == 0)
@@ -330,13 +388,19 @@ enum rf_status rf_mm_launch(rf_ctx *ctx, enum rf_mm_kernel kernel, const struct 
 	struct chunk size;
 	if ((s = chunk_size(ctx, &pl, p, &size)) != RF_OK)
 		return s;
-	for (int64_t b0 = 0; b0 < p->batch; b0 += size.nb)
-		for (int64_t i0 = 0; i0 < p->m; i0 += size.ni)
-			for (int64_t j0 = 0; j0 < p->n; j0 += size.nj) {
+	/* The packed copy is freed once recorded: work already recorded stays ordered
+	** before any later reuse of its memory (memory.h). */
+	struct rf_mem packed = { 0 };
+	if (pl.pack_a && (s = pack_a(ctx, &pl, p, &packed)) != RF_OK)
+		goto out;
+	for (int64_t b0 = 0; b0 < p->batch && s == RF_OK; b0 += size.nb)
+		for (int64_t i0 = 0; i0 < p->m && s == RF_OK; i0 += size.ni)
+			for (int64_t j0 = 0; j0 < p->n && s == RF_OK; j0 += size.nj) {
 				struct chunk c = { b0, RF_MIN(size.nb, p->batch - b0), i0,
 						   RF_MIN(size.ni, p->m - i0), j0, RF_MIN(size.nj, p->n - j0) };
-				if ((s = dispatch_chunk(ctx, &pl, p, &c)) != RF_OK)
-					return s;
+				s = dispatch_chunk(ctx, &pl, p, &c, pl.pack_a ? &packed : NULL);
 			}
-	return RF_OK;
+out:
+	rf_mem_free(ctx, &packed);
+	return s;
 }

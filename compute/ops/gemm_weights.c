@@ -134,7 +134,8 @@ enum rf_status rf_gemm_weights_create(rf_ctx *ctx, const struct rf_weight_source
 	g->kernel = kernel;
 	g->n = src->n;
 	g->k = src->k;
-	g->np = RF_MM_PANEL;
+	/* Narrow weights get narrow panels rather than mostly zero ones. */
+	g->np = src->n >= RF_MM_PANEL ? RF_MM_PANEL : (uint32_t)RF_ALIGN_UP(src->n, 4);
 	g->kq = RF_CEIL_DIV(src->k, 4);
 	g->ld = RF_ALIGN_UP(src->k, 4);
 	float *w = NULL;

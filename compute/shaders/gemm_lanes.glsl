@@ -18,17 +18,31 @@
 //   2  vec4 along n: 4 adjacent columns of one k are one texel (b_cs == 1, e.g. P·V)
 //   3  weight panels packed once by rf_gemm_weights_create: panel p (NP columns), quad q,
 //      column j is texel b_off/4 + p*b_cs + q*NP + j, zero-padded in N and K.
-// A is read as vec4 along k (A_MODE 1, a_cs == 1 and aligned) or as scalars (A_MODE 0).
+// A is read as vec4 along k (A_MODE 1, a_cs == 1 and aligned), as scalars (A_MODE 0), or
+// (A_MODE 2) from the copy gemm_pack_a.comp made in the order this kernel reads it:
+// texel ((g * kq + q) * R + r) * LANES + lane, so that a fetch reads one contiguous run.
+//
+// The epilogue is specialized (EPI_* constants) rather than steered by the push-constant
+// flags: lavapipe runs both sides of every branch under a mask, so an unrolled general
+// epilogue ran GELU, QuickGELU and three loads for each of the R*NP elements whatever
+// the flags said (20-40% of the time at K = 768). The bias (a runtime flag) seeds the
+// accumulators instead: NP loads per workgroup.
 
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;
+// The workgroup size (the subgroup size) by name: lavapipe 22.3 can leave
+// gl_WorkGroupSize at its unspecialized default when local_size_x_id is set.
+layout(constant_id = 0) const uint LANES = 8;
 layout(constant_id = 1) const int R = 4;          // rows of C per lane
 layout(constant_id = 2) const int NP = 8;         // columns of C per workgroup, multiple of 4
 layout(constant_id = 3) const int U = 1;          // K quads per loop trip (divides k / 4)
 layout(constant_id = 4) const int A_MODE = 0;
 layout(constant_id = 5) const int B_MODE = 0;
 layout(constant_id = 6) const bool TAIL = false;  // k % 4 != 0: a guarded partial quad at the end
+layout(constant_id = 7) const uint EPI_ACT = 0u;     // GEMM_ACT_*
+layout(constant_id = 8) const bool EPI_RES = false;  // + residual[row, col]
+layout(constant_id = 9) const bool EPI_BETA = false; // + beta * C
 
 layout(set = 0, binding = 0) uniform samplerBuffer a4;    // rgba32f view of A's block
 layout(set = 0, binding = 1) uniform samplerBuffer a1;    // r32f view of A's block
@@ -46,6 +60,8 @@ float b_at(uint i) { return texelFetch(b1, int(i)).x; }
 // A[row, 4q .. 4q+3], `base` being the element index of A[row, 0].
 vec4 fetch_a(uint base, uint q)
 {
+	if (A_MODE == 2)
+		return texelFetch(a4, int(base + q * uint(R) * LANES));
 	if (A_MODE == 1)
 		return texelFetch(a4, int((base >> 2) + q));
 	uint i = base + 4u * q * pc.a_cs;
@@ -87,16 +103,17 @@ vec4 fetch_b_col_tail(uint base, uint q)
 void main()
 {
 	uint lane = gl_LocalInvocationID.x;
-	uint row0 = (gl_WorkGroupID.y * gl_WorkGroupSize.x + lane) * uint(R);
+	uint row0 = (gl_WorkGroupID.y * LANES + lane) * uint(R);
 	uint col0 = gl_WorkGroupID.x * uint(NP);
 	uint bz = gl_WorkGroupID.z;
 	uint kq = pc.k >> 2;
 
 	// Rows past M and columns past N read the last valid one: their results are not
 	// stored, and every load stays inside the operand.
-	uint arow[R];
+	uint arow[R];   // A_MODE 2: texel index of quad 0 of the lane's row r in the packed copy
 	[[unroll]] for (int r = 0; r < R; r++)
-		arow[r] = pc.a_off + bz * pc.a_bs + min(row0 + uint(r), pc.m - 1u) * pc.a_rs;
+		arow[r] = A_MODE == 2 ? (pc.a_off >> 2) + (gl_WorkGroupID.y * kq * uint(R) + uint(r)) * LANES + lane
+				      : pc.a_off + bz * pc.a_bs + min(row0 + uint(r), pc.m - 1u) * pc.a_rs;
 	uint bcol[NP];
 	[[unroll]] for (int j = 0; j < NP; j++)
 		bcol[j] = pc.b_off + bz * pc.b_bs + min(col0 + uint(j), pc.n - 1u) * pc.b_cs;
@@ -109,9 +126,12 @@ void main()
 	uint panel = (pc.b_off >> 2) + gl_WorkGroupID.x * pc.b_cs;
 
 	float acc[R][NP];
-	[[unroll]] for (int r = 0; r < R; r++)
-		[[unroll]] for (int j = 0; j < NP; j++)
-			acc[r][j] = 0.0;
+	[[unroll]] for (int j = 0; j < NP; j++) {
+		float b = bias[pc.bias_off + min(col0 + uint(j), pc.n - 1u)];
+		b = (pc.flags & GEMM_BIAS) != 0u ? b : 0.0;   // (bias[] is bound either way)
+		[[unroll]] for (int r = 0; r < R; r++)
+			acc[r][j] = b;
+	}
 
 	for (uint q = 0u; q < kq; q += uint(U)) {
 		vec4 a[U][R];
@@ -161,8 +181,15 @@ void main()
 		if (row < pc.m)
 			[[unroll]] for (int j = 0; j < NP; j++) {
 				uint col = col0 + uint(j);
-				if (col < pc.n)
-					gemm_store(row, col, bz, acc[r][j]);
+				uint ci = pc.c_off + bz * pc.c_bs + row * pc.c_rs + col * pc.c_cs;
+				if (col < pc.n) {
+					float v = gemm_act(EPI_ACT, pc.alpha * acc[r][j]);
+					if (EPI_RES)
+						v += res[pc.res_off + row * pc.res_rs + col];
+					if (EPI_BETA)
+						v += pc.beta * c[ci];
+					c[ci] = v;
+				}
 			}
 	}
 }

@@ -36,9 +36,9 @@ float gemm_erfc_nonneg(float z)
 	return p * t * exp(-z * z);
 }
 
-float gemm_activate(float x)
+// `act` is GEMM_ACT_*; a constant where the kernel specializes its epilogue.
+float gemm_act(uint act, float x)
 {
-	uint act = pc.flags & GEMM_ACT_MASK;
 	if (act == GEMM_ACT_GELU) {
 		// x * Phi(x) = x/2 * erfc(-x/sqrt2)
 		float e = gemm_erfc_nonneg(abs(x) * 0.70710678118654752);
@@ -47,6 +47,11 @@ float gemm_activate(float x)
 	if (act == GEMM_ACT_QUICKGELU)
 		return x / (1.0 + exp(-1.702 * x));
 	return x;
+}
+
+float gemm_activate(float x)
+{
+	return gemm_act(pc.flags & GEMM_ACT_MASK, x);
 }
 
 // Writes C[bz, row, col] (row and col relative to this dispatch's chunk).
