@@ -1,20 +1,23 @@
 #version 450
 // binary.comp: out = a (op) b elementwise, with NumPy broadcasting given as per-axis
-// strides (0 on broadcast axes) over the output's shape.
-//! bindings: rrw
+// strides (0 on broadcast axes) over the output's shape. The inputs are read through
+// r32f texel views (any size); the output is written in windows of elements, so
+// tensors larger than one storage binding work.
+//! bindings: ffw
 #extension GL_GOOGLE_include_directive : require
 #include "common/index.glsl"
 
 
-layout(set = 0, binding = 0) readonly buffer A { float a[]; };
-layout(set = 0, binding = 1) readonly buffer B { float b[]; };
+layout(set = 0, binding = 0) uniform samplerBuffer a;
+layout(set = 0, binding = 1) uniform samplerBuffer b;
 layout(set = 0, binding = 2) writeonly buffer C { float c[]; };
 
 layout(push_constant) uniform Push {
-	uint n;
+	uint n;              // elements of the output in this window
+	uint first;          // index of the window's first element in the output
 	uint ndim;
 	uint op;
-	uint pad;
+	uint a_base, b_base; // texel indices of the inputs' first elements
 	uint dims[8];
 	uint a_stride[8];
 	uint b_stride[8];
@@ -88,12 +91,12 @@ void main()
 	uint i = flat_index();
 	if (i >= pc.n)
 		return;
-	uint rest = i, ia = 0, ib = 0;
+	uint rest = pc.first + i, ia = pc.a_base, ib = pc.b_base;
 	for (int d = int(pc.ndim) - 1; d >= 0; d--) {
 		uint coord = rest % pc.dims[d];
 		rest /= pc.dims[d];
 		ia += coord * pc.a_stride[d];
 		ib += coord * pc.b_stride[d];
 	}
-	c[i] = apply(a[ia], b[ib]);
+	c[i] = apply(texelFetch(a, int(ia)).x, texelFetch(b, int(ib)).x);
 }
