@@ -59,10 +59,12 @@ static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct
 	return t;
 }
 
-/* A scratch array of n doubles anchored on the stack. */
+/* A scratch array of n doubles anchored on the stack (values built on the host are
+** limited to 2^28 elements, 1 GiB as f32). */
 static double *push_doubles(lua_State *L, int64_t n)
 {
-	luaL_argcheck(L, n <= (INT64_C(1) << 31), 1, "tensor too large to build on the host");
+	if (n > (INT64_C(1) << 28))
+		luaL_error(L, "%I elements are too many to build on the host (at most 2^28)", (lua_Integer)n);
 	return lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0);
 }
 

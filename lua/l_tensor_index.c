@@ -123,6 +123,7 @@ static int64_t *check_indices(lua_State *L, int arg, int64_t size, int axis, str
 	int64_t n;
 	if (lua_istable(L, arg)) {
 		n = luaL_len(L, arg);
+		luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 31), arg, "too many indices");
 		*s = rf_shape_of(1, n);
 		double *w = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *w, 0);
 		for (int64_t i = 0; i < n; i++) {

@@ -140,6 +140,8 @@ extern const luaL_Reg rf_lua_tensor_shape_methods[];
 extern const luaL_Reg rf_lua_linalg_methods[];
 extern const luaL_Reg rf_lua_linalg_functions[];
 
+/* tostring(t) (l_tensor_convert.c). */
+int rf_lua_tensor_tostring(lua_State *L);
 /* t[i] and t[i] = v (l_tensor_index.c): select/assign along dimension 1. */
 int rf_lua_tensor_getitem(lua_State *L);
 int rf_lua_tensor_setitem(lua_State *L);
