@@ -121,7 +121,8 @@ static int l_tensor(lua_State *L)
 		rf_lua_convert(L, src, dt, rf_lua_dtype_on_device(dt));
 		return 1;
 	}
-	luaL_argcheck(L, lua_istable(L, 1) || lua_isnumber(L, 1), 1, "table or number expected");
+	if (!lua_istable(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
+		luaL_typeerror(L, 1, "table, number or refract.Tensor");
 	enum rf_dtype dt = rf_lua_opt_dtype(L, 2, RF_F32);
 	struct rf_shape s = { 0 };
 	table_shape(L, 1, &s, 0);
