@@ -159,8 +159,6 @@ static int64_t *check_indices(lua_State *L, int arg, int64_t size, int axis, str
 static void gather_device(lua_State *L, const rf_tensor *x, const int64_t *idx, int64_t n,
 			  int64_t outer, int64_t size, int64_t inner, rf_tensor *out)
 {
-	if (outer * size > INT32_MAX || outer * n > INT32_MAX)
-		luaL_error(L, "index: too many rows for the gather kernel (at most 2^31)");
 	struct rf_shape is = rf_shape_of(1, outer * n);
 	int32_t *rows = lua_newuserdatauv(L, (size_t)RF_MAX(outer * n, 1) * 4, 0);
 	for (int64_t o = 0; o < outer; o++)
@@ -231,7 +229,9 @@ static int t_index(lua_State *L)
 	rf_tensor *out = rf_lua_new_tensor(L, x->dtype, &s, rf_tensor_on_device(x));
 	if (rf_tensor_numel(out) == 0)
 		return 1;
-	if (x->dtype == RF_F32 && rf_tensor_on_device(x)) {
+	/* The kernel takes 32-bit row numbers; anything else gathers on the host. */
+	if (x->dtype == RF_F32 && rf_tensor_on_device(x) && outer * size <= INT32_MAX &&
+	    outer * n <= INT32_MAX) {
 		gather_device(L, x, idx, n, outer, size, inner, out);
 		return 1;
 	}
