@@ -1,17 +1,14 @@
 /*
-** l_tensor.c: refract.Tensor basics: the metatable, construction from Lua tables,
-** shape/dtype/length/tostring, conversion to tables, freeing. Index convention: see
-** the README (dimensions and indices are 1-based in Lua, as everywhere in Lua).
-** Lua layer (L6).
+** l_tensor.c: refract.Tensor core: the metatable and handles (new tensors placed by
+** dtype, freeing), the argument checks every tensor file shares (ltensor.h: shapes,
+** dtypes, dimensions and indices in the 1-based convention, broadcasting) and the
+** properties (shape, dtype, ndim, numel, device, #). The operations live in
+** l_tensor_*.c and l_linalg.c; rf_lua_open_tensor registers them all. Lua layer (L6).
 */
 #include "ltensor.h"
-#include "context.h"
-#include "elementwise.h"
-#include "status.h"
 
 #include <ctype.h>
-#include <math.h>
-#include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 /* {===== handles */
@@ -53,7 +50,28 @@ rf_tensor *rf_lua_new_device_tensor(lua_State *L, enum rf_dtype dt, const struct
 	RF_LUA_RETRY_OOM(L, st, rf_tensor_create(ctx, dt, s, &h->t));
 	if (st != RF_OK)
 		rf_lua_fail(L, st, "allocating a tensor");
+	/* The collector cannot see device memory: account for it as if the bytes had been
+	** allocated by Lua, so that loops dropping tensors get them collected at the pace
+	** their device memory is used (torch/torch7#280). */
+	uint64_t kb = rf_tensor_nbytes(h->t) >> 10;
+	if (kb > 0 && lua_gc(L, LUA_GCISRUNNING))      /* not if the script stopped it */
+		lua_gc(L, LUA_GCSTEP, (int)RF_MIN(kb, (uint64_t)INT_MAX / 2));
 	return h->t;
+}
+
+rf_tensor *rf_lua_new_host_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s)
+{
+	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	enum rf_status st = rf_tensor_create_host(dt, s, &h->t);
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "allocating a host tensor");
+	return h->t;
+}
+
+rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
+			     bool device)
+{
+	return device ? rf_lua_new_device_tensor(L, dt, s) : rf_lua_new_host_tensor(L, dt, s);
 }
 
 static int t_free(lua_State *L)
@@ -68,32 +86,44 @@ static int t_free(lua_State *L)
 
 /* {===== shapes and dtypes */
 
-struct rf_shape rf_lua_check_shape(lua_State *L, int idx)
+int rf_lua_check_int_list(lua_State *L, int idx, int64_t *out)
 {
-	struct rf_shape s = { 0 };
+	int n = 0;
 	if (lua_istable(L, idx)) {
-		lua_Integer n = luaL_len(L, idx);
-		luaL_argcheck(L, n <= RF_MAX_DIMS, idx, "too many dimensions (at most 8)");
-		s.ndim = (int)n;
-		for (int i = 0; i < s.ndim; i++) {
+		lua_Integer len = luaL_len(L, idx);
+		luaL_argcheck(L, len <= RF_MAX_DIMS, idx, "too many dimensions (at most 8)");
+		for (int i = 0; i < (int)len; i++) {
 			lua_geti(L, idx, i + 1);
 			int ok;
 			lua_Integer d = lua_tointegerx(L, -1, &ok);
-			luaL_argcheck(L, ok && d >= 0, idx, "shape entries must be non-negative integers");
-			s.dim[i] = d;
+			luaL_argcheck(L, ok, idx, "expected a table of integers");
+			out[n++] = d;
 			lua_pop(L, 1);
 		}
-		return s;
+		return n;
 	}
 	int top = lua_gettop(L);
 	for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
-		luaL_argcheck(L, s.ndim < RF_MAX_DIMS, i, "too many dimensions (at most 8)");
-		lua_Integer d = luaL_checkinteger(L, i);
-		luaL_argcheck(L, d >= 0, i, "dimensions must be non-negative");
-		s.dim[s.ndim++] = d;
+		luaL_argcheck(L, n < RF_MAX_DIMS, i, "too many dimensions (at most 8)");
+		out[n++] = luaL_checkinteger(L, i);
 	}
-	if (s.ndim == 0)
+	return n;
+}
+
+struct rf_shape rf_lua_check_shape(lua_State *L, int idx)
+{
+	struct rf_shape s = { 0 };
+	bool table = lua_istable(L, idx);
+	if (!table && lua_type(L, idx) != LUA_TNUMBER)
 		luaL_argerror(L, idx, "shape expected (a table of integers)");
+	s.ndim = rf_lua_check_int_list(L, idx, s.dim);
+	for (int i = 0; i < s.ndim; i++)
+		if (s.dim[i] < 0)
+			luaL_argerror(L, table ? idx : idx + i,
+				      lua_pushfstring(L, "shape entries must be non-negative integers, "
+						      "got %I", (lua_Integer)s.dim[i]));
+	if (rf_shape_check(&s, RF_F32, "shape") != RF_OK)
+		luaL_argerror(L, idx, "shape too large");
 	return s;
 }
 
@@ -103,84 +133,32 @@ enum rf_dtype rf_lua_opt_dtype(lua_State *L, int idx, enum rf_dtype def)
 		return def;
 	const char *name = luaL_checkstring(L, idx);
 	static const struct { const char *name; enum rf_dtype dt; } names[] = {
-		{ "f32", RF_F32 }, { "float32", RF_F32 }, { "f16", RF_F16 }, { "float16", RF_F16 },
-		{ "bf16", RF_BF16 }, { "bfloat16", RF_BF16 }, { "i64", RF_I64 }, { "int64", RF_I64 },
-		{ "i32", RF_I32 }, { "int32", RF_I32 }, { "u8", RF_U8 }, { "uint8", RF_U8 },
+		{ "f32", RF_F32 }, { "float32", RF_F32 }, { "float", RF_F32 }, { "f16", RF_F16 },
+		{ "float16", RF_F16 }, { "half", RF_F16 }, { "bf16", RF_BF16 }, { "bfloat16", RF_BF16 },
+		{ "i64", RF_I64 }, { "int64", RF_I64 }, { "long", RF_I64 }, { "i32", RF_I32 },
+		{ "int32", RF_I32 }, { "int", RF_I32 }, { "u8", RF_U8 }, { "uint8", RF_U8 },
 	};
 	char lower[16];
 	size_t n = strlen(name);
 	for (size_t i = 0; i < n && i < sizeof lower - 1; i++)
 		lower[i] = (char)tolower((unsigned char)name[i]);
 	lower[n < sizeof lower - 1 ? n : sizeof lower - 1] = '\0';
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+	for (size_t i = 0; n < sizeof lower && i < RF_ARRAY_LEN(names); i++)
 		if (!strcmp(lower, names[i].name))
 			return names[i].dt;
 	luaL_argerror(L, idx, lua_pushfstring(L, "unknown dtype '%s' (f32, f16, bf16, i64, i32, u8)", name));
 	return def;
 }
 
-static const char *dtype_lua_name(enum rf_dtype dt)
+const char *rf_lua_dtype_str(enum rf_dtype dt)
 {
 	static const char *names[] = { "f32", "f16", "bf16", "i64", "i32", "u8" };
 	return names[dt];
 }
 
-/* }===== */
-
-/* {===== from and to Lua tables */
-
-/* Walks nested tables to find the shape; every row must have the same length. */
-static void table_shape(lua_State *L, int idx, struct rf_shape *s, int depth)
+bool rf_lua_dtype_is_int(enum rf_dtype dt)
 {
-	if (lua_type(L, idx) != LUA_TTABLE) {
-		luaL_argcheck(L, lua_type(L, idx) == LUA_TNUMBER || lua_type(L, idx) == LUA_TBOOLEAN, 1,
-			      "tensor data must be numbers in nested tables");
-		return;
-	}
-	luaL_argcheck(L, depth < RF_MAX_DIMS, 1, "too many dimensions (at most 8)");
-	lua_Integer n = luaL_len(L, idx);
-	s->ndim = depth + 1;
-	s->dim[depth] = n;
-	if (n > 0) {
-		lua_geti(L, idx, 1);
-		table_shape(L, lua_gettop(L), s, depth + 1);
-		lua_pop(L, 1);
-	}
-}
-
-static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int depth, double *out,
-		       int64_t *at)
-{
-	if (depth == s->ndim) {
-		int ok = 1;
-		double v = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : lua_tonumberx(L, idx, &ok);
-		luaL_argcheck(L, ok, 1, "tensor data must be numbers");
-		out[(*at)++] = v;
-		return;
-	}
-	luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE && luaL_len(L, idx) == s->dim[depth], 1,
-		      "ragged nested tables: every row must have the same length");
-	for (lua_Integer i = 1; i <= s->dim[depth]; i++) {
-		lua_geti(L, idx, i);
-		table_fill(L, lua_gettop(L), s, depth + 1, out, at);
-		lua_pop(L, 1);
-	}
-}
-
-/* Stores doubles into a host buffer of dtype `dt`. */
-static void store_values(enum rf_dtype dt, const double *v, void *dst, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		switch (dt) {
-		case RF_I64: ((int64_t *)dst)[i] = (int64_t)v[i]; break;
-		case RF_I32: ((int32_t *)dst)[i] = (int32_t)v[i]; break;
-		case RF_U8: ((uint8_t *)dst)[i] = (uint8_t)v[i]; break;
-		default: {
-			float f = (float)v[i];
-			rf_convert_from_f32(dt, &f, (char *)dst + i * (int64_t)rf_dtype_size(dt), 1);
-		}
-		}
-	}
+	return dt == RF_I64 || dt == RF_I32 || dt == RF_U8;
 }
 
 bool rf_lua_dtype_on_device(enum rf_dtype dt)
@@ -188,103 +166,100 @@ bool rf_lua_dtype_on_device(enum rf_dtype dt)
 	return dt == RF_F32 || dt == RF_F16;
 }
 
-/* refract.tensor(data [, dtype]): data is a number or nested tables of numbers. */
-static int l_tensor(lua_State *L)
+const char *rf_lua_push_shape_str(lua_State *L, const struct rf_shape *s)
 {
-	luaL_argcheck(L, lua_istable(L, 1) || lua_isnumber(L, 1), 1, "table or number expected");
-	enum rf_dtype dt = rf_lua_opt_dtype(L, 2, RF_F32);
-	struct rf_shape s = { 0 };
-	table_shape(L, 1, &s, 0);
-	int64_t n = rf_shape_numel(&s);
-	double *values = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0);
-	int64_t at = 0;
-	table_fill(L, 1, &s, 0, values, &at);
-	void *raw = lua_newuserdatauv(L, (size_t)(n ? n : 1) * rf_dtype_size(dt), 0);
-	store_values(dt, values, raw, n);
-	enum rf_status st;
-	if (rf_lua_dtype_on_device(dt)) {
-		rf_tensor *t = rf_lua_new_device_tensor(L, dt, &s);
-		st = rf_tensor_upload(t, raw, rf_tensor_nbytes(t));
-	} else {
-		rf_ltensor *h = rf_lua_push_tensor_handle(L);
-		st = rf_tensor_from_host_data(dt, &s, raw, &h->t);
-	}
-	if (st != RF_OK)
-		return rf_lua_fail(L, st, "tensor");
-	return 1;
+	char buf[160];
+	return lua_pushstring(L, rf_shape_str(s, buf, sizeof buf));
 }
 
-double *rf_lua_tensor_values(lua_State *L, const rf_tensor *t)
+/* }===== */
+
+/* {===== dimensions and indices */
+
+int rf_lua_dim_index(lua_State *L, int arg, lua_Integer d, int ndim)
 {
-	int64_t n = rf_tensor_numel(t);
-	size_t bytes = rf_tensor_nbytes(t);
-	void *raw = lua_newuserdatauv(L, bytes ? bytes : 1, 0);
-	enum rf_status st = rf_tensor_download(t, raw, bytes);
-	if (st != RF_OK)
-		rf_lua_fail(L, st, "reading a tensor");
-	double *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0);
-	for (int64_t i = 0; i < n; i++) {
-		switch (t->dtype) {
-		case RF_I64: v[i] = (double)((int64_t *)raw)[i]; break;
-		case RF_I32: v[i] = ((int32_t *)raw)[i]; break;
-		case RF_U8: v[i] = ((uint8_t *)raw)[i]; break;
-		default: {
-			float f;
-			rf_convert_to_f32(t->dtype, (char *)raw + i * (int64_t)rf_dtype_size(t->dtype), &f, 1);
-			v[i] = f;
+	if (d >= 1 && d <= ndim)
+		return (int)d - 1;
+	if (d <= -1 && d >= -ndim)
+		return ndim + (int)d;
+	if (ndim == 0)
+		luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range (the tensor is 0-d)", d));
+	luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range (expected 1..%d or -%d..-1%s)",
+					      d, ndim, ndim, d == 0 ? "; dimensions count from 1" : ""));
+	return 0;
+}
+
+int rf_lua_check_dim(lua_State *L, int arg, int ndim)
+{
+	return rf_lua_dim_index(L, arg, luaL_checkinteger(L, arg), ndim);
+}
+
+int rf_lua_opt_dim(lua_State *L, int arg, int ndim, int def)
+{
+	return rf_lua_dim_index(L, arg, luaL_optinteger(L, arg, def), ndim);
+}
+
+uint32_t rf_lua_opt_dims(lua_State *L, int arg, int ndim)
+{
+	if (lua_isnoneornil(L, arg))
+		return ndim ? (1u << ndim) - 1 : 0;
+	if (!lua_istable(L, arg)) {
+		if (lua_type(L, arg) != LUA_TNUMBER)
+			luaL_typeerror(L, arg, "dimension (a number or a table of numbers)");
+		return 1u << rf_lua_check_dim(L, arg, ndim);
+	}
+	uint32_t mask = 0;
+	lua_Integer n = luaL_len(L, arg);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, arg, i);
+		int ok;
+		lua_Integer d = lua_tointegerx(L, -1, &ok);
+		lua_pop(L, 1);
+		luaL_argcheck(L, ok, arg, "dimensions must be integers");
+		int axis = rf_lua_dim_index(L, arg, d, ndim);
+		if (mask >> axis & 1)
+			luaL_argerror(L, arg, lua_pushfstring(L, "dimension %d given twice", axis + 1));
+		mask |= 1u << axis;
+	}
+	return mask;
+}
+
+int64_t rf_lua_index(lua_State *L, int arg, lua_Integer i, int64_t size, int axis)
+{
+	if (i >= 1 && i <= size)
+		return i - 1;
+	if (i <= -1 && i >= -size)
+		return size + i;
+	if (size == 0)
+		luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range (dimension %d is empty)",
+						      i, axis + 1));
+	luaL_argerror(L, arg, lua_pushfstring(L, "index %I out of range for dimension %d of size %I "
+					      "(expected 1..%I or -%I..-1%s)", i, axis + 1,
+					      (lua_Integer)size, (lua_Integer)size, (lua_Integer)size,
+					      i == 0 ? "; indices count from 1" : ""));
+	return 0;
+}
+
+/* }===== */
+
+/* {===== broadcasting */
+
+void rf_lua_broadcast(lua_State *L, const struct rf_shape *a, const struct rf_shape *b,
+		      struct rf_shape *out, const char *what)
+{
+	int nd = RF_MAX(a->ndim, b->ndim);
+	out->ndim = nd;
+	for (int i = 0; i < nd; i++) {
+		int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
+		int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
+		if (da != db && da != 1 && db != 1) {
+			char sa[160], sb[160];
+			luaL_error(L, "%s: shapes %s and %s do not broadcast (dimension %d: %I vs %I)", what,
+				   rf_shape_str(a, sa, sizeof sa), rf_shape_str(b, sb, sizeof sb), i + 1,
+				   (lua_Integer)da, (lua_Integer)db);
 		}
-		}
+		out->dim[i] = da == 1 ? db : da;
 	}
-	lua_remove(L, -2);
-	return v;   /* anchored on the stack top */
-}
-
-static bool is_integer_dtype(enum rf_dtype dt)
-{
-	return dt == RF_I64 || dt == RF_I32 || dt == RF_U8;
-}
-
-static void push_value(lua_State *L, enum rf_dtype dt, double v)
-{
-	if (is_integer_dtype(dt))
-		lua_pushinteger(L, (lua_Integer)v);
-	else
-		lua_pushnumber(L, v);
-}
-
-static void build_table(lua_State *L, const struct rf_shape *s, int depth, const double *v,
-			int64_t *at, enum rf_dtype dt)
-{
-	if (depth == s->ndim) {
-		push_value(L, dt, v[(*at)++]);
-		return;
-	}
-	lua_createtable(L, (int)s->dim[depth], 0);
-	for (int64_t i = 0; i < s->dim[depth]; i++) {
-		build_table(L, s, depth + 1, v, at, dt);
-		lua_rawseti(L, -2, i + 1);
-	}
-}
-
-/* t:totable() -> nested tables (a number for a 0-d tensor). */
-static int t_totable(lua_State *L)
-{
-	rf_tensor *t = rf_lua_check_tensor(L, 1);
-	luaL_argcheck(L, rf_tensor_numel(t) <= (1 << 26), 1, "tensor too large to convert to a table");
-	const double *v = rf_lua_tensor_values(L, t);
-	int64_t at = 0;
-	build_table(L, &t->shape, 0, v, &at, t->dtype);
-	return 1;
-}
-
-/* t:item() -> the single value of a one-element tensor. */
-static int t_item(lua_State *L)
-{
-	rf_tensor *t = rf_lua_check_tensor(L, 1);
-	luaL_argcheck(L, rf_tensor_numel(t) == 1, 1, "item() needs a tensor with exactly one element");
-	const double *v = rf_lua_tensor_values(L, t);
-	push_value(L, t->dtype, v[0]);
-	return 1;
 }
 
 /* }===== */
@@ -295,11 +270,7 @@ static int t_shape(lua_State *L)
 {
 	rf_tensor *t = rf_lua_check_tensor(L, 1);
 	if (!lua_isnoneornil(L, 2)) {
-		lua_Integer d = luaL_checkinteger(L, 2);
-		if (d < 0)
-			d += t->shape.ndim + 1;
-		luaL_argcheck(L, d >= 1 && d <= t->shape.ndim, 2, "dimension out of range");
-		lua_pushinteger(L, t->shape.dim[d - 1]);
+		lua_pushinteger(L, t->shape.dim[rf_lua_check_dim(L, 2, t->shape.ndim)]);
 		return 1;
 	}
 	lua_createtable(L, t->shape.ndim, 0);
@@ -312,7 +283,7 @@ static int t_shape(lua_State *L)
 
 static int t_dtype(lua_State *L)
 {
-	lua_pushstring(L, dtype_lua_name(rf_lua_check_tensor(L, 1)->dtype));
+	lua_pushstring(L, rf_lua_dtype_str(rf_lua_check_tensor(L, 1)->dtype));
 	return 1;
 }
 
@@ -349,98 +320,65 @@ static int t_len(lua_State *L)
 	return 1;
 }
 
-static int t_tostring(lua_State *L)
+/* }===== */
+
+/* {===== metatable */
+
+/* __index: names look up the methods table (upvalue 1); integers select along
+** dimension 1 (t[i]). */
+static int t_index(lua_State *L)
 {
-	rf_ltensor *h = luaL_checkudata(L, 1, RF_TENSOR_MT);
-	if (!h->t) {
-		lua_pushliteral(L, "refract.Tensor(freed)");
+	if (lua_type(L, 2) == LUA_TSTRING) {
+		lua_pushvalue(L, 2);
+		lua_rawget(L, lua_upvalueindex(1));
 		return 1;
 	}
-	rf_tensor *t = h->t;
-	char text[512], shape[160];
-	int at = snprintf(text, sizeof text, "refract.Tensor(%s %s, %s:", dtype_lua_name(t->dtype),
-			  rf_shape_str(&t->shape, shape, sizeof shape),
-			  rf_tensor_on_device(t) ? "device" : "host");
-	int64_t n = rf_tensor_numel(t), show = n < 8 ? n : 8;
-	/* Preview the first values (this downloads the tensor once). */
-	const double *v = rf_lua_tensor_values(L, t);
-	for (int64_t i = 0; i < show && at < (int)sizeof text; i++)
-		at += is_integer_dtype(t->dtype)
-			? snprintf(text + at, sizeof text - (size_t)at, " %lld", (long long)v[i])
-			: snprintf(text + at, sizeof text - (size_t)at, " %.6g", v[i]);
-	if (at < (int)sizeof text)
-		snprintf(text + at, sizeof text - (size_t)at, "%s)", n > show ? " ..." : "");
-	lua_pushstring(L, text);
-	return 1;
+	return rf_lua_tensor_getitem(L);
 }
 
-/* }===== */
-
-/* {===== arithmetic through operators */
-
-static rf_tensor *operand(lua_State *L, int idx)
+static int t_newindex(lua_State *L)
 {
-	if (lua_isnumber(L, idx)) {
-		/* A number becomes a 0-d device tensor, broadcast by the kernel. */
-		float v = (float)lua_tonumber(L, idx);
-		struct rf_shape s = { 0 };
-		rf_tensor *t = rf_lua_new_device_tensor(L, RF_F32, &s);
-		enum rf_status st = rf_tensor_upload(t, &v, 4);
-		if (st != RF_OK)
-			rf_lua_fail(L, st, "arithmetic");
-		lua_replace(L, idx);
-		return t;
-	}
-	rf_tensor *t = rf_lua_check_tensor(L, idx);
-	luaL_argcheck(L, rf_tensor_on_device(t) && t->dtype == RF_F32, idx,
-		      "arithmetic needs f32 tensors (use t:float())");
-	return t;
+	if (lua_type(L, 2) == LUA_TSTRING)
+		return luaL_error(L, "cannot set field '%s' of a refract.Tensor", lua_tostring(L, 2));
+	return rf_lua_tensor_setitem(L);
 }
-
-static int binary(lua_State *L, enum rf_binary_op op)
-{
-	rf_tensor *a = operand(L, 1), *b = operand(L, 2);
-	struct rf_shape s;
-	enum rf_status st = rf_broadcast_shape(&a->shape, &b->shape, &s);
-	if (st != RF_OK)
-		return rf_lua_fail(L, st, "arithmetic");
-	rf_tensor *out = rf_lua_new_device_tensor(L, RF_F32, &s);
-	st = rf_op_binary(rf_lua_ctx(L), op, a, b, out);
-	if (st != RF_OK)
-		return rf_lua_fail(L, st, "arithmetic");
-	return 1;
-}
-
-static int t_add(lua_State *L) { return binary(L, RF_BIN_ADD); }
-static int t_sub(lua_State *L) { return binary(L, RF_BIN_SUB); }
-static int t_mul(lua_State *L) { return binary(L, RF_BIN_MUL); }
-static int t_div(lua_State *L) { return binary(L, RF_BIN_DIV); }
-static int t_pow(lua_State *L) { return binary(L, RF_BIN_POW); }
-
-/* }===== */
 
 void rf_lua_open_tensor(lua_State *L)
 {
-	static const luaL_Reg methods[] = {
+	static const luaL_Reg core_methods[] = {
 		{ "shape", t_shape }, { "dtype", t_dtype }, { "ndim", t_ndim }, { "numel", t_numel },
-		{ "device", t_device }, { "totable", t_totable }, { "item", t_item },
-		{ "free", t_free }, { "is_freed", t_is_freed },
+		{ "device", t_device }, { "free", t_free }, { "is_freed", t_is_freed },
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {
-		{ "__gc", t_free }, { "__close", t_free }, { "__tostring", t_tostring }, { "__len", t_len },
-		{ "__add", t_add }, { "__sub", t_sub }, { "__mul", t_mul }, { "__div", t_div },
-		{ "__pow", t_pow },
+		{ "__gc", t_free }, { "__close", t_free }, { "__tostring", rf_lua_tensor_tostring },
+		{ "__len", t_len },
+		{ "__newindex", t_newindex },
 		{ NULL, NULL },
 	};
+	const luaL_Reg *method_sets[] = {
+		core_methods, rf_lua_tensor_convert_methods, rf_lua_tensor_index_methods,
+		rf_lua_tensor_math_methods, rf_lua_tensor_reduce_methods, rf_lua_tensor_shape_methods,
+		rf_lua_linalg_methods,
+	};
+	const luaL_Reg *function_sets[] = {
+		rf_lua_tensor_create_functions, rf_lua_tensor_math_functions, rf_lua_linalg_functions,
+	};
+	/* module on the stack top */
 	luaL_newmetatable(L, RF_TENSOR_MT);
 	luaL_setfuncs(L, meta, 0);
-	luaL_newlib(L, methods);
+	luaL_setfuncs(L, rf_lua_tensor_math_meta, 0);
+	lua_newtable(L);                                   /* the methods */
+	for (size_t i = 0; i < RF_ARRAY_LEN(method_sets); i++)
+		luaL_setfuncs(L, method_sets[i], 0);
 	lua_pushvalue(L, -1);
+	lua_pushcclosure(L, t_index, 1);
 	lua_setfield(L, -3, "__index");
 	/* module.Tensor = the methods table, so scripts can extend or inspect it. */
 	lua_setfield(L, -3, "Tensor");
-	lua_pop(L, 1);
-	lua_pushcfunction(L, l_tensor);
-	lua_setfield(L, -2, "tensor");
+	lua_pop(L, 1);                                     /* the metatable */
+	for (size_t i = 0; i < RF_ARRAY_LEN(function_sets); i++)
+		luaL_setfuncs(L, function_sets[i], 0);
 }
+
+/* }===== */

@@ -13,7 +13,7 @@
 #define LOCAL 256
 
 struct push_binary {
-	uint32_t n, ndim, op, pad;
+	uint32_t n, first, ndim, op, a_base, b_base;
 	uint32_t dims[8], a_stride[8], b_stride[8];
 };
 _Static_assert(sizeof(struct push_binary) <= 128, "push constants");
@@ -62,20 +62,32 @@ enum rf_status rf_op_binary(rf_ctx *ctx, enum rf_binary_op op, const rf_tensor *
 		return s;
 	if (!rf_shape_equal(&shape, &out->shape))
 		return rf_error(RF_ERR_INVALID, "binary op: output shape does not match the broadcast shape");
-	struct push_binary pc = { .n = (uint32_t)rf_tensor_numel(out), .ndim = (uint32_t)shape.ndim,
-				  .op = (uint32_t)op };
-	if (rf_tensor_numel(out) > UINT32_MAX)
+	uint64_t n = (uint64_t)rf_tensor_numel(out);
+	if (n == 0)
+		return RF_OK;
+	if (n > UINT32_MAX)
 		return rf_error(RF_ERR_UNSUPPORTED, "binary op: more than 2^32 elements");
+	struct push_binary pc = { .ndim = (uint32_t)shape.ndim, .op = (uint32_t)op,
+				  .a_base = rf_texel_base(a, 4), .b_base = rf_texel_base(b, 4) };
 	for (int i = 0; i < shape.ndim; i++)
 		pc.dims[i] = (uint32_t)shape.dim[i];
 	broadcast_strides(&a->shape, &shape, pc.a_stride);
 	broadcast_strides(&b->shape, &shape, pc.b_stride);
 	uint32_t spec[] = { LOCAL };
 	rf_pipeline *p;
-	if ((s = rf_launch_pipeline(ctx, RF_SHADER_binary, spec, 1, &p)) != RF_OK)
+	uint64_t window;
+	if ((s = rf_launch_pipeline(ctx, RF_SHADER_binary, spec, 1, &p)) != RF_OK ||
+	    (s = rf_window_items(ctx, (const uint64_t[]){ 4 }, 1, "binary op", &window)) != RF_OK)
 		return s;
-	struct rf_arg args[] = { rf_arg_whole(&a->mem), rf_arg_whole(&b->mem), rf_arg_whole(&out->mem) };
-	return rf_launch_1d(ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
+	/* Inputs through texel views of their whole blocks; the output in windows. */
+	for (uint64_t first = 0; first < n && s == RF_OK; first += window) {
+		pc.n = (uint32_t)RF_MIN(window, n - first);
+		pc.first = (uint32_t)first;
+		struct rf_arg args[] = { rf_arg_whole(&a->mem), rf_arg_whole(&b->mem),
+					 rf_arg_items(out, first, pc.n, 4) };
+		s = rf_launch_1d(ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
+	}
+	return s;
 }
 
 /* {===== where */

@@ -16,7 +16,13 @@ enum rf_binary_op {
 enum rf_status rf_broadcast_shape(const struct rf_shape *a, const struct rf_shape *b,
 				  struct rf_shape *out);
 
-/* out = a (op) b; out must have the broadcast shape. All f32 device tensors. */
+/* out = a (op) b; out must have the broadcast shape. All f32 device tensors. MAX and MIN
+** propagate NaN; POW follows C's pow (Annex F special cases: x^0 = 1, 1^y = 1, negative
+** bases with integral exponents, signed zeros and infinities), multiplying by squaring
+** for integral exponents up to 64 and through exp2/log2 otherwise (a few ulp).
+** Comparisons write 1 or 0 (false whenever NaN is involved, except NE). The inputs are
+** read through texel views and the output written in windows, so tensors larger than one
+** storage binding work (up to maxTexelBufferElements elements per input block). */
 enum rf_status rf_op_binary(rf_ctx *ctx, enum rf_binary_op op, const rf_tensor *a,
 			    const rf_tensor *b, rf_tensor *out);
 

@@ -19,7 +19,8 @@ enum rf_unary_op {
 ** accurate to a few ulp (own f32 implementations); SIN, COS and SQRT are the device's.
 ** ROUND rounds halves to even; SIGN(0) = 0; NOT(x) = (x == 0); LOG(x < 0) is NaN. */
 enum rf_status rf_op_unary(rf_ctx *ctx, enum rf_unary_op op, const rf_tensor *x, rf_tensor *y);
-/* y = clamp(scale * x + shift, lo, hi) (use -INFINITY/INFINITY for no clamp); y may be x. */
+/* y = clamp(scale * x + shift, lo, hi) (use -INFINITY/INFINITY for no clamp); y may be x.
+** NaN stays NaN. */
 enum rf_status rf_op_affine(rf_ctx *ctx, const rf_tensor *x, float scale, float shift,
 			    float lo, float hi, rf_tensor *y);
 /* Fills an F32 tensor with `value`, or an I32 tensor with (int32_t)value (which must be

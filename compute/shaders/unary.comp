@@ -77,7 +77,11 @@ float apply(float v)
 	case OP_SIGN: return sign(v);
 	case OP_RECIPROCAL: return 1.0 / v;
 	case OP_NOT: return v == 0.0 ? 1.0 : 0.0;
-	case OP_AFFINE: return min(max(v * pc.scale + pc.shift, pc.lo), pc.hi);
+	case OP_AFFINE: {
+		// NaN stays NaN (GLSL's min/max may return the bound instead).
+		float a = v * pc.scale + pc.shift;
+		return isnan(a) ? a : min(max(a, pc.lo), pc.hi);
+	}
 	case OP_GELU: return gelu_erf(v);
 	default: return quick_gelu(v);
 	}

@@ -19,7 +19,7 @@ T.fails(function() return refract.tensor({ { 1, 2 }, { 3 } }) end, "ragged")
 T.fails(function() return refract.tensor({ "a" }) end, "numbers")
 T.fails(function() return refract.tensor({ 1 }, "f64") end, "unknown dtype 'f64'")
 T.fails(function() return t + refract.tensor({ 1, 2 }) end, "do not broadcast")
-T.fails(function() return t:shape(3) end, "dimension out of range")
+T.fails(function() return t:shape(3) end, "dimension 3 out of range (expected 1..2 or -2..-1)")
 T.fails(function() return refract.Tensor.shape({}) end, "refract.Tensor expected")
 
 -- explicit free, double free, use after free
@@ -29,6 +29,21 @@ f:free()
 T.eq(f:is_freed(), true)
 T.fails(function() return f:shape() end, "tensor has been freed")
 T.eq(tostring(f), "refract.Tensor(freed)")
+
+-- every method, called on a freed tensor or on something else, fails with a clear message
+local methods = {}
+for name in pairs(refract.Tensor) do methods[#methods + 1] = name end
+table.sort(methods)
+T.ok(#methods >= 80, "the methods table is complete (" .. #methods .. " methods)")
+for _, name in ipairs(methods) do
+  if name ~= "free" and name ~= "is_freed" then
+    T.fails(function() return f[name](f, 1, 1) end, "tensor has been freed")
+  end
+  T.fails(function() return refract.Tensor[name]({}, 1, 1) end, "refract.Tensor")
+end
+for _, name in ipairs({ "matmul", "where", "cat", "stack", "svd", "eigh", "tensor" }) do
+  T.fails(function() return refract[name]("x", t, t) end, "expected, got string")
+end
 
 -- <close> releases at the end of the scope
 local before = refract.memory().in_use
