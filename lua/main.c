@@ -15,6 +15,26 @@
 #include <unistd.h>
 
 static const char *progname = "refract";
+static lua_State *running_state;   /* for the SIGINT handler */
+
+/* {===== interruption, as lua.c does it: the first SIGINT makes the script raise
+** "interrupted!" at its next Lua instruction (so it unwinds and cleans up); a second one,
+** with the default action restored, ends the process at once. */
+
+static void stop_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	lua_sethook(L, NULL, 0, 0);
+	luaL_error(L, "interrupted!");
+}
+
+static void on_sigint(int sig)
+{
+	signal(sig, SIG_DFL);
+	lua_sethook(running_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* }===== */
 
 static void print_error(const char *msg)
 {
@@ -40,7 +60,10 @@ static int docall(lua_State *L, int narg, int nres)
 	int base = lua_gettop(L) - narg;
 	lua_pushcfunction(L, msghandler);
 	lua_insert(L, base);
+	running_state = L;
+	signal(SIGINT, on_sigint);
 	int status = lua_pcall(L, narg, nres, base);
+	signal(SIGINT, SIG_DFL);
 	lua_remove(L, base);
 	return status;
 }
