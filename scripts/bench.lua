@@ -1,4 +1,7 @@
--- refract bench: time kernels against a CPU reference library (`refract bench gemm`)
+-- refract bench: benchmarks against peers in the same run: `refract bench gemm`, `refract bench vit`
+--
+-- `refract bench vit` (lua/lib/refract/bench_vit.lua) times a full-size ViT encoding and
+-- decomposing, and the decomposition's peak memory.
 --
 -- `refract bench gemm` times rf_op_gemm (the Linear layer) against OpenBLAS's sgemm on
 -- the same data in the same run, for ViT-B/16's four Linear shapes at one image
@@ -7,7 +10,8 @@ local refract = require("refract")
 local util = require("refract.util")
 
 local usage = [[
-usage: refract bench gemm [--seconds S] [--threads N] [--shape MxKxN ...] [--no-f16]
+usage: refract bench vit [--help]  (a full-size ViT: encode and decomposition rates)
+       refract bench gemm [--seconds S] [--threads N] [--shape MxKxN ...] [--no-f16]
 
 Times C[M,N] = A[M,K] . W[N,K]^T with rf_op_gemm and with OpenBLAS cblas_sgemm on the
 same data in the same run and prints GFLOP/s (2*M*N*K flops per product) for both:
@@ -27,6 +31,11 @@ options:
 The machine may be shared: compare numbers from one run only, and pin lavapipe's
 threads, e.g. LP_NUM_THREADS=2 refract bench gemm.
 REFRACT_GEMM=lanes|tiled|generic forces a kernel family (see compute/ops/gemm.h).]]
+
+if arg[1] == "vit" then
+  require("refract.bench_vit").run({ table.unpack(arg, 2) })
+  return
+end
 
 local opts = util.parse_args(arg, {
   seconds = { arg = true }, threads = { arg = true }, shape = { arg = true, many = true },

@@ -7,6 +7,7 @@
 #include "decompose.h"
 #include "clip_hooks.h"
 #include "context.h"
+#include "elementwise.h"
 #include "fold.h"
 #include "gemm.h"
 #include "launch.h"
@@ -35,14 +36,22 @@ struct run {
 	int b, l, n, h, dh, w, c, k;
 	bool reduce_layers, reduce_tokens, reduce_heads, spatial;
 	struct output spatial_out, heads_out, mlps_out, cls_out;
-	rf_tensor *t;           /* [B*N, H, C] scratch: every token's folded head products */
+	rf_tensor **vscaled;    /* per layer [B*N, H*(dh+3)]: value rows weighted by the CLS
+				   query's attention, per head followed by 3 entries for the
+				   constant rows of the fold (spatial only); multiplied by the
+				   folds at the end */
 	rf_tensor *t0;          /* [B, H, C] scratch: CLS products */
+	rf_tensor *hidden_cls;  /* [B, mlp] scratch: CLS rows of the MLP hidden layer */
+	rf_tensor *mlp_cls;     /* [B, W] scratch: the MLP output at CLS */
+	rf_tensor *spatial_all; /* [B, L', N, H', C]: attn_spatial, written at the end (spatial
+				   without token reduction; its slots stay empty) */
 	rf_tensor *mean, *std, *embeds;   /* copies of the final values */
 	rf_tensor *norm;
 };
 
 /* {===== slots */
 
+/* Slots of `rows` x C per image; rows 0 makes the bookkeeping only (no tensors). */
 static enum rf_status output_init(struct run *r, struct output *o, int nslots, int64_t rows, bool bias)
 {
 	o->nslots = nslots;
@@ -53,7 +62,7 @@ static enum rf_status output_init(struct run *r, struct output *o, int nslots, i
 	if (!o->slots || !o->bias || !o->w)
 		return rf_error(RF_ERR_OOM_HOST, "decomposition slots");
 	struct rf_shape s = rf_shape_of(3, (int64_t)r->b, rows, (int64_t)r->c);
-	for (int i = 0; i < nslots; i++) {
+	for (int i = 0; i < nslots && rows > 0; i++) {
 		enum rf_status st = rf_tensor_zeros(r->m->ctx, RF_F32, &s, &o->slots[i]);
 		if (st != RF_OK)
 			return st;
@@ -95,8 +104,16 @@ static enum rf_status setup_outputs(struct run *r)
 	enum rf_status s;
 	if (r->spatial) {
 		int tokens = r->reduce_tokens ? 1 : r->n;
-		if ((s = output_init(r, &r->spatial_out, layer_slots, (int64_t)tokens * heads, true)) != RF_OK)
+		bool deferred = !r->reduce_tokens;
+		if ((s = output_init(r, &r->spatial_out, layer_slots, deferred ? 0 : (int64_t)tokens * heads,
+				     true)) != RF_OK)
 			return s;
+		if (deferred) {
+			struct rf_shape sf = rf_shape_of(5, (int64_t)r->b, (int64_t)layer_slots, (int64_t)r->n,
+							 (int64_t)heads, (int64_t)r->c);
+			if ((s = rf_tensor_create(r->m->ctx, RF_F32, &sf, &r->spatial_all)) != RF_OK)
+				return s;
+		}
 		for (int l = 0; l < r->l; l++)
 			add_attention_share(r, &r->spatial_out, slot_of_layer(r, l), l,
 					    r->reduce_tokens ? r->n : 1, r->reduce_heads ? r->h : 1);
@@ -145,6 +162,54 @@ static enum rf_status accumulate(struct run *r, const rf_tensor *t, uint32_t tok
 	return rf_launch_1d(r->m->ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
 }
 
+struct push_scale_v {
+	uint32_t n, width, tokens, heads, head_width, out_head;
+};
+_Static_assert(sizeof(struct push_scale_v) <= 128, "push constants");
+
+/* out [B*N, H*(dh+3)]: value rows of qkv weighted per head by the CLS query's attention
+** (the 3 extra entries per head are written at the end by extra_entries). */
+static enum rf_status scale_values(struct run *r, const rf_tensor *qkv, const rf_tensor *cls_probs,
+				   rf_tensor *out)
+{
+	struct push_scale_v pc = {
+		.n = (uint32_t)rf_tensor_numel(out), .width = (uint32_t)r->w, .tokens = (uint32_t)r->n,
+		.heads = (uint32_t)r->h, .head_width = (uint32_t)r->dh,
+		.out_head = (uint32_t)(r->dh + RF_FOLD_EXTRA),
+	};
+	pc.n = (uint32_t)((int64_t)r->b * r->n * r->w);
+	uint32_t spec[] = { LOCAL };
+	rf_pipeline *p;
+	enum rf_status s = rf_launch_pipeline(r->m->ctx, RF_SHADER_decomp_scale_v, spec, 1, &p);
+	if (s != RF_OK)
+		return s;
+	struct rf_arg args[] = { rf_arg_whole(&qkv->mem), rf_arg_whole(&cls_probs->mem), rf_arg_whole(&out->mem) };
+	return rf_launch_1d(r->m->ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
+}
+
+struct push_extra {
+	uint32_t n, tokens, heads, head_width;
+	float w;
+};
+_Static_assert(sizeof(struct push_extra) <= 128, "push constants");
+
+/* The 3 extra entries of every head of every row of v: 1, w sigma_b, -w mu_b, so the
+** products pick up the summand's out_proj bias share and its shares of beta and mu. */
+static enum rf_status extra_entries(struct run *r, rf_tensor *v, float w)
+{
+	struct push_extra pc = {
+		.n = (uint32_t)((int64_t)r->b * r->n * r->h), .tokens = (uint32_t)r->n,
+		.heads = (uint32_t)r->h, .head_width = (uint32_t)r->dh, .w = w,
+	};
+	uint32_t spec[] = { LOCAL };
+	rf_pipeline *p;
+	enum rf_status s = rf_launch_pipeline(r->m->ctx, RF_SHADER_decomp_extra, spec, 1, &p);
+	if (s != RF_OK)
+		return s;
+	struct rf_arg args[] = { rf_arg_whole(&r->mean->mem), rf_arg_whole(&r->std->mem), rf_arg_whole(&v->mem) };
+	return rf_launch_1d(r->m->ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
+}
+
 struct push_finish {
 	uint32_t n, per_image, dim, bias_row;
 	float w;
@@ -189,19 +254,19 @@ static enum rf_status head_products(struct run *r, const rf_tensor *src, int64_t
 	struct rf_matmul mm = {
 		.batch = r->h, .m = rows, .n = r->c, .k = r->dh,
 		.a = { src, src_col, r->dh, src_row, 1 },
-		.b = { mfold, 0, (int64_t)r->dh * r->c, r->c, 1 },
+		.b = { mfold, 0, (int64_t)(r->dh + RF_FOLD_EXTRA) * r->c, r->c, 1 },
 		.c = { dst, 0, r->c, dst_row, 1 },
 		.alpha = 1.0f, .beta = acc ? 1.0f : 0.0f,
 	};
 	return rf_op_matmul(r->m->ctx, &mm);
 }
 
-/* dst[b, :] += CLS row of src [B*N, W] times GP. */
-static enum rf_status cls_times_gp(struct run *r, const rf_tensor *src, rf_tensor *dst)
+/* dst[b, :] += row b of src (rows `row_stride` apart) times GP. */
+static enum rf_status rows_times_gp(struct run *r, const rf_tensor *src, int64_t row_stride, rf_tensor *dst)
 {
 	struct rf_matmul mm = {
 		.batch = 1, .m = r->b, .n = r->c, .k = r->w,
-		.a = { src, 0, 0, (int64_t)r->n * r->w, 1 },
+		.a = { src, 0, 0, row_stride, 1 },
 		.b = { r->fold->gp, 0, 0, r->c, 1 },
 		.c = { dst, 0, 0, r->c, 1 },
 		.alpha = 1.0f, .beta = 1.0f,
@@ -212,7 +277,7 @@ static enum rf_status cls_times_gp(struct run *r, const rf_tensor *src, rf_tenso
 static enum rf_status on_embed(void *user, struct rf_clip *m, rf_tensor *z0)
 {
 	struct run *r = user;
-	return cls_times_gp(r, z0, r->mlps_out.slots[0]);
+	return rows_times_gp(r, z0, (int64_t)r->n * r->w, r->mlps_out.slots[0]);
 }
 
 static enum rf_status on_attention(void *user, struct rf_clip *m, int layer, rf_tensor *qkv,
@@ -233,12 +298,12 @@ static enum rf_status on_attention(void *user, struct rf_clip *m, int layer, rf_
 				      (int64_t)r->h * r->c, true)) != RF_OK) {
 		return s;
 	}
-	/* Every source token's value through its head's fold: v rows start at column 2W. */
+	/* Every source token's value, weighted by the CLS query's attention to it; multiplied
+	** by the folds once ln_post's constants are known (finish_spatial). */
 	if (r->spatial && !r->reduce_tokens) {
-		if ((s = head_products(r, qkv, 2 * w, 3 * w, (int64_t)r->b * n, mfold, r->t,
-				       (int64_t)r->h * r->c, false)) != RF_OK ||
-		    (s = accumulate(r, r->t, (uint32_t)n, (uint32_t)(n * r->h * r->c), cls_probs, 0, false,
-				    r->reduce_heads, r->spatial_out.slots[slot])) != RF_OK)
+		struct rf_shape sv = rf_shape_of(2, (int64_t)r->b * n, (int64_t)r->h * (r->dh + RF_FOLD_EXTRA));
+		if ((s = rf_tensor_create(m->ctx, RF_F32, &sv, &r->vscaled[layer])) != RF_OK ||
+		    (s = scale_values(r, qkv, cls_probs, r->vscaled[layer])) != RF_OK)
 			return s;
 	} else if (r->spatial) {
 		/* Summing the spatial terms over tokens gives the head terms exactly. */
@@ -253,10 +318,67 @@ static enum rf_status on_attention(void *user, struct rf_clip *m, int layer, rf_
 	return accumulate(r, r->t0, 1, (uint32_t)(r->h * r->c), cls_probs, 0, false, true, r->cls_out.slots[slot]);
 }
 
-static enum rf_status on_mlp_out(void *user, struct rf_clip *m, int layer, rf_tensor *out)
+/* The MLP's output at CLS, computed from the CLS rows of its hidden layer alone, so the
+** forward pass keeps its fused residual add for every other row. */
+static enum rf_status on_mlp_hidden(void *user, struct rf_clip *m, int layer, rf_tensor *hidden)
 {
 	struct run *r = user;
-	return cls_times_gp(r, out, r->mlps_out.slots[r->reduce_layers ? 0 : layer + 1]);
+	int64_t mlp = hidden->shape.dim[hidden->shape.ndim - 1];
+	struct rf_view src = { 2, { r->b, mlp }, 0, { (int64_t)r->n * mlp, 1 } };
+	struct rf_view dst = rf_view_contiguous(r->hidden_cls);
+	const struct rf_linear *proj = &m->vision.blocks[layer].proj;
+	struct rf_gemm g = { r->hidden_cls, proj->w, proj->b, RF_ACT_NONE, NULL, r->mlp_cls };
+	enum rf_status s = rf_op_copy(m->ctx, hidden, &src, r->hidden_cls, &dst);
+	if (s == RF_OK)
+		s = rf_op_gemm(m->ctx, &g);
+	return s == RF_OK ? rows_times_gp(r, r->mlp_cls, r->w,
+					   r->mlps_out.slots[r->reduce_layers ? 0 : layer + 1]) : s;
+}
+
+/* attn_spatial [B, L', N, H', C] = for every layer, the weighted value rows (with their
+** extra entries) times the extended folds, scaled by 1/(sigma ||e||) of their image; a
+** layer slot that sums layers accumulates them. */
+static enum rf_status finish_spatial(struct run *r)
+{
+	rf_ctx *ctx = r->m->ctx;
+	int64_t heads = r->reduce_heads ? 1 : r->h, ext = r->dh + RF_FOLD_EXTRA;
+	int64_t per_layer = (int64_t)r->n * heads * r->c, per_image = r->spatial_out.nslots * per_layer;
+	float *sigma = malloc(2 * (size_t)r->b * sizeof *sigma);
+	if (!sigma)
+		return rf_error(RF_ERR_OOM_HOST, "decomposition");
+	float *norm = sigma + r->b;
+	/* Per-image scales go into each product's alpha: one read-back per batch. */
+	enum rf_status s = rf_tensor_download(r->std, sigma, (uint64_t)r->b * sizeof *sigma);
+	if (s == RF_OK)
+		s = rf_tensor_download(r->norm, norm, (uint64_t)r->b * sizeof *norm);
+	float w = (float)(1.0 / ((double)r->k * r->n * r->h));
+	for (int l = 0; l < r->l && s == RF_OK; l++) {
+		const rf_tensor *v = r->vscaled[l];
+		int64_t at = slot_of_layer(r, l) * per_layer;
+		float beta = r->reduce_layers && l > 0 ? 1.0f : 0.0f;
+		s = extra_entries(r, r->vscaled[l], w);
+		for (int b = 0; b < r->b && s == RF_OK; b++) {
+			float alpha = 1.0f / (sigma[b] * norm[b]);
+			int64_t rows = (int64_t)b * r->n * r->h * ext, out = b * per_image + at;
+			/* Heads kept: one product per head; summed: all heads' rows at once. */
+			struct rf_matmul mm = r->reduce_heads ? (struct rf_matmul){
+				.batch = 1, .m = r->n, .n = r->c, .k = r->h * ext,
+				.a = { v, rows, 0, r->h * ext, 1 }, .b = { r->fold->m[l], 0, 0, r->c, 1 },
+				.c = { r->spatial_all, out, 0, r->c, 1 }, .alpha = alpha, .beta = beta,
+			} : (struct rf_matmul){
+				.batch = r->h, .m = r->n, .n = r->c, .k = ext,
+				.a = { v, rows, ext, r->h * ext, 1 }, .b = { r->fold->m[l], 0, ext * r->c, r->c, 1 },
+				.c = { r->spatial_all, out, r->c, (int64_t)r->h * r->c, 1 }, .alpha = alpha, .beta = beta,
+			};
+			s = rf_op_matmul(ctx, &mm);
+		}
+	}
+	for (int l = 0; l < r->l; l++) {
+		rf_tensor_destroy(r->vscaled[l]);
+		r->vscaled[l] = NULL;
+	}
+	free(sigma);
+	return s;
 }
 
 static enum rf_status copy_tensor(rf_ctx *ctx, const rf_tensor *src, const struct rf_shape *shape,
@@ -308,8 +430,10 @@ static enum rf_status on_final(void *user, struct rf_clip *m, const rf_tensor *r
 	if (s == RF_OK)
 		s = rf_tensor_upload(consts, host, (uint64_t)rows * (uint64_t)r->c * sizeof *host);
 	free(host);
+	bool deferred = r->spatial && !r->reduce_tokens;
 	for (size_t i = 0; i < RF_ARRAY_LEN(outs) && s == RF_OK; i++)
-		s = finish_output(r, outs[i], consts, first[i]);
+		s = (outs[i] == &r->spatial_out && deferred) ? finish_spatial(r)
+							      : finish_output(r, outs[i], consts, first[i]);
 	if (s == RF_OK)
 		s = finish_output(r, &r->mlps_out, consts, 0);
 	rf_tensor_destroy(consts);
@@ -379,7 +503,13 @@ static enum rf_status assemble(struct run *r, struct rf_decomposition *d)
 	struct rf_shape shape;
 	if (r->spatial) {
 		shape = output_shape(r, layers, !r->reduce_tokens, heads);
-		s = stack(r, &r->spatial_out, &shape, &d->attn_spatial);
+		if (r->spatial_out.nslots && !r->spatial_out.slots[0]) {
+			d->attn_spatial = r->spatial_all;
+			r->spatial_all = NULL;
+			s = rf_tensor_reshape(d->attn_spatial, &shape);
+		} else {
+			s = stack(r, &r->spatial_out, &shape, &d->attn_spatial);
+		}
 	}
 	if (s == RF_OK) {
 		shape = output_shape(r, layers, false, heads);
@@ -436,8 +566,13 @@ static void run_fini(struct run *r)
 	output_fini(&r->heads_out);
 	output_fini(&r->mlps_out);
 	output_fini(&r->cls_out);
-	rf_tensor_destroy(r->t);
+	for (int l = 0; l < r->l && r->vscaled; l++)
+		rf_tensor_destroy(r->vscaled[l]);
+	free(r->vscaled);
 	rf_tensor_destroy(r->t0);
+	rf_tensor_destroy(r->spatial_all);
+	rf_tensor_destroy(r->hidden_cls);
+	rf_tensor_destroy(r->mlp_cls);
 	rf_tensor_destroy(r->mean);
 	rf_tensor_destroy(r->std);
 	rf_tensor_destroy(r->embeds);
@@ -462,15 +597,22 @@ enum rf_status rf_clip_decompose(rf_clip *m, const rf_tensor *pixels,
 	if (s != RF_OK)
 		return s;
 	r.c = r.fold->dim;
-	struct rf_shape st = rf_shape_of(3, (int64_t)r.b * r.n, (int64_t)r.h, (int64_t)r.c);
 	struct rf_shape st0 = rf_shape_of(3, (int64_t)r.b, (int64_t)r.h, (int64_t)r.c);
+	struct rf_shape shid = rf_shape_of(2, (int64_t)r.b, (int64_t)c->vision.mlp_width);
+	struct rf_shape smlp = rf_shape_of(2, (int64_t)r.b, (int64_t)r.w);
+	r.vscaled = calloc((size_t)r.l, sizeof *r.vscaled);
+	if (!r.vscaled) {
+		s = rf_error(RF_ERR_OOM_HOST, "decomposition");
+		goto out;
+	}
 	if ((s = setup_outputs(&r)) != RF_OK ||
-	    (r.spatial && !r.reduce_tokens && (s = rf_tensor_create(m->ctx, RF_F32, &st, &r.t)) != RF_OK) ||
-	    (s = rf_tensor_create(m->ctx, RF_F32, &st0, &r.t0)) != RF_OK)
+	    (s = rf_tensor_create(m->ctx, RF_F32, &st0, &r.t0)) != RF_OK ||
+	    (s = rf_tensor_create(m->ctx, RF_F32, &shid, &r.hidden_cls)) != RF_OK ||
+	    (s = rf_tensor_create(m->ctx, RF_F32, &smlp, &r.mlp_cls)) != RF_OK)
 		goto out;
 	struct rf_vision_hooks hooks = {
-		.user = &r, .want_cls_probs = true, .separate_branches = true,
-		.on_embed = on_embed, .on_attention = on_attention, .on_mlp_out = on_mlp_out,
+		.user = &r, .want_cls_probs = true,
+		.on_embed = on_embed, .on_attention = on_attention, .on_mlp_hidden = on_mlp_hidden,
 		.on_final = on_final,
 	};
 	rf_tensor *embeds = NULL;

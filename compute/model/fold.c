@@ -151,16 +151,33 @@ static enum rf_status build_gp(rf_clip *m, const float *p, int cdim, struct rf_f
 	return s;
 }
 
-/* M[l] = out_proj.weightᵀ GP and cb[l] = out_proj.bias GP for every layer. */
+/* Head blocks of dh rows of ml [W, C], each followed by cb/(N H), bpP and g1P. */
+static void extend(const struct rf_fold *f, int tokens, const double *ml, const double *cb, double *out)
+{
+	int dh = f->head_width, cdim = f->dim, rows = dh + RF_FOLD_EXTRA;
+	for (int h = 0; h < f->heads; h++) {
+		double *block = out + (size_t)h * rows * cdim;
+		memcpy(block, ml + (size_t)h * dh * cdim, (size_t)dh * cdim * sizeof *block);
+		for (int c = 0; c < cdim; c++) {
+			block[(size_t)dh * cdim + c] = cb[c] / ((double)tokens * f->heads);
+			block[(size_t)(dh + 1) * cdim + c] = f->bpp[c];
+			block[(size_t)(dh + 2) * cdim + c] = f->g1p[c];
+		}
+	}
+}
+
+/* M[l] (extended) and cb[l] = out_proj.bias GP for every layer. */
 static enum rf_status build_layers(rf_clip *m, const double *gp, struct rf_fold *f)
 {
 	int w = f->width, cdim = f->dim;
+	size_t ext_rows = (size_t)f->heads * (size_t)(f->head_width + RF_FOLD_EXTRA);
+	double *ext = malloc(ext_rows * (size_t)cdim * sizeof *ext);
 	struct rf_shape sw = rf_shape_of(2, (int64_t)w, (int64_t)w);
 	float *wf = malloc((size_t)w * (size_t)w * sizeof *wf);
 	double *wd = malloc((size_t)w * (size_t)w * sizeof *wd);
 	double *ml = malloc((size_t)w * (size_t)cdim * sizeof *ml);
 	double *bias = malloc((size_t)w * sizeof *bias);
-	enum rf_status s = (wf && wd && ml && bias) ? RF_OK : rf_error(RF_ERR_OOM_HOST, "folding");
+	enum rf_status s = (wf && wd && ml && bias && ext) ? RF_OK : rf_error(RF_ERR_OOM_HOST, "folding");
 	for (int l = 0; l < f->layers && s == RF_OK; l++) {
 		char name[256];
 		rf_clip_tensor_name(m, "vision.block.out.w", l, name, sizeof name);
@@ -173,8 +190,10 @@ static enum rf_status build_layers(rf_clip *m, const double *gp, struct rf_fold 
 			    ml, cdim);
 		cblas_dgemv(CblasRowMajor, CblasTrans, w, cdim, 1.0, gp, cdim, bias, 1, 0.0,
 			    f->cb + (size_t)l * (size_t)cdim, 1);
-		s = upload_double(m->ctx, ml, w, cdim, &f->m[l]);
+		extend(f, m->cfg.tokens, ml, f->cb + (size_t)l * (size_t)cdim, ext);
+		s = upload_double(m->ctx, ext, (int)ext_rows, cdim, &f->m[l]);
 	}
+	free(ext);
 	free(wf);
 	free(wd);
 	free(ml);
@@ -203,6 +222,8 @@ enum rf_status rf_fold_build(rf_clip *m, const rf_tensor *projection, enum rf_ce
 	f->centering = centering;
 	f->width = c->vision.width;
 	f->dim = cdim;
+	f->heads = c->vision.heads;
+	f->head_width = c->vision.head_width;
 	f->layers = c->vision.layers;
 	f->m = calloc((size_t)f->layers, sizeof *f->m);
 	f->cb = calloc((size_t)f->layers * (size_t)cdim, sizeof *f->cb);

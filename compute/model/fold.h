@@ -2,7 +2,10 @@
 ** fold.h: the matrices that turn a vision component's output into its contribution to the
 ** (projected) image embedding, computed once per model, projection and centring mode:
 **   GP      = diag(gamma) proj P              [W, C]   (centred over W for exact centring)
-**   M[l]    = out_proj[l].weightᵀ GP          [W, C]   rows h*dh..(h+1)*dh: head h
+**   M[l]    = out_proj[l].weightᵀ GP, extended: [H*(dh+3), C]; head h's block of dh+3
+**             rows is its dh rows of out_proj.weightᵀ GP, then three constant rows,
+**             cb[l]/(N H), bpP and g1P, which a value row with the extra entries
+**             (1, w sigma, -w mu) turns into the summand's bias and ln_post shares
 **   cb[l]   = out_proj[l].bias GP             [C]
 **   g1P     = 1ᵀ GP  (0 for exact centring)   [C]      carries ln_post's mean
 **   bpP     = beta proj P                     [C]      carries ln_post's beta
@@ -19,8 +22,9 @@ struct rf_fold {
 	enum rf_centering centering;
 	uint64_t projection_hash;   /* 0 without a projection */
 	int width, dim;             /* W and C */
+	int heads, head_width;      /* H and dh */
 	rf_tensor *gp;              /* [W, C] */
-	rf_tensor **m;              /* per layer [W, C] */
+	rf_tensor **m;              /* per layer [H*(dh+3), C], the extended layout above */
 	int layers;
 	double *cb;                 /* [layers][C] */
 	double *g1p, *bpp;          /* [C] each */
@@ -32,5 +36,8 @@ enum rf_status rf_fold_build(rf_clip *m, const rf_tensor *projection, enum rf_ce
 void rf_fold_destroy(struct rf_fold *f);
 /* A hash of the projection's values (0 for NULL), to reuse a cached fold. */
 enum rf_status rf_fold_projection_hash(const rf_tensor *projection, uint64_t *out);
+
+/* Rows per head in the extended per-layer matrices. */
+#define RF_FOLD_EXTRA 3
 
 #endif
