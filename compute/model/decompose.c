@@ -36,8 +36,8 @@ struct run {
 	int b, l, n, h, dh, w, c, k;
 	bool reduce_layers, reduce_tokens, reduce_heads, spatial;
 	struct output spatial_out, heads_out, mlps_out, cls_out;
-	rf_tensor **vscaled;    /* per layer [B*N, H*(dh+3)]: value rows weighted by the CLS
-				   query's attention, per head followed by 3 entries for the
+	rf_tensor **vscaled;    /* per layer [B*N, H*(dh+4)]: value rows weighted by the CLS
+				   query's attention, per head followed by 4 entries for the
 				   constant rows of the fold (spatial only); multiplied by the
 				   folds at the end */
 	rf_tensor *t0;          /* [B, H, C] scratch: CLS products */
@@ -168,7 +168,7 @@ struct push_scale_v {
 _Static_assert(sizeof(struct push_scale_v) <= 128, "push constants");
 
 /* out [B*N, H*(dh+3)]: value rows of qkv weighted per head by the CLS query's attention
-** (the 3 extra entries per head are written at the end by extra_entries). */
+** (the 4 extra entries per head are written at the end by extra_entries). */
 static enum rf_status scale_values(struct run *r, const rf_tensor *qkv, const rf_tensor *cls_probs,
 				   rf_tensor *out)
 {
@@ -193,8 +193,9 @@ struct push_extra {
 };
 _Static_assert(sizeof(struct push_extra) <= 128, "push constants");
 
-/* The 3 extra entries of every head of every row of v: 1, w sigma_b, -w mu_b, so the
-** products pick up the summand's out_proj bias share and its shares of beta and mu. */
+/* Completes every head block of every row of v: the 3 extra entries 1, w sigma_b,
+** -w mu_b (so the products pick up the summand's out_proj bias share and its shares of
+** beta and mu), all scaled by 1/(sigma_b ||e_b||). */
 static enum rf_status extra_entries(struct run *r, rf_tensor *v, float w)
 {
 	struct push_extra pc = {
@@ -206,8 +207,9 @@ static enum rf_status extra_entries(struct run *r, rf_tensor *v, float w)
 	enum rf_status s = rf_launch_pipeline(r->m->ctx, RF_SHADER_decomp_extra, spec, 1, &p);
 	if (s != RF_OK)
 		return s;
-	struct rf_arg args[] = { rf_arg_whole(&r->mean->mem), rf_arg_whole(&r->std->mem), rf_arg_whole(&v->mem) };
-	return rf_launch_1d(r->m->ctx, p, args, 3, &pc, sizeof pc, pc.n, LOCAL);
+	struct rf_arg args[] = { rf_arg_whole(&r->mean->mem), rf_arg_whole(&r->std->mem),
+				 rf_arg_whole(&r->norm->mem), rf_arg_whole(&v->mem) };
+	return rf_launch_1d(r->m->ctx, p, args, 4, &pc, sizeof pc, pc.n, LOCAL);
 }
 
 struct push_finish {
@@ -335,49 +337,49 @@ static enum rf_status on_mlp_hidden(void *user, struct rf_clip *m, int layer, rf
 					   r->mlps_out.slots[r->reduce_layers ? 0 : layer + 1]) : s;
 }
 
-/* attn_spatial [B, L', N, H', C] = for every layer, the weighted value rows (with their
-** extra entries) times the extended folds, scaled by 1/(sigma ||e||) of their image; a
-** layer slot that sums layers accumulates them. */
+/* attn_spatial [B, L', N, H', C] = for every layer, the completed value rows of all
+** images times the extended folds (one product per layer; a slot that sums layers
+** accumulates them), each layer's result then copied into its place in every image's
+** block by transfer copies. */
 static enum rf_status finish_spatial(struct run *r)
 {
 	rf_ctx *ctx = r->m->ctx;
 	int64_t heads = r->reduce_heads ? 1 : r->h, ext = r->dh + RF_FOLD_EXTRA;
-	int64_t per_layer = (int64_t)r->n * heads * r->c, per_image = r->spatial_out.nslots * per_layer;
-	float *sigma = malloc(2 * (size_t)r->b * sizeof *sigma);
-	if (!sigma)
-		return rf_error(RF_ERR_OOM_HOST, "decomposition");
-	float *norm = sigma + r->b;
-	/* Per-image scales go into each product's alpha: one read-back per batch. */
-	enum rf_status s = rf_tensor_download(r->std, sigma, (uint64_t)r->b * sizeof *sigma);
-	if (s == RF_OK)
-		s = rf_tensor_download(r->norm, norm, (uint64_t)r->b * sizeof *norm);
+	int64_t per_layer = (int64_t)r->n * heads * r->c, slots = r->spatial_out.nslots;
+	struct rf_shape sl = rf_shape_of(2, (int64_t)r->b, per_layer);
+	rf_tensor *layer_out = NULL;
+	enum rf_status s = rf_tensor_create(ctx, RF_F32, &sl, &layer_out);
 	float w = (float)(1.0 / ((double)r->k * r->n * r->h));
 	for (int l = 0; l < r->l && s == RF_OK; l++) {
 		const rf_tensor *v = r->vscaled[l];
-		int64_t at = slot_of_layer(r, l) * per_layer;
 		float beta = r->reduce_layers && l > 0 ? 1.0f : 0.0f;
-		s = extra_entries(r, r->vscaled[l], w);
-		for (int b = 0; b < r->b && s == RF_OK; b++) {
-			float alpha = 1.0f / (sigma[b] * norm[b]);
-			int64_t rows = (int64_t)b * r->n * r->h * ext, out = b * per_image + at;
-			/* Heads kept: one product per head; summed: all heads' rows at once. */
-			struct rf_matmul mm = r->reduce_heads ? (struct rf_matmul){
-				.batch = 1, .m = r->n, .n = r->c, .k = r->h * ext,
-				.a = { v, rows, 0, r->h * ext, 1 }, .b = { r->fold->m[l], 0, 0, r->c, 1 },
-				.c = { r->spatial_all, out, 0, r->c, 1 }, .alpha = alpha, .beta = beta,
-			} : (struct rf_matmul){
-				.batch = r->h, .m = r->n, .n = r->c, .k = ext,
-				.a = { v, rows, ext, r->h * ext, 1 }, .b = { r->fold->m[l], 0, ext * r->c, r->c, 1 },
-				.c = { r->spatial_all, out, r->c, (int64_t)r->h * r->c, 1 }, .alpha = alpha, .beta = beta,
-			};
-			s = rf_op_matmul(ctx, &mm);
-		}
+		if ((s = extra_entries(r, r->vscaled[l], w)) != RF_OK)
+			break;
+		/* Heads kept: one product per head; summed: all heads' rows at once. */
+		int64_t rows = (int64_t)r->b * r->n;
+		struct rf_matmul mm = r->reduce_heads ? (struct rf_matmul){
+			.batch = 1, .m = rows, .n = r->c, .k = r->h * ext,
+			.a = { v, 0, 0, r->h * ext, 1 }, .b = { r->fold->m[l], 0, 0, r->c, 1 },
+			.c = { layer_out, 0, 0, r->c, 1 }, .alpha = 1.0f, .beta = beta,
+		} : (struct rf_matmul){
+			.batch = r->h, .m = rows, .n = r->c, .k = ext,
+			.a = { v, 0, ext, r->h * ext, 1 }, .b = { r->fold->m[l], 0, ext * r->c, r->c, 1 },
+			.c = { layer_out, 0, r->c, (int64_t)r->h * r->c, 1 }, .alpha = 1.0f, .beta = beta,
+		};
+		if ((s = rf_op_matmul(ctx, &mm)) != RF_OK)
+			break;
+		if (r->reduce_layers && l + 1 < r->l)
+			continue;
+		uint64_t bytes = (uint64_t)per_layer * 4;
+		for (int b = 0; b < r->b && s == RF_OK; b++)
+			s = rf_mem_copy(ctx, &layer_out->mem, (uint64_t)b * bytes, &r->spatial_all->mem,
+					((uint64_t)b * (uint64_t)slots + (uint64_t)slot_of_layer(r, l)) * bytes, bytes);
 	}
 	for (int l = 0; l < r->l; l++) {
 		rf_tensor_destroy(r->vscaled[l]);
 		r->vscaled[l] = NULL;
 	}
-	free(sigma);
+	rf_tensor_destroy(layer_out);
 	return s;
 }
 

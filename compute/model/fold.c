@@ -162,6 +162,7 @@ static void extend(const struct rf_fold *f, int tokens, const double *ml, const 
 			block[(size_t)dh * cdim + c] = cb[c] / ((double)tokens * f->heads);
 			block[(size_t)(dh + 1) * cdim + c] = f->bpp[c];
 			block[(size_t)(dh + 2) * cdim + c] = f->g1p[c];
+			block[(size_t)(dh + 3) * cdim + c] = 0.0;
 		}
 	}
 }

@@ -2,10 +2,11 @@
 ** fold.h: the matrices that turn a vision component's output into its contribution to the
 ** (projected) image embedding, computed once per model, projection and centring mode:
 **   GP      = diag(gamma) proj P              [W, C]   (centred over W for exact centring)
-**   M[l]    = out_proj[l].weightᵀ GP, extended: [H*(dh+3), C]; head h's block of dh+3
+**   M[l]    = out_proj[l].weightᵀ GP, extended: [H*(dh+4), C]; head h's block of dh+4
 **             rows is its dh rows of out_proj.weightᵀ GP, then three constant rows,
 **             cb[l]/(N H), bpP and g1P, which a value row with the extra entries
-**             (1, w sigma, -w mu) turns into the summand's bias and ln_post shares
+**             (1, w sigma, -w mu) turns into the summand's bias and ln_post shares,
+**             then a zero row (padding)
 **   cb[l]   = out_proj[l].bias GP             [C]
 **   g1P     = 1ᵀ GP  (0 for exact centring)   [C]      carries ln_post's mean
 **   bpP     = beta proj P                     [C]      carries ln_post's beta
@@ -24,7 +25,7 @@ struct rf_fold {
 	int width, dim;             /* W and C */
 	int heads, head_width;      /* H and dh */
 	rf_tensor *gp;              /* [W, C] */
-	rf_tensor **m;              /* per layer [H*(dh+3), C], the extended layout above */
+	rf_tensor **m;              /* per layer [H*(dh+4), C], the extended layout above */
 	int layers;
 	double *cb;                 /* [layers][C] */
 	double *g1p, *bpp;          /* [C] each */
@@ -37,7 +38,8 @@ void rf_fold_destroy(struct rf_fold *f);
 /* A hash of the projection's values (0 for NULL), to reuse a cached fold. */
 enum rf_status rf_fold_projection_hash(const rf_tensor *projection, uint64_t *out);
 
-/* Rows per head in the extended per-layer matrices. */
-#define RF_FOLD_EXTRA 3
+/* Rows per head in the extended per-layer matrices: the 3 constant rows and a zero row,
+** so a head's block starts on a multiple of 4 when dh is one (vector loads). */
+#define RF_FOLD_EXTRA 4
 
 #endif

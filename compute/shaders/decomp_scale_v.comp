@@ -1,8 +1,8 @@
 #version 450
 // decomp_scale_v.comp: every source token's value vector weighted by the CLS query's
 // attention to it, per head, copied out of the packed qkv rows:
-//   out[b*N + m, h*(dh+3) + j] = qkv[b*N + m, 2W + h*dh + j] * alpha[b, h, m]   (j < dh)
-// These rows times each head's folded matrix are the spatial contributions; the 3 entries
+//   out[b*N + m, h*(dh+4) + j] = qkv[b*N + m, 2W + h*dh + j] * alpha[b, h, m]   (j < dh)
+// These rows times each head's folded matrix are the spatial contributions; the 4 entries
 // after each head's dh are written later (decomp_extra.comp).
 //! bindings: rrw
 #extension GL_GOOGLE_include_directive : require
@@ -18,7 +18,7 @@ layout(push_constant) uniform Push {
 	uint tokens;     // N
 	uint heads;      // H
 	uint head_width; // dh
-	uint out_head;   // dh + 3: a head's stride in out
+	uint out_head;   // dh + 4: a head's stride in out
 } pc;
 
 void main()
