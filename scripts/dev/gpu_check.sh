@@ -13,7 +13,7 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$nvidia_icd" ] && export VK_DRIVER_FILES=$nvidia_icd
 export LD_LIBRARY_PATH=$root/.gpu/lib REFRACT_HOME=$root RF_TEST_DATA=$root/tests/data
 B=$root/.gpu/bin
-step() { echo; echo "=== $*"; local t0=$(date +%s.%N); timeout 300 "$@"; local rc=$?; echo "=== rc=$rc ($(echo "$(date +%s.%N) - $t0" | bc) s)"; }
+step() { echo; echo "=== $*"; local t0=$SECONDS; timeout 300 "$@"; local rc=$?; echo "=== rc=$rc ($((SECONDS - t0)) s)"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 step "$B/refract" devices
 step "$B/refract" check
