@@ -69,8 +69,8 @@ float apply(float v)
 	case OP_SIGMOID: return 1.0 / (1.0 + exp_f32(-v));
 	case OP_RELU: return v > 0.0 ? v : 0.0;
 	case OP_SQUARE: return v * v;
-	case OP_SIN: return sin(v);
-	case OP_COS: return cos(v);
+	case OP_SIN: return sincos_f32(v, false);
+	case OP_COS: return sincos_f32(v, true);
 	case OP_FLOOR: return floor(v);
 	case OP_CEIL: return ceil(v);
 	case OP_ROUND: return roundEven(v);

@@ -21,8 +21,9 @@ float exp_f32(float x)
 	p = p * r + 0.5;
 	p = p * r + 1.0;
 	p = p * r + 1.0;
-	// Two steps keep 2^k representable at k = 128 (the overflow edge).
-	float e = ldexp(p, int(k) - 1) * 2.0;
+	// Two steps keep 2^k representable at k = 128 (the overflow edge); elsewhere one, so
+	// a result just above FLT_MIN never passes through a denormal that a device flushes.
+	float e = k > 127.0 ? ldexp(p, int(k) - 1) * 2.0 : ldexp(p, int(k));
 	e = x > 88.7228394 ? uintBitsToFloat(0x7f800000u) : e;
 	e = x < -103.972084 ? 0.0 : e;
 	return isnan(x) ? x : e;
@@ -110,4 +111,25 @@ float log_f32(float x)
 	float k = float(e);
 	// k * LN2_HI is exact (LN2_HI has 16 significant bits, |k| < 2^8).
 	return k * 0.693145751953125 + (k * 1.42860682030941723e-6 + (2.0 * s + s * z * p));
+}
+
+// sin or cos to ~1 ulp for |x| up to about 1e5 (GLSL's builtins may err by 2^-11
+// absolutely, and NVIDIA's do, by ~4e-6 on [-10, 10]). Cody-Waite reduction x = k pi/2 + r
+// with pi/2 split in three (k * C1 exact for |k| < 2^16), then minimax polynomials for sin
+// and cos on |r| <= pi/4 (Cephes' coefficients), picked by the quadrant k mod 4.
+float sincos_f32(float x, bool cosine)
+{
+	const float C1 = 1.5703125;
+	const float C2 = 4.837512969970703125e-4;
+	const float C3 = 7.54978995489188216e-8;
+	float k = roundEven(x * 0.636619772367581343);
+	precise float r = ((x - k * C1) - k * C2) - k * C3;
+	float r2 = r * r;
+	float s = r + r * r2 * (-1.6666654611e-1 + r2 * (8.3321608736e-3 + r2 * -1.9515295891e-4));
+	float c = 1.0 - 0.5 * r2 + r2 * r2 * (4.166664568298827e-2 + r2 * (-1.388731625493765e-3 +
+										r2 * 2.443315711809948e-5));
+	int q = (int(k) + (cosine ? 1 : 0)) & 3;
+	float v = (q & 1) != 0 ? c : s;
+	v = (q & 2) != 0 ? -v : v;
+	return isinf(x) || isnan(x) ? uintBitsToFloat(0x7fc00000u) : v;
 }
