@@ -6,6 +6,8 @@
 ** l_tensor_*.c and l_linalg.c; rf_lua_open_tensor registers them all. Lua layer (L6).
 */
 #include "ltensor.h"
+#include "elementwise.h"
+#include "status.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -247,19 +249,8 @@ int64_t rf_lua_index(lua_State *L, int arg, lua_Integer i, int64_t size, int axi
 void rf_lua_broadcast(lua_State *L, const struct rf_shape *a, const struct rf_shape *b,
 		      struct rf_shape *out, const char *what)
 {
-	int nd = RF_MAX(a->ndim, b->ndim);
-	out->ndim = nd;
-	for (int i = 0; i < nd; i++) {
-		int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
-		int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
-		if (da != db && da != 1 && db != 1) {
-			char sa[160], sb[160];
-			luaL_error(L, "%s: shapes %s and %s do not broadcast (dimension %d: %I vs %I)", what,
-				   rf_shape_str(a, sa, sizeof sa), rf_shape_str(b, sb, sizeof sb), i + 1,
-				   (lua_Integer)da, (lua_Integer)db);
-		}
-		out->dim[i] = da == 1 ? db : da;
-	}
+	if (rf_broadcast_shape(a, b, out) != RF_OK)
+		luaL_error(L, "%s: %s", what, rf_error_message());
 }
 
 /* }===== */

@@ -55,27 +55,46 @@ static void view_span(const struct rf_view *v, int64_t *lo, int64_t *hi)
 	}
 }
 
-static enum rf_status check_view(const struct rf_view *v, const rf_tensor *t, const char *what)
+static enum rf_status check_view(const char *op, const struct rf_view *v, const rf_tensor *t,
+				 const char *what)
 {
 	if (!v)
-		return rf_error(RF_ERR_INVALID, OP ": %s view is missing", what);
+		return rf_error(RF_ERR_INVALID, "%s: %s view is missing", op, what);
 	if (v->ndim < 0 || v->ndim > RF_MAX_DIMS)
-		return rf_error(RF_ERR_INVALID, OP ": %s view has %d axes (at most %d)", what, v->ndim,
+		return rf_error(RF_ERR_INVALID, "%s: %s view has %d axes (at most %d)", op, what, v->ndim,
 				RF_MAX_DIMS);
 	for (int d = 0; d < v->ndim; d++) {
 		int64_t s = v->stride[d] < 0 ? -v->stride[d] : v->stride[d];
 		if (v->shape[d] < 0 || v->shape[d] > (INT64_C(1) << 40) || s > (INT64_C(1) << 40))
-			return rf_error(RF_ERR_INVALID, OP ": %s view axis %d has size %lld, stride %lld",
-					what, d, (long long)v->shape[d], (long long)v->stride[d]);
+			return rf_error(RF_ERR_INVALID, "%s: %s view axis %d has size %lld, stride %lld",
+					op, what, d, (long long)v->shape[d], (long long)v->stride[d]);
 	}
 	if (view_numel(v) == 0)
 		return RF_OK;
 	int64_t lo, hi;
 	view_span(v, &lo, &hi);
 	if (lo < 0 || hi >= rf_tensor_numel(t))
-		return rf_error(RF_ERR_INVALID, OP ": %s view reaches elements [%lld, %lld], outside "
-				"its tensor's [0, %lld)", what, (long long)lo, (long long)hi,
+		return rf_error(RF_ERR_INVALID, "%s: %s view reaches elements [%lld, %lld], outside "
+				"its tensor's [0, %lld)", op, what, (long long)lo, (long long)hi,
 				(long long)rf_tensor_numel(t));
+	return RF_OK;
+}
+
+enum rf_status rf_views_check(const char *op, const rf_tensor *src, const struct rf_view *sv,
+			      const rf_tensor *dst, const struct rf_view *dv)
+{
+	enum rf_status s;
+	if ((s = check_view(op, sv, src, "src")) != RF_OK || (s = check_view(op, dv, dst, "dst")) != RF_OK)
+		return s;
+	bool same = sv->ndim == dv->ndim;
+	for (int d = 0; same && d < sv->ndim; d++)
+		same = sv->shape[d] == dv->shape[d];
+	if (!same)
+		return rf_error(RF_ERR_INVALID, "%s: src and dst views have different shapes", op);
+	for (int d = 0; d < dv->ndim; d++)
+		if (dv->stride[d] == 0 && dv->shape[d] > 1)
+			return rf_error(RF_ERR_INVALID, "%s: dst view axis %d has stride 0 (it would "
+					"write one element several times)", op, d);
 	return RF_OK;
 }
 
@@ -94,18 +113,9 @@ static enum rf_status check_args(rf_ctx *ctx, const rf_tensor *src, const struct
 	if (es == 2 && !rf_ctx_caps(ctx)->storage_16bit)
 		return rf_error(RF_ERR_UNSUPPORTED, OP ": %s needs 16-bit storage, which %s lacks",
 				rf_dtype_name(src->dtype), rf_ctx_caps(ctx)->name);
-	enum rf_status s;
-	if ((s = check_view(sv, src, "src")) != RF_OK || (s = check_view(dv, dst, "dst")) != RF_OK)
+	enum rf_status s = rf_views_check(OP, src, sv, dst, dv);
+	if (s != RF_OK)
 		return s;
-	bool same = sv->ndim == dv->ndim;
-	for (int d = 0; same && d < sv->ndim; d++)
-		same = sv->shape[d] == dv->shape[d];
-	if (!same)
-		return rf_error(RF_ERR_INVALID, OP ": src and dst views have different shapes");
-	for (int d = 0; d < dv->ndim; d++)
-		if (dv->stride[d] == 0 && dv->shape[d] > 1)
-			return rf_error(RF_ERR_INVALID, OP ": dst view axis %d has stride 0 (it would "
-					"write one element several times)", d);
 	if (view_numel(sv) > 0 && src->mem.block == dst->mem.block) {
 		int64_t slo, shi, dlo, dhi;
 		view_span(sv, &slo, &shi);

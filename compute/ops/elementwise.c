@@ -28,9 +28,10 @@ enum rf_status rf_broadcast_shape(const struct rf_shape *a, const struct rf_shap
 		int64_t da = ia >= 0 ? a->dim[ia] : 1, db = ib >= 0 ? b->dim[ib] : 1;
 		if (da != db && da != 1 && db != 1) {
 			char sa[96], sb[96];
-			return rf_error(RF_ERR_INVALID, "shapes %s and %s do not broadcast (axis %d: %lld vs %lld)",
-					rf_shape_str(a, sa, sizeof sa), rf_shape_str(b, sb, sizeof sb), i,
-					(long long)da, (long long)db);
+			/* Dimensions counted from 1, as scripts count them. */
+			return rf_error(RF_ERR_INVALID, "shapes %s and %s do not broadcast (dimension %d: "
+					"%lld vs %lld)", rf_shape_str(a, sa, sizeof sa),
+					rf_shape_str(b, sb, sizeof sb), i + 1, (long long)da, (long long)db);
 		}
 		out->dim[i] = da == 1 ? db : da;
 	}

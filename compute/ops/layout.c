@@ -5,6 +5,7 @@
 ** the host. Compute layer (L4).
 */
 #include "layout.h"
+#include "tensor_ops.h"
 #include "context.h"
 #include "status.h"
 
@@ -34,26 +35,6 @@ static void view_bytes(const struct rf_view *v, size_t es, int64_t *lo, int64_t 
 	*hi = (b + 1) * (int64_t)es;
 }
 
-static enum rf_status check_view(const struct rf_view *v, const rf_tensor *t, const char *what)
-{
-	if (!v || v->ndim < 0 || v->ndim > RF_MAX_DIMS)
-		return rf_error(RF_ERR_INVALID, OP ": %s view is missing or has too many axes", what);
-	for (int d = 0; d < v->ndim; d++) {
-		int64_t s = v->stride[d] < 0 ? -v->stride[d] : v->stride[d];
-		if (v->shape[d] < 0 || v->shape[d] > (INT64_C(1) << 40) || s > (INT64_C(1) << 40))
-			return rf_error(RF_ERR_INVALID, OP ": %s view has a bad size or stride", what);
-	}
-	if (view_numel(v) == 0)
-		return RF_OK;
-	int64_t lo, hi;
-	view_bytes(v, 1, &lo, &hi);
-	if (lo < 0 || hi > rf_tensor_numel(t))
-		return rf_error(RF_ERR_INVALID, OP ": %s view reaches elements [%lld, %lld), outside its "
-				"tensor's [0, %lld)", what, (long long)lo, (long long)hi,
-				(long long)rf_tensor_numel(t));
-	return RF_OK;
-}
-
 static enum rf_status check_args(const rf_tensor *src, const struct rf_view *sv,
 				 const rf_tensor *dst, const struct rf_view *dv)
 {
@@ -65,18 +46,7 @@ static enum rf_status check_args(const rf_tensor *src, const struct rf_view *sv,
 	if (rf_tensor_on_device(src) != rf_tensor_on_device(dst))
 		return rf_error(RF_ERR_INVALID, OP ": src and dst must both be on the device or both on "
 				"the host");
-	enum rf_status s;
-	if ((s = check_view(sv, src, "src")) != RF_OK || (s = check_view(dv, dst, "dst")) != RF_OK)
-		return s;
-	bool same = sv->ndim == dv->ndim;
-	for (int d = 0; same && d < sv->ndim; d++)
-		same = sv->shape[d] == dv->shape[d];
-	if (!same)
-		return rf_error(RF_ERR_INVALID, OP ": src and dst views have different shapes");
-	for (int d = 0; d < dv->ndim; d++)
-		if (dv->stride[d] == 0 && dv->shape[d] > 1)
-			return rf_error(RF_ERR_INVALID, OP ": dst view has a stride-0 axis");
-	return RF_OK;
+	return rf_views_check(OP, src, sv, dst, dv);
 }
 
 /* }===== */

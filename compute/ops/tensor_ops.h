@@ -62,6 +62,11 @@ struct rf_view {
 /* The contiguous row-major view of a whole tensor. */
 struct rf_view rf_view_contiguous(const rf_tensor *t);
 
+/* Checks a copy's views: each within its tensor, of equal shapes, and no stride-0 axis
+** in dst (it would write one element several times). `op` starts the messages. */
+enum rf_status rf_views_check(const char *op, const rf_tensor *src, const struct rf_view *sv,
+			      const rf_tensor *dst, const struct rf_view *dv);
+
 /* dst[dst_view] = src[src_view] elementwise over the (common) view shape. Any dtype of
 ** 4 bytes (f32/i32) or 2 bytes (f16/bf16; needs 16-bit storage) as long as src and dst
 ** share it, copied bit for bit. Covers slicing, transposes, permutes, concatenation
