@@ -263,6 +263,22 @@ static int dataset_batches(lua_State *L)
 	return 1;
 }
 
+/* refract.images{dir= | list= | files=, batch=, model= or size=..., start=, stop=,
+** workers=} -> the batches iterator of refract.dataset(spec):batches(spec). */
+static int l_images(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lua_pushcfunction(L, l_dataset);
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 1);              /* the dataset, kept alive by the loader's uservalue */
+	lua_pushcfunction(L, dataset_batches);
+	lua_insert(L, -2);
+	lua_pushvalue(L, 1);
+	lua_call(L, 2, 1);
+	return 1;
+}
+
 /* }===== */
 
 void rf_lua_open_image(lua_State *L)
@@ -287,6 +303,7 @@ void rf_lua_open_image(lua_State *L)
 	lua_pop(L, 1);
 	static const luaL_Reg fns[] = {
 		{ "image_load", l_image_load }, { "preprocess", l_preprocess }, { "dataset", l_dataset },
+		{ "images", l_images },
 		{ NULL, NULL },
 	};
 	luaL_setfuncs(L, fns, 0);

@@ -1,0 +1,69 @@
+-- The refract host: script arguments as `lua` sets them, `require` of modules next to the
+-- script and of the bundled library, -e, errors with a traceback and a non-zero exit, the
+-- interactive prompt reading stdin, and dataset iteration with refract.images.
+local refract = require("refract")
+local T = require("testlib")
+
+local exe = refract.executable()
+local home = refract.home()
+local tmp = os.tmpname()
+
+local function run(cmd)
+  local ok = os.execute(string.format("%s > '%s' 2>&1", cmd, tmp))
+  local f = io.open(tmp)
+  local out = f:read("a")
+  f:close()
+  return ok, out
+end
+
+-- arg and require
+local script = home .. "/tests/lua/host/uses_helper.lua"
+local f = assert(io.open(script, "w"))
+f:write('local h = require("helper_module")\n',
+        'local util = require("refract.util")\n',
+        'print(arg[0]:match("[^/]+$"), arg[1], arg[2], #arg, h.answer, type(util.parse_args))\n')
+f:close()
+local ok, out = run(string.format("'%s' '%s' one two", exe, script))
+os.remove(script)
+T.ok(ok, "a script runs: " .. out)
+T.matches(out, "uses_helper.lua\tone\ttwo\t2\t42\tfunction")
+
+-- -e
+ok, out = run(string.format("'%s' -e 'print(refract.version, 6 * 7)'", exe))
+T.ok(ok, "-e runs")
+T.matches(out, "^" .. refract.version:gsub("%.", "%%.") .. "\t42")
+
+-- errors: a message with a traceback, exit status non-zero
+ok, out = run(string.format("'%s' -e 'local function f() error(\"boom\") end f()'", exe))
+T.ok(not ok, "an error exits non-zero")
+T.matches(out, "boom")
+T.matches(out, "stack traceback")
+ok, out = run(string.format("'%s' /nonexistent/script.lua", exe))
+T.ok(not ok, "a missing script exits non-zero")
+T.matches(out, "cannot open /nonexistent/script.lua")
+ok, out = run(string.format("'%s' nosuchcommand", exe))
+T.ok(not ok, "an unknown command exits non-zero")
+T.matches(out, "unknown command 'nosuchcommand'")
+
+-- the prompt: expressions print, statements run, errors do not end it
+ok, out = run(string.format("printf 'x = 20\\nx + 22\\nerror(\"oops\")\\nprint(\"after\")\\n' | '%s'", exe))
+T.ok(ok, "the prompt ends cleanly at end of input")
+T.matches(out, "42")
+T.matches(out, "oops")
+T.matches(out, "after")
+
+-- refract.images: batches of a folder, in path order, with the 1-based index of each
+local dir = home .. "/scripts/data/models/tinyclip-shapes/examples"
+local seen, batches = 0, 0
+for pixels, first, count in refract.images({ dir = dir, batch = 5, size = 64 }) do
+  T.eq(first, seen + 1, "batches follow each other")
+  T.eq(pixels:shape(), { count, 3, 64, 64 })
+  seen, batches = seen + count, batches + 1
+  pixels:free()
+end
+T.eq(seen, 24, "every image of the folder (12 pictures and 12 masks)")
+T.eq(batches, 5)
+T.fails(function() return refract.images({ dir = "/nonexistent" }) end, "/nonexistent")
+
+os.remove(tmp)
+T.done()
