@@ -181,7 +181,9 @@ static size_t split_lines(char *text, size_t len, char ***lines)
 
 /* {===== open_clip's gz file */
 
-static enum rf_status read_gz(const char *path, char **out, size_t *len)
+/* The whole file, NUL-terminated. zlib reads files that are not gzip-compressed as they
+** are, so this serves the .gz vocabulary and Hugging Face's plain files alike. */
+static enum rf_status read_whole(const char *path, char **out, size_t *len)
 {
 	errno = 0;
 	gzFile f = gzopen(path, "rb");
@@ -302,7 +304,7 @@ enum rf_status rf_tokenizer_load_bpe_gz(const char *path, rf_tokenizer **out)
 	*out = NULL;
 	char *text = NULL, **lines = NULL;
 	size_t len = 0;
-	enum rf_status s = read_gz(path, &text, &len);
+	enum rf_status s = read_whole(path, &text, &len);
 	if (s != RF_OK)
 		return s;
 	size_t nlines = split_lines(text, len, &lines);
@@ -323,43 +325,6 @@ enum rf_status rf_tokenizer_load_bpe_gz(const char *path, rf_tokenizer **out)
 /* }===== */
 
 /* {===== Hugging Face's vocab.json + merges.txt */
-
-static enum rf_status read_text(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	size_t cap = 1 << 20, n = 0;
-	char *buf = malloc(cap + 1);
-	enum rf_status s = buf ? RF_OK : oom();
-	while (s == RF_OK) {
-		if (n == cap) {
-			char *nb = realloc(buf, 2 * cap + 1);
-			if (!nb) {
-				s = oom();
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		size_t got = fread(buf + n, 1, cap - n, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f))
-				s = rf_error(RF_ERR_IO, "%s: read error", path);
-			break;
-		}
-	}
-	fclose(f);
-	if (s != RF_OK) {
-		free(buf);
-		return s;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return RF_OK;
-}
 
 /* Fills the map from vocab.json; ids must be distinct and in [0, 2^31). */
 static enum rf_status hf_vocab(json_t *vocab, struct strmap *m, int32_t *size, const char *path)
@@ -437,7 +402,7 @@ enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_t
 	*out = NULL;
 	char *text = NULL;
 	size_t len;
-	enum rf_status s = read_text(vocab_json, &text, &len);
+	enum rf_status s = read_whole(vocab_json, &text, &len);
 	if (s != RF_OK)
 		return s;
 	json_error_t jerr;
@@ -450,7 +415,7 @@ enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_t
 	struct strmap m = {0};
 	s = json_is_object(vocab) ? RF_OK : rf_error(RF_ERR_FORMAT, "%s: not a JSON object", vocab_json);
 	if (s == RF_OK)
-		s = read_text(merges_txt, &text, &len);
+		s = read_whole(merges_txt, &text, &len);
 	if (s == RF_OK)
 		s = rf_tokenizer_alloc(json_object_size(vocab), &tok);
 	if (s == RF_OK)
