@@ -3,6 +3,7 @@
 ** and datasets iterated in batches decoded on worker threads (refract.dataset,
 ** refract.images). Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
 #include "dataset.h"

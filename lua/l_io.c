@@ -5,6 +5,7 @@
 ** device, bf16 widened to f32 on the device (kernels compute in f32/f16), integer
 ** dtypes (tokens, labels, images) on the host. Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "npy.h"
 #include "safetensors.h"

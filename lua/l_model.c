@@ -2,6 +2,7 @@
 ** l_model.c: refract.Model: loading a CLIP checkpoint directory and running it from Lua:
 ** config, tokenize, encode_images, encode_texts, decompose. Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
 #include "decompose.h"

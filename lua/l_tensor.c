@@ -5,6 +5,7 @@
 ** properties (shape, dtype, ndim, numel, device, #). The operations live in
 ** l_tensor_*.c and l_linalg.c; rf_lua_open_tensor registers them all. Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "elementwise.h"
 #include "status.h"

@@ -13,7 +13,7 @@
 #ifndef RF_LUA_LTENSOR_H
 #define RF_LUA_LTENSOR_H
 
-#include "lhost.h"
+#include "l_util.h"
 #include "tensor.h"
 
 #define RF_TENSOR_MT "refract.Tensor"
@@ -40,16 +40,6 @@ rf_tensor *rf_lua_new_host_tensor(lua_State *L, enum rf_dtype dt, const struct r
 /* Creates (pushes) a tensor on the device or on the host. */
 rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
 			     bool device);
-
-/* Runs `s = call` and, if it failed for device memory, a full collection and one retry. */
-#define RF_LUA_RETRY_OOM(L, s, call) \
-	do { \
-		(s) = (call); \
-		if ((s) == RF_ERR_OOM_DEVICE) { \
-			lua_gc((L), LUA_GCCOLLECT); \
-			(s) = (call); \
-		} \
-	} while (0)
 
 /* RF_LUA_RETRY_OOM, then a Lua error "<what>: <message>" if the call failed. Only for
 ** calls that hold no C resource the error would leak. */
