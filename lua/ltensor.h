@@ -117,7 +117,12 @@ void rf_lua_broadcast(lua_State *L, const struct rf_shape *a, const struct rf_sh
 
 /* }===== */
 
-/* {===== per-file method and function tables (registered by rf_lua_open_tensor) */
+/* {===== per-file method and function tables (registered by l_tensor_meta.c) */
+
+/* shape, dtype, ndim, numel, device, free, is_freed (l_tensor.c). */
+extern const luaL_Reg rf_lua_tensor_core_methods[];
+/* __gc and __close (one idempotent release), __len (l_tensor.c). */
+extern const luaL_Reg rf_lua_tensor_core_meta[];
 
 extern const luaL_Reg rf_lua_tensor_create_functions[];
 extern const luaL_Reg rf_lua_tensor_convert_methods[];
