@@ -41,16 +41,6 @@ rf_tensor *rf_lua_new_host_tensor(lua_State *L, enum rf_dtype dt, const struct r
 rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
 			     bool device);
 
-/* RF_LUA_RETRY_OOM, then a Lua error "<what>: <message>" if the call failed. Only for
-** calls that hold no C resource the error would leak. */
-#define RF_LUA_RUN(L, what, call) \
-	do { \
-		enum rf_status rf_run_s_; \
-		RF_LUA_RETRY_OOM(L, rf_run_s_, call); \
-		if (rf_run_s_ != RF_OK) \
-			rf_lua_fail((L), rf_run_s_, (what)); \
-	} while (0)
-
 /* }===== */
 
 /* {===== dtypes and shapes */
