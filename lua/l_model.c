@@ -45,7 +45,7 @@ static int l_load(lua_State *L)
 	const char *dir = luaL_checkstring(L, 1);
 	struct rf_clip_options opt = { .storage = RF_F32 };
 	char vocab[4200];
-	snprintf(vocab, sizeof vocab, "%s/scripts/data/bpe_simple_vocab_16e6.txt.gz", rf_paths_root());
+	snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", rf_paths_data());
 	opt.vocab_path = vocab;
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
