@@ -23,14 +23,6 @@ rf_ltensor *rf_lua_push_tensor_handle(lua_State *L)
 	return h;
 }
 
-void rf_lua_push_tensor(lua_State *L, rf_tensor *t)
-{
-	/* If the userdata allocation raises, `t` would leak: Lua reports a memory error,
-	** which is already fatal for the script; keep the window as small as this. */
-	rf_ltensor *h = rf_lua_push_tensor_handle(L);
-	h->t = t;
-}
-
 rf_tensor *rf_lua_check_tensor(lua_State *L, int idx)
 {
 	rf_ltensor *h = luaL_checkudata(L, idx, RF_TENSOR_MT);

@@ -26,8 +26,6 @@ typedef struct rf_ltensor {
 
 /* Pushes an empty handle: acquire the tensor after, so an error cannot leak it. */
 rf_ltensor *rf_lua_push_tensor_handle(lua_State *L);
-/* Pushes a handle that takes ownership of `t`. */
-void rf_lua_push_tensor(lua_State *L, rf_tensor *t);
 /* The live tensor at `idx`, or an argument error (wrong type or freed). */
 rf_tensor *rf_lua_check_tensor(lua_State *L, int idx);
 /* The tensor at `idx` if it is a live tensor handle, else NULL. */
