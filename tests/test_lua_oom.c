@@ -141,14 +141,18 @@ int main(int argc, char **argv)
 		      "  for x in refract.images { dir = images, batch = 3, model = model } do x:free() end\n"
 		      "end\n"
 		      "function topk() return pixels:topk(3, 4) end\n"
-		      "function cat() return refract.cat({ pixels, pixels:host() }, 2) end\n")) {
+		      "function cat() return refract.cat({ pixels, pixels:host() }, 2) end\n"
+		      "local doc = { a = { 1, 2.5, 'x', refract.null }, [3] = { b = true } }\n"
+		      "function json_encode() return refract.json_encode(doc, 2) end\n"
+		      "local text = refract.json_encode(doc)\n"
+		      "function json_decode() return refract.json_decode(text) end\n")) {
 		check_call(L, &lim, "decompose");
 		check_call(L, &lim, "decompose_spatial");
 		check_call(L, &lim, "decompose_projected");
 		check_call(L, &lim, "encode");
 		check_call(L, &lim, "forward");
 		for (const char **f = (const char *[]){ "read", "image_load", "preprocess", "batches",
-							"topk", "cat", NULL }; *f; f++)
+							"topk", "cat", "json_encode", "json_decode", NULL }; *f; f++)
 			check_call(L, &lim, *f);
 	}
 	lua_close(L);
