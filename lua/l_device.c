@@ -6,6 +6,8 @@
 #include "lhost.h"
 #include "context.h"
 #include "device.h"
+#include "memory.h"
+#include "profile.h"
 #include "status.h"
 
 #define CTX_MT "refract.Context"
