@@ -6,6 +6,8 @@
 #include "l_util.h"
 #include "context.h"
 #include "device.h"
+#include "memory.h"
+#include "profile.h"
 #include "status.h"
 
 static void push_caps(lua_State *L, const struct rf_caps *c)

@@ -8,6 +8,7 @@
 #include "context.h"
 #include "layout.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,6 +7,7 @@
 #include "ltensor.h"
 #include "layout.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <string.h>

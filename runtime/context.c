@@ -1,6 +1,6 @@
 /*
 ** context.c: creating and destroying rf_ctx: instance, device choice, logical device and
-** queue, then memory, pipelines and command frames. Runtime layer (L1).
+** queue, then memory, pipelines, command frames and profiling. Runtime layer (L1).
 */
 #include "context_internal.h"
 #include "pipeline_internal.h"
@@ -9,7 +9,6 @@
 #include "vkcheck.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 enum rf_status rf_ctx_vk_fail(rf_ctx *ctx, VkResult r, const char *what)
 {
@@ -106,14 +105,9 @@ static void destroy(rf_ctx *ctx)
 		rf_memory_fini(ctx);
 		vkDestroyDevice(ctx->device, NULL);
 	}
+	rf_profile_fini(ctx);
 	rf_instance_destroy(&ctx->inst);
 	free(ctx);
-}
-
-static bool env_flag(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v && strcmp(v, "0") != 0;
 }
 
 enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
@@ -139,7 +133,7 @@ enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
 		destroy(ctx);
 		return s;
 	}
-	ctx->profile = (opt->profile || env_flag("REFRACT_PROFILE")) && ctx->caps.timestamps;
+	rf_profile_init(ctx, opt->profile);
 	rf_log(RF_LOG_INFO, "using %s (%s, %s)", ctx->caps.name,
 	       rf_device_class_str(ctx->caps.device_class), ctx->caps.driver);
 	*out = ctx;
@@ -165,6 +159,16 @@ void rf_ctx_release(rf_ctx *ctx)
 const struct rf_caps *rf_ctx_caps(const rf_ctx *ctx)
 {
 	return &ctx->caps;
+}
+
+enum rf_status rf_ctx_submit(rf_ctx *ctx)
+{
+	return rf_frames_submit(ctx);
+}
+
+enum rf_status rf_ctx_finish(rf_ctx *ctx)
+{
+	return rf_frames_finish(ctx);
 }
 
 enum rf_status rf_ctx_check(rf_ctx *ctx)

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "filetest.h"
 #include "safetensors.h"
+#include "safetensors_write.h"
 #include "status.h"
 
 #include <fcntl.h>
