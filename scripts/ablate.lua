@@ -67,17 +67,9 @@ data.check_out(opts.out, { "json" })
 if opts.chart then data.check_out(opts.chart, { "svg" }, "--chart") end
 
 local dec = data.read_decomposition(opts.decomposition)
-local classifier = util.read_tensor(opts.classifier, "classifier")
+local classifier, class_names = require("refract.classifier").read(opts.classifier)
 ablate.check_classifier(dec, classifier, opts.classifier)
 local classes = classifier:shape(2)
-local class_names
-do
-  local file = provenance.file_of(opts.classifier)
-  if file:match("%.safetensors$") then
-    local md = refract.metadata(file)
-    if md.classes then class_names = refract.json_decode(md.classes) end
-  end
-end
 local labels = data.read_labels(opts.labels, { count = dec.count, paths = dec.paths,
                                                classes = class_names or classes })
 local groups = opts.groups and data.read_groups(opts.groups, { count = dec.count, paths = dec.paths })
