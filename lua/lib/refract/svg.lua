@@ -48,6 +48,7 @@ local palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564
 function M.line_chart(opts)
   local W, H = opts.width or 720, opts.height or 440
   local left, right, top, bottom = 72, 40, opts.note and 62 or 48, 64
+  if opts.value_labels then top = top + 16 end  -- room for the labels of the highest points
   if #opts.series > 1 then right = 180 end
   local xs = opts.x
   local lo, hi = math.huge, -math.huge
