@@ -35,7 +35,8 @@ and prints the table.
                        image, path) when the decomposition records its image paths,
                        otherwise taken in order
   --heads L.H,...      also mean-ablate these heads (layers and heads from 1; L.* is a
-                       whole layer, ranges A-B, all) and report the accuracy
+                       whole layer (quote the * for the shell), ranges A-B, all) and
+                       report the accuracy
   --mlps L,...         also mean-ablate these MLP terms (0 or embed: the embedding term;
                        l: layer l's MLP; ranges A-B; all)
   --groups F[:COL]     per-group and worst-group accuracy, groups being (label, value of

@@ -80,7 +80,7 @@ T.eq(select(2, svg:gsub("<circle ", "")), 4, "one point per entry of attention_l
 
 -- Mean-ablating any heads and MLP terms, against the golden tensors summed here.
 ok, text = run(string.format("ablate --decomposition %s/dec.safetensors --classifier %s/k.safetensors --labels %s "
-  .. "--heads 3.2,2.* --mlps embed,3 --out %s/a2.json", tmp, tmp, labels, tmp))
+  .. "--heads '3.2,2.*' --mlps embed,3 --out %s/a2.json", tmp, tmp, labels, tmp))
 T.ok(ok, "ablate --heads --mlps runs: " .. text)
 local a2 = refract.json_read(tmp .. "/a2.json")
 T.eq(a2.ablated.heads, { "3.2", "2.1", "2.2", "2.3", "2.4" }, "heads as named")
