@@ -6,14 +6,10 @@ local T = require("testlib")
 
 local exe = refract.executable()
 local home = refract.home()
-local tmp = os.tmpname()
-
+-- `cmd`'s success and its stdout and stderr together.
 local function run(cmd)
-  local ok = os.execute(string.format("%s > '%s' 2>&1", cmd, tmp))
-  local f = io.open(tmp)
-  local out = f:read("a")
-  f:close()
-  return ok, out
+  local r = T.run(cmd)
+  return r.ok, r.out .. r.err
 end
 
 -- arg and require
@@ -65,5 +61,4 @@ T.eq(seen, 24, "every image of the folder (12 pictures and 12 masks)")
 T.eq(batches, 5)
 T.fails(function() return refract.images({ dir = "/nonexistent" }) end, "/nonexistent")
 
-os.remove(tmp)
 T.done()
