@@ -2,10 +2,16 @@
 -- one scratch folder per test run (T.tmp), removed by T.done.
 local M = { failures = 0, checks = 0 }
 
+-- A value as text: list elements in order, then the other keys sorted (k = v).
 local function show(v)
-  if type(v) ~= "table" then return tostring(v) end
-  local parts = {}
+  if type(v) ~= "table" then return type(v) == "string" and string.format("%q", v) or tostring(v) end
+  local parts, keys = {}, {}
   for i, x in ipairs(v) do parts[i] = show(x) end
+  for k in pairs(v) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= #parts) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. " = " .. show(v[k]) end
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
