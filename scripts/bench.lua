@@ -1,7 +1,8 @@
 -- refract bench: benchmarks against peers in the same run: `refract bench gemm`, `refract bench vit`
 --
 -- `refract bench vit` (lua/lib/refract/bench_vit.lua) times a full-size ViT encoding and
--- decomposing, and the decomposition's peak memory.
+-- decomposing, with their peak memory, and with --peer torch a PyTorch implementation of
+-- the same tower (plain, and the paper's per-head methods) on the same weights and pixels.
 --
 -- `refract bench gemm` times rf_op_gemm (the Linear layer) against OpenBLAS's sgemm on
 -- the same data in the same run, for ViT-B/16's four Linear shapes at one image
@@ -10,7 +11,8 @@ local refract = require("refract")
 local util = require("refract.util")
 
 local usage = [[
-usage: refract bench vit [--help]  (a full-size ViT: encode and decomposition rates)
+usage: refract bench vit [--help]  (a full-size ViT: encode and decomposition rates and
+                                    memory, against PyTorch with --peer torch)
        refract bench gemm [--seconds S] [--threads N] [--shape MxKxN ...] [--no-f16]
 
 Times C[M,N] = A[M,K] . W[N,K]^T with rf_op_gemm and with OpenBLAS cblas_sgemm on the

@@ -46,8 +46,12 @@ T.fails(function() random_clip.write(tmpdir("bad"), "tiny", { dtype = "i8" }) en
 T.fails(function() random_clip.write(tmpdir("bad"), "tiny", { seed = 1.5 }) end, "seed must be an integer")
 
 -- bench vit writes its random model with the library (no subprocess) and times it.
-local r = require("refract.bench_vit").run({ "--arch", "tiny", "--seconds", "0.01", "--no-f16" })
-T.ok(r["encode f32"] > 0 and r["decompose heads"] > 0 and r["decompose spatial"] > 0, "bench vit rates")
+local r = require("refract.bench_vit").run({ "--arch", "tiny", "--seconds", "0.01", "--dtype", "f32" })
+T.eq(#r.runs, 3, "bench vit: one row per method")
+for _, row in ipairs(r.runs) do
+  T.ok(row.arch == "tiny" and row.dtype == "f32" and row.batch == 8, "bench vit row " .. row.method)
+  T.ok(row.ours.images_per_s > 0, "bench vit rate of " .. row.method)
+end
 
 for _, dir in ipairs(dirs) do os.execute(string.format("rm -rf '%s'", dir)) end
 os.remove(base)
