@@ -299,6 +299,23 @@ static int model_max_decompose_batch(lua_State *L)
 	return 1;
 }
 
+/* Out of device memory: says whether a smaller batch fits, or that nothing does. */
+static int decompose_oom(lua_State *L, rf_clip *m, const struct rf_decompose_options *opt,
+			 const rf_tensor *pixels)
+{
+	char first[512];
+	snprintf(first, sizeof first, "%s", rf_error_message());
+	enum rf_status s = rf_clip_check_room(m, "decompose", rf_decompose_image_bytes(m, opt));
+	if (s != RF_OK)
+		return rf_lua_fail(L, s, "decompose");
+	int64_t batch = pixels->shape.ndim > 0 ? pixels->shape.dim[0] : 0;
+	int fits = rf_decompose_max_batch(m, opt);
+	if (fits >= batch)
+		return luaL_error(L, "decompose: %s", first);
+	return luaL_error(L, "decompose: %s; a batch of %d images does not fit: at most %d fit per call "
+			  "here (model:max_decompose_batch)", first, (int)batch, fits);
+}
+
 /* model:decompose(pixels [, options]) -> table of named tensors */
 static int model_decompose(lua_State *L)
 {
@@ -308,6 +325,8 @@ static int model_decompose(lua_State *L)
 	struct rf_decomposition *d = push_decomposition_holder(L);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_decompose(m, pixels, &opt, d));
+	if (s == RF_ERR_OOM_DEVICE)
+		return decompose_oom(L, m, &opt, pixels);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "decompose");
 	push_decomposition(L, d);

@@ -83,6 +83,28 @@ static enum rf_status limit_storage_range(struct rf_caps *caps)
 	return RF_OK;
 }
 
+/* REFRACT_HEAP_BUDGET=<bytes> lowers the device memory refract lets itself use (never
+** raises it), read once here, so that the paths taken when a model or a batch does not
+** fit the budget (lavapipe's 2 GiB heap and ViT-L/H) run with small models in tests. */
+static enum rf_status limit_heap_budget(struct rf_caps *caps)
+{
+	const char *v = getenv("REFRACT_HEAP_BUDGET");
+	if (!v || !*v)
+		return RF_OK;
+	char *end;
+	errno = 0;
+	unsigned long long bytes = strtoull(v, &end, 10);
+	if (*end || errno || v[0] == '-' || bytes < 65536)
+		return rf_error(RF_ERR_INVALID, "REFRACT_HEAP_BUDGET=%s: expected a number of bytes, at "
+				"least 65536", v);
+	if (bytes < caps->heap_budget) {
+		rf_log(RF_LOG_INFO, "device memory limited to %llu bytes (REFRACT_HEAP_BUDGET; the device "
+		       "allows %llu)", bytes, (unsigned long long)caps->heap_budget);
+		caps->heap_budget = bytes;
+	}
+	return RF_OK;
+}
+
 static enum rf_status create_device(rf_ctx *ctx)
 {
 	float priority = 1.0f;
@@ -152,6 +174,8 @@ enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
 		s = pick_physical(ctx, opt->device);
 	if (s == RF_OK)
 		s = limit_storage_range(&ctx->caps);
+	if (s == RF_OK)
+		s = limit_heap_budget(&ctx->caps);
 	if (s == RF_OK)
 		s = create_device(ctx);
 	if (s == RF_OK)

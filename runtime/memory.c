@@ -293,13 +293,14 @@ enum rf_status rf_mem_alloc(rf_ctx *ctx, uint64_t size, struct rf_mem *out)
 	}
 	uint64_t block = need > ctx->block_size ? need : ctx->block_size;
 	if (ctx->mem_stats.reserved + block > ctx->caps.heap_budget) {
-		/* Empty blocks may be waiting for in-flight work: wait, free them, try again. */
-		if (!has_empty_block(ctx))
-			return over_budget(ctx, size);
-		enum rf_status s = rf_ctx_finish(ctx);
-		if (s != RF_OK)
-			return s;
-		rf_memory_trim(ctx);
+		/* Empty blocks may be waiting for in-flight work: wait, free them, try again;
+		** then, if a whole block is still too much, one of just the size asked for. */
+		if (has_empty_block(ctx)) {
+			enum rf_status s = rf_ctx_finish(ctx);
+			if (s != RF_OK)
+				return s;
+			rf_memory_trim(ctx);
+		}
 		if (ctx->mem_stats.reserved + block > ctx->caps.heap_budget) {
 			block = need;
 			if (ctx->mem_stats.reserved + block > ctx->caps.heap_budget)

@@ -21,6 +21,7 @@ same data in the same run and prints GFLOP/s (2*M*N*K flops per product) for bot
   best      the fastest single submit
   OpenBLAS  cblas_sgemm with N threads (default 2)
   ratio     ours / OpenBLAS
+  */cpu     the same per second of the process's CPU time (steadier on a shared machine)
 Default shapes: M in {197, 1576} x (K, N) in {768x2304, 768x768, 768x3072, 3072x768},
 f32 weights, then the same with f16 weights.
 
@@ -69,15 +70,17 @@ end
 local d = refract.device()
 print(string.format("device: %s (%s), LP_NUM_THREADS=%s, OpenBLAS threads %d, %g s per side",
   d.name, d.type, os.getenv("LP_NUM_THREADS") or "unset", threads, seconds))
-print(string.format("%-6s %-5s %-5s %-5s %-7s %8s %8s %9s %7s  %s", "dtype", "M", "K", "N", "kernel",
-  "ours", "best", "OpenBLAS", "ratio", "max rel diff"))
+print(string.format("%-6s %-5s %-5s %-5s %-7s %8s %8s %9s %7s %8s %9s %7s  %s", "dtype", "M", "K", "N", "kernel",
+  "ours", "best", "OpenBLAS", "ratio", "ours/cpu", "BLAS/cpu", "ratio", "max rel diff"))
 local dtypes = opts.no_f16 and { "f32" } or { "f32", "f16" }
 for _, dtype in ipairs(dtypes) do
   for _, s in ipairs(shapes) do
     local r = refract.bench_gemm { m = s.m, n = s.n, k = s.k, dtype = dtype, seconds = seconds,
       threads = threads }
-    print(string.format("%-6s %-5d %-5d %-5d %-7s %8.1f %8.1f %9.1f %6.1f%%  %.1e", dtype, s.m, s.k,
-      s.n, r.kernel, r.ours, r.ours_best, r.openblas, 100 * r.ratio, r.max_rel_diff))
+    print(string.format("%-6s %-5d %-5d %-5d %-7s %8.1f %8.1f %9.1f %6.1f%% %8.1f %9.1f %6.1f%%  %.1e", dtype,
+      s.m, s.k, s.n, r.kernel, r.ours, r.ours_best, r.openblas, 100 * r.ratio, r.ours_cpu, r.openblas_cpu,
+      100 * r.ours_cpu / r.openblas_cpu, r.max_rel_diff))
   end
 end
-print("GFLOP/s; ratio = ours / OpenBLAS in this run.")
+print("GFLOP/s; ratio = ours / OpenBLAS in this run; */cpu: GFLOP per second of the process's CPU time,")
+print("which a shared machine disturbs far less (with one thread each: --threads 1, LP_NUM_THREADS=1).")

@@ -51,7 +51,15 @@ enum rf_status rf_clip_tokenize(const rf_clip *m, const char *const *texts, int 
 ** each row's first end-of-text token (the largest id). */
 enum rf_status rf_clip_encode_tokens(rf_clip *m, const rf_tensor *tokens, rf_tensor **embeds);
 
-/* The largest batch whose activations fit the device's binding and memory limits. */
+/* The largest batch whose activations fit the device's binding range and what its memory
+** budget has left beside the tensors in use (the weights); at least 1. */
 int rf_clip_max_batch(const rf_clip *m);
+/* Device bytes one image's vision forward pass holds at its peak (activations). */
+uint64_t rf_clip_image_bytes(const rf_clip *m);
+/* Device bytes a batch may still take: four fifths of the budget less what is in use. */
+uint64_t rf_clip_free_bytes(const rf_clip *m);
+/* RF_ERR_OOM_DEVICE with a message saying what is needed and what is free when not even
+** one image's `per_image` bytes fit beside what is in use ("what" starts the message). */
+enum rf_status rf_clip_check_room(const rf_clip *m, const char *what, uint64_t per_image);
 
 #endif

@@ -4,6 +4,7 @@
 ** Compute layer (L5).
 */
 #include "clip_internal.h"
+#include "context.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -365,10 +366,65 @@ static enum rf_status load_text(rf_clip *m)
 	return load_tower(m, "text", &c->text, &m->text);
 }
 
+/* {===== fitting the device */
+
+/* Device bytes of one tower's blocks: matrices in `esize` bytes, vectors in f32. */
+static uint64_t tower_bytes(const struct rf_tower_config *t, uint64_t esize)
+{
+	uint64_t w = (uint64_t)t->width, h = (uint64_t)t->mlp_width;
+	uint64_t matrices = 3 * w * w + w * w + 2 * w * h;
+	uint64_t vectors = 4 * w + 3 * w + w + h + w;   /* LayerNorms, qkv, out, fc, proj biases */
+	return (uint64_t)t->layers * (matrices * esize + vectors * 4);
+}
+
+/* Device bytes the weights of a model take with matrices stored as `storage` (the panels'
+** padding aside, so a lower bound). */
+static uint64_t weights_bytes(const struct rf_clip_config *c, bool text, enum rf_dtype storage)
+{
+	uint64_t esize = rf_dtype_size(storage), w = (uint64_t)c->vision.width, d = (uint64_t)c->embed_dim;
+	uint64_t p = (uint64_t)c->patch_size;
+	uint64_t bytes = tower_bytes(&c->vision, esize) + (w * 3 * p * p + d * w) * esize +
+			 ((uint64_t)c->tokens * w + 5 * w) * 4;
+	if (text) {
+		uint64_t wt = (uint64_t)c->text.width;
+		bytes += tower_bytes(&c->text, esize) + d * wt * esize +
+			 ((uint64_t)c->context_length * wt + 2 * wt) * 4;
+	}
+	return bytes;
+}
+
+/* Refuses, before uploading anything, weights that cannot fit the device's budget,
+** saying how much they need and whether f16 storage would fit. */
+static enum rf_status check_weights_fit(const rf_clip *m)
+{
+	const struct rf_caps *caps = rf_ctx_caps(m->ctx);
+	struct rf_mem_stats st;
+	rf_ctx_memory_stats(m->ctx, &st);
+	uint64_t free = caps->heap_budget > st.in_use ? caps->heap_budget - st.in_use : 0;
+	uint64_t need = weights_bytes(&m->cfg, m->has_text, m->storage);
+	if (need <= free)
+		return RF_OK;
+	char advice[160] = "";
+	uint64_t half = weights_bytes(&m->cfg, m->has_text, RF_F16);
+	if (m->storage == RF_F32 && half <= free)
+		snprintf(advice, sizeof advice, "; as f16 they take %.1f MiB: load them with dtype f16 (--dtype f16)",
+			 half / 1048576.0);
+	else if (m->has_text && weights_bytes(&m->cfg, false, m->storage) <= free)
+		snprintf(advice, sizeof advice, "; the vision tower alone fits (vision_only)");
+	return rf_error(RF_ERR_OOM_DEVICE, "%s: the weights take %.1f MiB on the device as %s, more than the "
+			"%.1f MiB free of the %.1f MiB that refract uses on %s%s", m->cfg.weights_path,
+			need / 1048576.0, rf_dtype_name(m->storage), free / 1048576.0,
+			caps->heap_budget / 1048576.0, caps->name, advice);
+}
+
+/* }===== */
+
 enum rf_status rf_clip_load_weights(rf_clip *m)
 {
-	enum rf_status s = rf_safetensors_open(m->cfg.weights_path, &m->st);
+	enum rf_status s = check_weights_fit(m);
 	if (s != RF_OK)
+		return s;
+	if ((s = rf_safetensors_open(m->cfg.weights_path, &m->st)) != RF_OK)
 		return s;
 	if ((s = load_vision(m)) != RF_OK)
 		return s;

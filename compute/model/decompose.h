@@ -67,8 +67,11 @@ enum rf_status rf_clip_decompose(rf_clip *m, const rf_tensor *pixels,
 				 const struct rf_decompose_options *opt, struct rf_decomposition *out);
 void rf_decomposition_free(struct rf_decomposition *d);
 
-/* The largest batch whose decomposition (outputs and activations) fits the device. */
+/* The largest batch whose decomposition (outputs and activations) fits the device beside
+** what is in use (the weights); at least 1. */
 int rf_decompose_max_batch(const rf_clip *m, const struct rf_decompose_options *opt);
+/* Device bytes one image's decomposition holds at its peak (outputs and activations). */
+uint64_t rf_decompose_image_bytes(const rf_clip *m, const struct rf_decompose_options *opt);
 
 /* Drops the folded matrices cached in the model (they are rebuilt on demand). */
 void rf_clip_drop_folds(rf_clip *m);
