@@ -232,8 +232,25 @@ static int l_bench_gemm(lua_State *L)
 	return 1;
 }
 
+/* refract.gemm_info() -> {family = "host"|"lanes"|..., blas_core = OpenBLAS's kernels}:
+** what runs the Linear layers on this device, for benchmark reports. */
+static int l_gemm_info(lua_State *L)
+{
+	const char *family = rf_gemm_family(rf_lua_ctx(L));
+	if (!family)
+		return rf_lua_fail(L, RF_ERR_INVALID, "gemm_info");
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, family);
+	lua_setfield(L, -2, "family");
+	lua_pushstring(L, rf_host_blas_core());
+	lua_setfield(L, -2, "blas_core");
+	return 1;
+}
+
 void rf_lua_open_bench(lua_State *L)
 {
 	lua_pushcfunction(L, l_bench_gemm);
 	lua_setfield(L, -2, "bench_gemm");
+	lua_pushcfunction(L, l_gemm_info);
+	lua_setfield(L, -2, "gemm_info");
 }

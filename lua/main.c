@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gemm.h"
+
 static const char *progname = "refract";
 static lua_State *running_state;   /* for the SIGINT handler */
 
@@ -262,8 +264,22 @@ static int pmain(lua_State *L)
 	return 1;
 }
 
+/* OpenBLAS picks its kernels when it loads, from OPENBLAS_CORETYPE or its own table of
+** CPUs; where its choice is weaker than this CPU allows (see gemm.h) and the variable is
+** unset, run again with it set. If exec fails, OpenBLAS's own choice stands. */
+static void choose_blas_kernels(char **argv)
+{
+	const char *core = rf_host_blas_better_core();
+	const char *set = getenv("OPENBLAS_CORETYPE");
+	if (!core || (set && *set))
+		return;
+	if (setenv("OPENBLAS_CORETYPE", core, 1) == 0)
+		execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+	choose_blas_kernels(argv);
 	rf_paths_init(argv[0]);
 	lua_State *L = luaL_newstate();
 	if (!L) {

@@ -27,6 +27,7 @@ struct rf_block {
 	VkBuffer buffer;
 	uint64_t size;
 	VkBufferView view_f32x4, view_f16x4, view_f32;
+	void *map;                    /* the whole block mapped, on first rf_mem_host_ptr */
 	struct rf_free_range *free;   /* sorted by offset, never adjacent */
 	uint32_t nfree, free_cap;
 	uint32_t live;                /* suballocations in this block */
@@ -77,6 +78,8 @@ enum rf_status rf_memory_init(rf_ctx *ctx)
 				ctx->caps.name);
 	VkMemoryPropertyFlags host = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
 				     VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+	ctx->device_memory_mappable =
+		(mp.memoryTypes[ctx->device_memory_type].propertyFlags & host) == host;
 	if (!find_memory_type(&mp, req.memoryTypeBits, host | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
 			      &ctx->host_memory_type) &&
 	    !find_memory_type(&mp, req.memoryTypeBits, host, &ctx->host_memory_type))
@@ -101,6 +104,7 @@ static void block_destroy(rf_ctx *ctx, struct rf_block *b)
 	if (b->view_f32x4) vkDestroyBufferView(ctx->device, b->view_f32x4, NULL);
 	if (b->view_f16x4) vkDestroyBufferView(ctx->device, b->view_f16x4, NULL);
 	if (b->view_f32) vkDestroyBufferView(ctx->device, b->view_f32, NULL);
+	if (b->map) vkUnmapMemory(ctx->device, b->memory);
 	if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
 	if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
 	ctx->mem_stats.reserved -= b->memory ? b->size : 0;
@@ -420,6 +424,35 @@ enum rf_status rf_staging_reserve(rf_ctx *ctx, struct rf_staging *st, uint64_t n
 	}
 	st->size = size;
 	st->used = 0;
+	return RF_OK;
+}
+
+/* }===== */
+
+/* {===== host access */
+
+bool rf_mem_mappable(const rf_ctx *ctx)
+{
+	return ctx->device_memory_mappable;
+}
+
+enum rf_status rf_mem_host_ptr(rf_ctx *ctx, const struct rf_mem *m, void **out)
+{
+	*out = NULL;
+	if (!m->block)
+		return rf_error(RF_ERR_INVALID, "host pointer: no memory");
+	if (!ctx->device_memory_mappable)
+		return rf_error(RF_ERR_UNSUPPORTED, "host pointer: the device memory of %s is not "
+				"host-visible", ctx->caps.name);
+	struct rf_block *b = m->block;
+	if (!b->map) {
+		VkResult r = vkMapMemory(ctx->device, b->memory, 0, VK_WHOLE_SIZE, 0, &b->map);
+		if (r != VK_SUCCESS) {
+			b->map = NULL;
+			return rf_ctx_vk_fail(ctx, r, "mapping device memory");
+		}
+	}
+	*out = (char *)b->map + m->offset;
 	return RF_OK;
 }
 

@@ -29,6 +29,15 @@ enum rf_status rf_mem_alloc(rf_ctx *ctx, uint64_t size, struct rf_mem *out);
 ** reuse of the range by a later dispatch is ordered by a barrier. NULL block ok. */
 void rf_mem_free(rf_ctx *ctx, struct rf_mem *m);
 
+/* Host access to device memory, where the device's memory is host-visible and coherent
+** (CPU devices such as lavapipe, some integrated GPUs): rf_mem_mappable says whether it
+** is, rf_mem_host_ptr gives a pointer to `m`'s first byte (its block stays mapped while
+** it lives; RF_ERR_UNSUPPORTED where the memory is not host-visible). The caller orders
+** host and device access: rf_ctx_finish before touching memory that recorded work uses;
+** what the host writes is seen by work recorded after it. */
+bool rf_mem_mappable(const rf_ctx *ctx);
+enum rf_status rf_mem_host_ptr(rf_ctx *ctx, const struct rf_mem *m, void **out);
+
 struct rf_mem_stats {
 	uint64_t in_use;        /* bytes of live suballocations */
 	uint64_t peak;          /* high-water mark of in_use since the last reset */

@@ -33,7 +33,9 @@ options:
 
 The machine may be shared: compare numbers from one run only, and pin lavapipe's
 threads, e.g. LP_NUM_THREADS=2 refract bench gemm.
-REFRACT_GEMM=lanes|tiled|generic forces a kernel family (see compute/ops/gemm.h).]]
+REFRACT_GEMM=host|lanes|tiled|generic forces a kernel family (see compute/ops/gemm.h); on
+a CPU device `host` is OpenBLAS itself, so `REFRACT_GEMM=lanes refract bench gemm` times
+the device kernel.]]
 
 if arg[1] == "vit" then
   require("refract.bench_vit").run({ table.unpack(arg, 2) })
@@ -68,8 +70,9 @@ else
 end
 
 local d = refract.device()
-print(string.format("device: %s (%s), LP_NUM_THREADS=%s, OpenBLAS threads %d, %g s per side",
-  d.name, d.type, os.getenv("LP_NUM_THREADS") or "unset", threads, seconds))
+local info = refract.gemm_info()
+print(string.format("device: %s (%s), LP_NUM_THREADS=%s, OpenBLAS threads %d (%s kernels), %g s per side",
+  d.name, d.type, os.getenv("LP_NUM_THREADS") or "unset", threads, info.blas_core, seconds))
 print(string.format("%-6s %-5s %-5s %-5s %-7s %8s %8s %9s %7s %8s %9s %7s  %s", "dtype", "M", "K", "N", "kernel",
   "ours", "best", "OpenBLAS", "ratio", "ours/cpu", "BLAS/cpu", "ratio", "max rel diff"))
 local dtypes = opts.no_f16 and { "f32" } or { "f32", "f16" }

@@ -1,7 +1,7 @@
 /*
 ** test_gemm.c: rf_op_gemm, rf_op_matmul and rf_op_matmul_simple against double-precision
-** references, for every kernel family this device can run (REFRACT_GEMM=lanes, tiled,
-** generic): every GEMM shape of ViT-B/16, ViT-H/14 and their text towers at the batch
+** references, for every kernel family this device can run (REFRACT_GEMM=host where the
+** device's memory is host-visible, lanes, tiled, generic): every GEMM shape of ViT-B/16, ViT-H/14 and their text towers at the batch
 ** sizes CLIP uses, odd shapes, f32/f16/bf16 sources, f32 and f16 storage, transposed
 ** sources, the fused epilogue, strided and batched matmuls (attention's layouts),
 ** operands split over binding-range and grid limits, and misuse messages.
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const kernels[] = { "lanes", "tiled", "generic" };
+static const char *const kernels[] = { "host", "lanes", "tiled", "generic" };
 
 /* {===== references and helpers */
 
@@ -534,7 +534,7 @@ static void test_misuse(rf_ctx *ctx)
 	set_kernel("fastest");
 	ws.k = 4;
 	CHECK_FAILS(rf_gemm_weights_create(ctx, &ws, RF_F32, &bad), RF_ERR_INVALID,
-		    "REFRACT_GEMM=fastest: expected auto, lanes, tiled or generic");
+		    "REFRACT_GEMM=fastest: expected auto, host, lanes, tiled or generic");
 	unsetenv("REFRACT_GEMM");
 
 	/* matmul: C past its tensor, C overlapping A, C writing an element twice. */
@@ -589,12 +589,18 @@ int main(void)
 	rf_rand_seed(20240611);
 	printf("device: %s (%s)\n", rf_ctx_caps(ctx)->name,
 	       rf_device_class_str(rf_ctx_caps(ctx)->device_class));
-	/* The device's own family runs every CLIP shape; the others the rest of the list. */
-	const char *native = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU ? "lanes" : "tiled";
+	/* The device's own families run every CLIP shape (a CPU device: the host's BLAS and
+	** the lanes kernel); the others the rest of the list. */
+	bool cpu = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
 	test_misuse(ctx);
 	for (size_t v = 0; v < RF_ARRAY_LEN(kernels); v++) {
 		set_kernel(kernels[v]);
-		bool fast = !strcmp(kernels[v], native);
+		if (!rf_gemm_family(ctx)) {
+			printf("-- kernel family %s: not on this device (%s)\n", kernels[v], rf_error_message());
+			continue;
+		}
+		bool fast = cpu ? strcmp(kernels[v], "host") == 0 || strcmp(kernels[v], "lanes") == 0
+				: strcmp(kernels[v], "tiled") == 0;
 		printf("-- kernel family %s\n", kernels[v]);
 		SECTION(test_odd_shapes(ctx, kernels[v], RF_F32));
 		SECTION(test_odd_shapes(ctx, kernels[v], RF_F16));

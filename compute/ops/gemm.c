@@ -5,6 +5,7 @@
 */
 #include "gemm_internal.h"
 #include "launch.h"
+#include "memory.h"
 #include "context.h"
 #include "device.h"
 #include "status.h"
@@ -14,6 +15,7 @@
 
 static const char *const kernel_names[] = {
 	[RF_MM_LANES] = "lanes", [RF_MM_TILED] = "tiled", [RF_MM_GENERIC] = "generic",
+	[RF_MM_HOST] = "host",
 };
 
 const char *rf_mm_kernel_name(enum rf_mm_kernel k)
@@ -24,18 +26,39 @@ const char *rf_mm_kernel_name(enum rf_mm_kernel k)
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out)
 {
 	const char *want = getenv("REFRACT_GEMM");
+	bool cpu = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
 	if (!want || !*want || !strcmp(want, "auto")) {
-		/* CPU drivers run a workgroup as one SIMD thread: the register-blocked kernel.
-		** Everything else is a GPU of some kind: shared-memory tiles. */
-		*out = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU ? RF_MM_LANES : RF_MM_TILED;
+		/* CPU devices: the host's BLAS on the device's memory where the host can map it
+		** (gemm_host.c says why), else the register-blocked kernel (a CPU driver runs a
+		** workgroup as one SIMD thread). Everything else is a GPU of some kind:
+		** shared-memory tiles. */
+		*out = !cpu ? RF_MM_TILED : rf_mem_mappable(ctx) ? RF_MM_HOST : RF_MM_LANES;
 		return RF_OK;
 	}
 	for (size_t i = 0; i < RF_ARRAY_LEN(kernel_names); i++)
 		if (!strcmp(want, kernel_names[i])) {
+			if (i == RF_MM_HOST && !rf_mem_mappable(ctx))
+				return rf_error(RF_ERR_UNSUPPORTED, "REFRACT_GEMM=host: the device memory of %s "
+						"is not host-visible", rf_ctx_caps(ctx)->name);
 			*out = (enum rf_mm_kernel)i;
 			return RF_OK;
 		}
-	return rf_error(RF_ERR_INVALID, "REFRACT_GEMM=%s: expected auto, lanes, tiled or generic", want);
+	return rf_error(RF_ERR_INVALID, "REFRACT_GEMM=%s: expected auto, host, lanes, tiled or generic",
+			want);
+}
+
+const char *rf_gemm_family(rf_ctx *ctx)
+{
+	enum rf_mm_kernel k;
+	return rf_mm_kernel_choose(ctx, &k) == RF_OK ? kernel_names[k] : NULL;
+}
+
+enum rf_status rf_mm_kernel_choose_strided(rf_ctx *ctx, enum rf_mm_kernel *out)
+{
+	enum rf_status s = rf_mm_kernel_choose(ctx, out);
+	if (s == RF_OK && *out == RF_MM_HOST)
+		*out = RF_MM_LANES;
+	return s;
 }
 
 /* Whether two device tensors share bytes. */
@@ -104,6 +127,8 @@ enum rf_status rf_op_gemm(rf_ctx *ctx, const struct rf_gemm *g)
 	if (s != RF_OK)
 		return s;
 	const rf_gemm_weights *w = g->w;
+	if (w->kernel == RF_MM_HOST)
+		return rf_gemm_host(ctx, g);
 	int64_t m = rf_tensor_numel(g->a) / w->k;
 	struct rf_mm_problem p = {
 		.batch = 1, .m = m, .n = w->n, .k = w->k,

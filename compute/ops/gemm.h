@@ -10,12 +10,15 @@
 **                 scripts' matmul). Transposes are strides, never copies.
 **
 ** The kernel family is chosen at run time from rf_caps (never #ifdef):
+**   host     CPU devices whose memory the host can map (lavapipe): rf_op_gemm runs the
+**            host's BLAS (OpenBLAS sgemm) on the tensors in place, after the work
+**            recorded before it (gemm_host.c says why); strided products use lanes.
 **   lanes    CPU devices (lavapipe): one subgroup per workgroup, each lane a block of
 **            rows of C, operands read as vec4 texels, weights packed once into panels of
 **            16 columns; no shared memory, one runtime loop (gemm_lanes.glsl).
 **   tiled    GPUs: shared-memory tiles with tile sizes from rf_caps (mm_tiled.comp).
 **   generic  one output per invocation from storage buffers: the fallback.
-** REFRACT_GEMM=auto|lanes|tiled|generic overrides the choice (the kill switch for a fast
+** REFRACT_GEMM=auto|host|lanes|tiled|generic overrides the choice (the kill switch for a fast
 ** path that misbehaves on some driver). Weights are packed for the family chosen when
 ** they are created; rf_op_matmul reads the variable at every call.
 ** Shapes need not be multiples of anything; operands past the device's storage-binding
@@ -64,6 +67,17 @@ struct rf_gemm {
 };
 
 enum rf_status rf_op_gemm(rf_ctx *ctx, const struct rf_gemm *g);
+
+/* The host BLAS behind the `host` family (OpenBLAS): the kernel set it uses for this CPU,
+** and the one to name in OPENBLAS_CORETYPE (read when OpenBLAS loads) when its own choice
+** is weaker than the CPU's instructions allow, else NULL. OpenBLAS 0.3.21 falls back to
+** its SSE3 "Prescott" kernels on CPUs it does not know (Intel family 6 model 207 among
+** them: 5x slower than its SkylakeX kernels there). */
+const char *rf_host_blas_core(void);
+/* The family rf_gemm_weights_create packs for on this context now ("host", "lanes", ...;
+** REFRACT_GEMM or the device's own), or NULL with the error set. */
+const char *rf_gemm_family(rf_ctx *ctx);
+const char *rf_host_blas_better_core(void);
 
 /* One strided operand: element (b, i, j) is at data[offset + b*batch + i*row + j*col]. */
 struct rf_matmul_operand {

@@ -121,7 +121,7 @@ enum rf_status rf_op_matmul(rf_ctx *ctx, const struct rf_matmul *mm)
 		return rf_error(RF_ERR_INVALID, "matmul: c overlaps %s (the product cannot be computed in "
 				"place)", overlaps(&c, &a) ? "a" : "b");
 	enum rf_mm_kernel kernel;
-	if ((s = rf_mm_kernel_choose(ctx, &kernel)) != RF_OK)
+	if ((s = rf_mm_kernel_choose_strided(ctx, &kernel)) != RF_OK)
 		return s;
 	struct rf_mm_problem p = {
 		.batch = mm->batch, .m = mm->m, .n = mm->n, .k = mm->k,

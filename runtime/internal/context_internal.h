@@ -26,6 +26,7 @@ struct rf_ctx {
 
 	/* memory.c */
 	uint32_t device_memory_type;
+	bool device_memory_mappable;    /* the device memory type is host-visible and coherent */
 	uint32_t host_memory_type;
 	struct rf_block **blocks;
 	uint32_t nblocks, block_cap;

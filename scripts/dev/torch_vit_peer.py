@@ -28,10 +28,15 @@ the peak reset through /proc/self/clear_refs before each method.
 
 Thread settings (../shared/LAVAPIPE.md): PyTorch's own ops on T threads (default 1),
 BLAS on N threads (default: all CPUs), OpenBLAS's pthread build put first on the library
-path. The script re-executes itself once with that environment, since OpenBLAS reads it
-when it loads. A benchmark tool only: never used by the product or by a test's verdict.
+path. OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs it does not know
+(e.g. Intel model 207, Emerald Rapids: 5x slower than its SkylakeX kernels there), so
+unless OPENBLAS_CORETYPE is set the script names the core the CPU's flags allow when
+OpenBLAS's own choice is weaker. The script re-executes itself once with that
+environment, since OpenBLAS reads it when it loads. A benchmark tool only: never used by
+the product or by a test's verdict.
 """
 import argparse
+import ctypes
 import json
 import mmap
 import os
@@ -58,6 +63,39 @@ def parse_args():
     return p.parse_args()
 
 
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def openblas_core():
+    """The kernel set OpenBLAS chose (it reads OPENBLAS_CORETYPE when it loads), or None."""
+    for name in (os.path.join(OPENBLAS_DIR, "libopenblas.so.0"), "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    return None
+
+
+def best_core():
+    """The OpenBLAS core the CPU's flags allow, and the cores at least as good."""
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags:
+        return "SkylakeX", {"skylakex", "cooperlake", "sapphirerapids"}
+    if {"avx2", "fma"} <= flags:
+        return "Haswell", {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"}
+    return None, set()
+
+
 def reexec_with_blas_env(args):
     """OpenBLAS's thread count and library are fixed when it loads: set them, then exec."""
     if os.environ.get(ENV_MARK):
@@ -69,6 +107,11 @@ def reexec_with_blas_env(args):
     env["MKL_NUM_THREADS"] = str(args.blas_threads)
     if os.path.isdir(OPENBLAS_DIR):
         env["LD_LIBRARY_PATH"] = OPENBLAS_DIR + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    if not env.get("OPENBLAS_CORETYPE"):
+        best, good = best_core()
+        core = openblas_core()
+        if best and core and core.lower() not in good:
+            env["OPENBLAS_CORETYPE"] = best
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
@@ -299,6 +342,7 @@ def main():
     tower = Tower(torch, args.model, args.dtype)
     result = {"peer": "torch", "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "blas_threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")), "blas": blas_libraries(),
+              "blas_core": openblas_core(),
               "dtype": args.dtype, "batch": int(pixels.shape[0]), "weight_bytes": tower.bytes,
               "resident_with_weights": status_kib("VmRSS") * 1024, "methods": {}}
     outputs = {}

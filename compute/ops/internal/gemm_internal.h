@@ -13,9 +13,10 @@ enum rf_mm_kernel {
 	RF_MM_LANES,     /* CPU devices: register blocks, texel loads, packed weight panels */
 	RF_MM_TILED,     /* GPUs: shared-memory tiles */
 	RF_MM_GENERIC,   /* one output per invocation, storage buffers: the fallback */
+	RF_MM_HOST,      /* CPU devices with host-visible memory: the host's BLAS, Linear only */
 };
 
-/* Weight layouts. Panels (RF_MM_LANES): panel p holds columns [p*np, (p+1)*np) of C,
+/* Weight layouts (RF_MM_HOST uses rows). Panels (RF_MM_LANES): panel p holds columns [p*np, (p+1)*np) of C,
 ** i.e. rows of W; its texel (p, q, j) = W[p*np + j][4q .. 4q+3], zero-padded past N and
 ** K, at texel index (p*kq + q)*np + j. Rows (the others): W[n][k] at n*ld + k. */
 struct rf_gemm_weights {
@@ -29,8 +30,15 @@ struct rf_gemm_weights {
 	int64_t ld;                   /* rows: elements per row */
 };
 
-/* The family REFRACT_GEMM asks for, or the device's own (CPU: lanes, else tiled). */
+/* The family REFRACT_GEMM asks for, or the device's own (CPU: host where its memory is
+** host-visible, else lanes; GPUs: tiled). */
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out);
+/* The family for strided products (rf_op_matmul): the host family's products go to the
+** lanes kernel. */
+enum rf_status rf_mm_kernel_choose_strided(rf_ctx *ctx, enum rf_mm_kernel *out);
+
+/* gemm_host.c: rf_op_gemm for weights prepared for RF_MM_HOST (arguments checked). */
+enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g);
 const char *rf_mm_kernel_name(enum rf_mm_kernel k);
 
 /* Panel width the lanes kernel is tuned for (columns of C per workgroup). */

@@ -363,8 +363,8 @@ local function bench_model(opts, arch, dir, dtype, tmp, rows)
       end
     end
     if peer_info then
-      rows.peer_info = { torch = peer_info.torch, blas = peer_info.blas, torch_threads = peer_info.torch_threads,
-                         blas_threads = peer_info.blas_threads }
+      rows.peer_info = { torch = peer_info.torch, blas = peer_info.blas, blas_core = peer_info.blas_core,
+                         torch_threads = peer_info.torch_threads, blas_threads = peer_info.blas_threads }
     end
     for _, out in pairs(first) do free_all(out) end
     pixels:free()
@@ -377,8 +377,11 @@ function M.run(args)
   if opts.help then print(M.usage) return end
   local d = refract.device()
   local load0 = load_average()
+  local gemm = refract.gemm_info()
   print(string.format("device: %s (%s), LP_NUM_THREADS=%s, load average %s", d.name, d.type,
     os.getenv("LP_NUM_THREADS") or "unset", load0 and table.concat(load0, " ") or "?"))
+  print(string.format("ours: Linear layers by the %s kernel family%s", gemm.family,
+    gemm.family == "host" and string.format(" (OpenBLAS, %s kernels)", gemm.blas_core) or ""))
   print("memory in MiB above the weights; call = images per call that fit the device")
   local tmp = os.tmpname()
   os.remove(tmp)
@@ -400,10 +403,12 @@ function M.run(args)
   local load1 = load_average()
   print(string.format("load average at the end: %s", load1 and table.concat(load1, " ") or "?"))
   if rows.peer_info then
-    print(string.format("peer: torch %s, %d torch thread(s), %d BLAS thread(s), %s", rows.peer_info.torch,
-      rows.peer_info.torch_threads, rows.peer_info.blas_threads, table.concat(rows.peer_info.blas, " ")))
+    print(string.format("peer: torch %s, %d torch thread(s), %d BLAS thread(s), OpenBLAS core %s, %s",
+      rows.peer_info.torch, rows.peer_info.torch_threads, rows.peer_info.blas_threads,
+      tostring(rows.peer_info.blas_core), table.concat(rows.peer_info.blas, " ")))
   end
   local result = { device = { name = d.name, type = d.type }, lp_num_threads = os.getenv("LP_NUM_THREADS"),
+                   gemm = gemm,
                    load_average = { start = load0, finish = load1 }, seconds = opts.seconds,
                    peer = rows.peer_info, runs = {} }
   for i, r in ipairs(rows) do result.runs[i] = r end

@@ -1,0 +1,198 @@
+/*
+** gemm_host.c: rf_op_gemm on CPU devices whose memory the host can map (lavapipe: device
+** memory is host memory), through the host's BLAS (OpenBLAS cblas_sgemm) reading and
+** writing the tensors in place. Compute layer (L4).
+**
+** Why: lavapipe 22.3 compiles every shader load into a gather (a texel fetch is a call of
+** ~45 instructions), lowers fma() to a multiply and an add, and keeps loop-carried values
+** in memory behind a blend; the best register-blocked kernel (gemm_lanes.glsl) runs at
+** 20-35 GFLOP per CPU-second where OpenBLAS's sgemm runs at ~160 on the same core
+** (measured with `refract bench gemm --threads 1` and LP_NUM_THREADS=1). A forward pass
+** spends ~90% of its time in the Linear layers, so on a CPU device they go to the BLAS
+** that the host has, and everything else stays on the device.
+**
+** Order: the work recorded before the product is run first (rf_ctx_finish), the product
+** is computed on the host, and the work recorded after it sees its result (host writes
+** precede the next submit). The output is prefilled with the bias so that one sgemm with
+** beta = 1 gives A·Wᵀ + bias; an activation then runs on the device (rf_op_activation,
+** the exact GELU); a residual is added last. f16 weights are widened panel by panel into
+** a small buffer (F16C where the CPU has it). REFRACT_GEMM=lanes turns this family off.
+*/
+#include "gemm_internal.h"
+#include "context.h"
+#include "elementwise.h"
+#include "nn.h"
+#include "status.h"
+#include "transfer.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define RF_HAVE_F16C_PATH 1
+#endif
+
+/* Columns of C (rows of W) per sgemm call when f16 weights are widened: 256 x K floats
+** (3 MiB at K = 3072) of scratch, and products still large enough for the BLAS. */
+enum { F16_PANEL = 256 };
+
+/* {===== OpenBLAS's kernels */
+
+const char *rf_host_blas_core(void)
+{
+	return openblas_get_corename();
+}
+
+static bool named(const char *core, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(core, names[i]))
+			return true;
+	return false;
+}
+
+const char *rf_host_blas_better_core(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	static const char *const avx512[] = { "SkylakeX", "Cooperlake", "SapphireRapids" };
+	static const char *const avx2[] = { "Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids" };
+	const char *core = openblas_get_corename();
+	if (!core)
+		return NULL;
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512cd"))
+		return named(core, avx512, RF_ARRAY_LEN(avx512)) ? NULL : "SkylakeX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return named(core, avx2, RF_ARRAY_LEN(avx2)) ? NULL : "Haswell";
+#endif
+	return NULL;
+}
+
+/* }===== */
+
+/* {===== f16 weights */
+
+static void widen_scalar(const uint16_t *src, float *dst, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = rf_half_to_float(src[i]);
+}
+
+#ifdef RF_HAVE_F16C_PATH
+__attribute__((target("avx,f16c"))) static void widen_f16c(const uint16_t *src, float *dst, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+	widen_scalar(src + i, dst + i, n - i);
+}
+#endif
+
+/* F16C converts exactly as rf_half_to_float does (every half is a float). */
+static void widen(const uint16_t *src, float *dst, size_t n)
+{
+#ifdef RF_HAVE_F16C_PATH
+	if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) {
+		widen_f16c(src, dst, n);
+		return;
+	}
+#endif
+	widen_scalar(src, dst, n);
+}
+
+/* }===== */
+
+/* C = [bias rows] (the caller's sgemm then adds A·Wᵀ with beta = 1). */
+static void prefill_bias(float *c, const float *bias, int64_t m, int64_t n)
+{
+	for (int64_t i = 0; i < m; i++)
+		memcpy(c + i * n, bias, (size_t)n * sizeof *c);
+}
+
+/* out = A·Wᵀ + bias, the product's rows in `out` (row stride N). */
+static enum rf_status product(rf_ctx *ctx, const struct rf_gemm *g, int64_t m, rf_tensor *out)
+{
+	const rf_gemm_weights *w = g->w;
+	void *pa, *pw, *pc, *pb = NULL;
+	enum rf_status s;
+	if ((s = rf_mem_host_ptr(ctx, &g->a->mem, &pa)) != RF_OK ||
+	    (s = rf_mem_host_ptr(ctx, &w->mem, &pw)) != RF_OK ||
+	    (s = rf_mem_host_ptr(ctx, &out->mem, &pc)) != RF_OK ||
+	    (g->bias && (s = rf_mem_host_ptr(ctx, &g->bias->mem, &pb)) != RF_OK))
+		return s;
+	int mi = (int)m, n = (int)w->n, k = (int)w->k, ld = (int)w->ld;
+	float *c = pc, beta = pb ? 1.0f : 0.0f;
+	if (pb)
+		prefill_bias(c, pb, m, n);
+	if (w->storage == RF_F32) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, n, k, 1.0f, pa, k, pw, ld, beta, c, n);
+		return RF_OK;
+	}
+	float *panel = malloc((size_t)F16_PANEL * (size_t)ld * sizeof *panel);
+	if (!panel)
+		return rf_error(RF_ERR_OOM_HOST, "gemm: %zu bytes to widen f16 weights",
+				(size_t)F16_PANEL * (size_t)ld * sizeof *panel);
+	const uint16_t *wh = pw;
+	for (int j0 = 0; j0 < n; j0 += F16_PANEL) {
+		int nj = RF_MIN(F16_PANEL, n - j0);
+		widen(wh + (size_t)j0 * (size_t)ld, panel, (size_t)nj * (size_t)ld);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, nj, k, 1.0f, pa, k, panel, ld, beta,
+			    c + j0, n);
+	}
+	free(panel);
+	return RF_OK;
+}
+
+/* C = residual + T elementwise on the host (the residual may be C). */
+static enum rf_status add_residual(rf_ctx *ctx, const rf_tensor *res, const rf_tensor *t, rf_tensor *c)
+{
+	void *pr, *pt, *pc;
+	enum rf_status s;
+	if ((s = rf_mem_host_ptr(ctx, &res->mem, &pr)) != RF_OK ||
+	    (s = rf_mem_host_ptr(ctx, &t->mem, &pt)) != RF_OK ||
+	    (s = rf_mem_host_ptr(ctx, &c->mem, &pc)) != RF_OK)
+		return s;
+	const float *r = pr, *tt = pt;
+	float *cc = pc;
+	size_t n = (size_t)rf_tensor_numel(c);
+	for (size_t i = 0; i < n; i++)
+		cc[i] = r[i] + tt[i];
+	return RF_OK;
+}
+
+/* With a residual the product goes to a scratch T = act(A·Wᵀ + bias) first and C =
+** residual + T after it, so that the result is bit for bit what the same product without
+** the residual followed by an addition gives (the hooks of clip_block.c compute the
+** branch apart and add it; interventions that write back what was there must leave the
+** output identical). */
+enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
+{
+	int64_t m = rf_tensor_numel(g->a) / g->w->k;
+	if (m == 0)
+		return RF_OK;
+	if (m > INT32_MAX || g->w->ld > INT32_MAX)
+		return rf_error(RF_ERR_UNSUPPORTED, "gemm: %lld rows are past the BLAS's int", (long long)m);
+	rf_tensor *t = NULL;
+	enum rf_status s = RF_OK;
+	if (g->residual && (s = rf_tensor_create(ctx, RF_F32, &g->c->shape, &t)) != RF_OK)
+		return s;
+	rf_tensor *out = t ? t : g->c;
+	if ((s = rf_ctx_finish(ctx)) != RF_OK || (s = product(ctx, g, m, out)) != RF_OK)
+		goto done;
+	if (g->act != RF_ACT_NONE && (s = rf_op_activation(ctx, g->act, out, out)) != RF_OK)
+		goto done;
+	if (!g->residual)
+		goto done;
+	/* The activation was recorded on the device: the addition follows it there. */
+	if (g->act != RF_ACT_NONE)
+		s = rf_op_binary(ctx, RF_BIN_ADD, g->residual, t, g->c);
+	else
+		s = add_residual(ctx, g->residual, t, g->c);
+done:
+	rf_tensor_destroy(t);
+	return s;
+}
