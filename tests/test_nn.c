@@ -5,6 +5,7 @@
 ** throughput on CLIP shapes (printed, benchmark style).
 */
 #include "harness.h"
+#include "gemm.h"
 #include "context.h"
 #include "tensor.h"
 #include "nn.h"
@@ -421,10 +422,22 @@ int main(void)
 	test_layernorm_misuse(ctx);
 	test_softmax(ctx);
 	test_softmax_misuse(ctx);
-	test_attention(ctx);
-	test_attention_misuse(ctx);
-	if (rf_test_big_tensors())
-		test_big(ctx);
+	/* Attention runs on the host where the products do (REFRACT_GEMM=host, a CPU device
+	** whose memory the host maps), else on the device: both, where both exist. */
+	static const char *const families[] = { "host", "lanes" };
+	for (size_t f = 0; f < RF_ARRAY_LEN(families); f++) {
+		setenv("REFRACT_GEMM", families[f], 1);
+		if (!rf_gemm_family(ctx)) {
+			printf("-- attention with REFRACT_GEMM=%s: not on this device\n", families[f]);
+			continue;
+		}
+		printf("-- attention with REFRACT_GEMM=%s\n", families[f]);
+		test_attention(ctx);
+		test_attention_misuse(ctx);
+		if (rf_test_big_tensors())
+			test_big(ctx);
+	}
+	unsetenv("REFRACT_GEMM");
 	if (bench) {
 		bench_attention(ctx, 1, 197, 768, 12, false, "ViT-B/16");
 		bench_attention(ctx, 8, 197, 768, 12, false, "ViT-B/16");

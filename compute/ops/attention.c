@@ -1,9 +1,12 @@
 /*
-** attention.c: the multi-head attention launcher (nn.h): shape checks, the kernel
+** attention.c: the multi-head attention launcher (nn.h): shape checks, the host path
+** where the device computes its products on the host (attention_host.c), else the kernel
 ** variant (vec4 or scalar texel loads) and its tiling per device class, and batch
 ** windows that keep the outputs inside one storage binding. Compute layer (L4).
 */
 #include "nn.h"
+#include "attention_host.h"
+#include "host_math.h"
 #include "launch.h"
 #include "status.h"
 
@@ -96,6 +99,8 @@ enum rf_status rf_op_attention(rf_ctx *ctx, const struct rf_attention *a)
 	enum rf_status s = check_args(a);
 	if (s != RF_OK)
 		return s;
+	if (rf_host_compute(ctx))
+		return rf_attention_host(ctx, a);
 	uint64_t batch = (uint64_t)a->qkv->shape.dim[0], n = (uint64_t)a->qkv->shape.dim[1];
 	uint64_t width = (uint64_t)a->qkv->shape.dim[2] / 3, heads = (uint64_t)a->heads;
 	uint64_t dh = width / heads;

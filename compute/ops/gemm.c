@@ -4,6 +4,7 @@
 ** packed for; and the choice of that family (REFRACT_GEMM). Compute layer (L4).
 */
 #include "gemm_internal.h"
+#include "host_math.h"
 #include "launch.h"
 #include "memory.h"
 #include "context.h"
@@ -47,19 +48,19 @@ enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out)
 			want);
 }
 
+bool rf_host_compute(rf_ctx *ctx)
+{
+	enum rf_mm_kernel k;
+	return rf_mm_kernel_choose(ctx, &k) == RF_OK && k == RF_MM_HOST;
+}
+
 const char *rf_gemm_family(rf_ctx *ctx)
 {
 	enum rf_mm_kernel k;
 	return rf_mm_kernel_choose(ctx, &k) == RF_OK ? kernel_names[k] : NULL;
 }
 
-enum rf_status rf_mm_kernel_choose_strided(rf_ctx *ctx, enum rf_mm_kernel *out)
-{
-	enum rf_status s = rf_mm_kernel_choose(ctx, out);
-	if (s == RF_OK && *out == RF_MM_HOST)
-		*out = RF_MM_LANES;
-	return s;
-}
+
 
 /* Whether two device tensors share bytes. */
 static bool overlap(const rf_tensor *x, const rf_tensor *y)

@@ -14,18 +14,17 @@
 ** Order: the work recorded before the product is run first (rf_ctx_finish), the product
 ** is computed on the host, and the work recorded after it sees its result (host writes
 ** precede the next submit). The output is prefilled with the bias so that one sgemm with
-** beta = 1 gives A·Wᵀ + bias; an activation then runs on the device (rf_op_activation,
-** the exact GELU); a residual is added last. f16 weights are widened panel by panel into
+** beta = 1 gives A·Wᵀ + bias; the activation follows on the host (vectorized), and a
+** residual is added last. f16 weights are widened panel by panel into
 ** a small buffer (F16C where the CPU has it). REFRACT_GEMM=lanes turns this family off.
 */
 #include "gemm_internal.h"
+#include "host_math.h"
 #include "context.h"
-#include "elementwise.h"
-#include "nn.h"
 #include "status.h"
-#include "transfer.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -183,16 +182,76 @@ enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
 	rf_tensor *out = t ? t : g->c;
 	if ((s = rf_ctx_finish(ctx)) != RF_OK || (s = product(ctx, g, m, out)) != RF_OK)
 		goto done;
-	if (g->act != RF_ACT_NONE && (s = rf_op_activation(ctx, g->act, out, out)) != RF_OK)
-		goto done;
-	if (!g->residual)
-		goto done;
-	/* The activation was recorded on the device: the addition follows it there. */
-	if (g->act != RF_ACT_NONE)
-		s = rf_op_binary(ctx, RF_BIN_ADD, g->residual, t, g->c);
-	else
+	if (g->act != RF_ACT_NONE) {
+		void *po;
+		if ((s = rf_mem_host_ptr(ctx, &out->mem, &po)) != RF_OK)
+			goto done;
+		rf_host_activate(g->act, po, (size_t)rf_tensor_numel(out));
+	}
+	if (g->residual)
 		s = add_residual(ctx, g->residual, t, g->c);
 done:
 	rf_tensor_destroy(t);
 	return s;
 }
+
+/* {===== strided products */
+
+/* How BLAS reads an operand: row-major with leading dimension `ld`, transposed or not;
+** false when neither stride is 1 (or the other does not fit an int). */
+static bool blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs, bool *trans, int *ld)
+{
+	if (cs == 1 && (rows == 1 || rs >= cols) && rs <= INT32_MAX) {
+		*trans = false;
+		*ld = (int)RF_MAX(rs, RF_MAX(cols, 1));
+		return true;
+	}
+	if (rs == 1 && (cols == 1 || cs >= rows) && cs <= INT32_MAX) {
+		*trans = true;
+		*ld = (int)RF_MAX(cs, RF_MAX(rows, 1));
+		return true;
+	}
+	return false;
+}
+
+bool rf_matmul_host_fits(const struct rf_mm_problem *p)
+{
+	bool t;
+	int ld;
+	return p->m <= INT32_MAX && p->n <= INT32_MAX && p->k <= INT32_MAX &&
+	       blas_layout(p->m, p->k, p->a.rs, p->a.cs, &t, &ld) &&
+	       blas_layout(p->k, p->n, p->b.rs, p->b.cs, &t, &ld) &&
+	       blas_layout(p->m, p->n, p->c.rs, p->c.cs, &t, &ld) && p->c.dtype == RF_F32 &&
+	       p->a.dtype == RF_F32 && p->b.dtype == RF_F32 && !p->bias && !p->res &&
+	       p->act == RF_ACT_NONE && !p->panels;
+}
+
+enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p)
+{
+	void *pa, *pb, *pc;
+	enum rf_status s;
+	if ((s = rf_ctx_finish(ctx)) != RF_OK || (s = rf_mem_host_ptr(ctx, p->a.mem, &pa)) != RF_OK ||
+	    (s = rf_mem_host_ptr(ctx, p->b.mem, &pb)) != RF_OK || (s = rf_mem_host_ptr(ctx, p->c.mem, &pc)) != RF_OK)
+		return s;
+	bool ta, tb, tc;
+	int lda, ldb, ldc;
+	blas_layout(p->m, p->k, p->a.rs, p->a.cs, &ta, &lda);
+	blas_layout(p->k, p->n, p->b.rs, p->b.cs, &tb, &ldb);
+	blas_layout(p->m, p->n, p->c.rs, p->c.cs, &tc, &ldc);
+	int m = (int)p->m, n = (int)p->n, k = (int)p->k;
+	for (int64_t b = 0; b < p->batch; b++) {
+		const float *a = (const float *)pa + p->a.offset + b * p->a.bs;
+		const float *bb = (const float *)pb + p->b.offset + b * p->b.bs;
+		float *c = (float *)pc + p->c.offset + b * p->c.bs;
+		/* A column-major C is the row-major Cᵀ = Bᵀ·Aᵀ. */
+		if (!tc)
+			cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+				    m, n, k, p->alpha, a, lda, bb, ldb, p->beta, c, ldc);
+		else
+			cblas_sgemm(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, ta ? CblasNoTrans : CblasTrans,
+				    n, m, k, p->alpha, bb, ldb, a, lda, p->beta, c, ldc);
+	}
+	return RF_OK;
+}
+
+/* }===== */

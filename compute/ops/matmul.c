@@ -121,13 +121,18 @@ enum rf_status rf_op_matmul(rf_ctx *ctx, const struct rf_matmul *mm)
 		return rf_error(RF_ERR_INVALID, "matmul: c overlaps %s (the product cannot be computed in "
 				"place)", overlaps(&c, &a) ? "a" : "b");
 	enum rf_mm_kernel kernel;
-	if ((s = rf_mm_kernel_choose_strided(ctx, &kernel)) != RF_OK)
+	if ((s = rf_mm_kernel_choose(ctx, &kernel)) != RF_OK)
 		return s;
 	struct rf_mm_problem p = {
 		.batch = mm->batch, .m = mm->m, .n = mm->n, .k = mm->k,
 		.a = to_problem(&mm->a), .b = to_problem(&mm->b), .c = to_problem(&mm->c),
 		.act = RF_ACT_NONE, .alpha = mm->alpha, .beta = mm->beta,
 	};
+	if (kernel == RF_MM_HOST) {
+		if (p.batch > 0 && p.m > 0 && p.n > 0 && rf_matmul_host_fits(&p))
+			return rf_matmul_host(ctx, &p);
+		kernel = RF_MM_LANES;   /* a layout the BLAS cannot read */
+	}
 	return rf_mm_launch(ctx, kernel, &p);
 }
 

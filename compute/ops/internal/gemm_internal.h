@@ -33,9 +33,6 @@ struct rf_gemm_weights {
 /* The family REFRACT_GEMM asks for, or the device's own (CPU: host where its memory is
 ** host-visible, else lanes; GPUs: tiled). */
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out);
-/* The family for strided products (rf_op_matmul): the host family's products go to the
-** lanes kernel. */
-enum rf_status rf_mm_kernel_choose_strided(rf_ctx *ctx, enum rf_mm_kernel *out);
 
 /* gemm_host.c: rf_op_gemm for weights prepared for RF_MM_HOST (arguments checked). */
 enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g);
@@ -68,5 +65,10 @@ struct rf_mm_problem {
 /* Records the dispatches that compute `p` with kernel family `kernel`, split as the
 ** device's binding ranges and workgroup-count limits require. */
 enum rf_status rf_mm_launch(rf_ctx *ctx, enum rf_mm_kernel kernel, const struct rf_mm_problem *p);
+
+/* gemm_host.c: whether BLAS can read every operand of `p` (a unit stride along rows or
+** columns, no epilogue), and that product on the host (after the recorded work). */
+bool rf_matmul_host_fits(const struct rf_mm_problem *p);
+enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p);
 
 #endif
