@@ -15,8 +15,8 @@
 ** is computed on the host, and the work recorded after it sees its result (host writes
 ** precede the next submit). The output is prefilled with the bias so that one sgemm with
 ** beta = 1 gives A·Wᵀ + bias; the activation follows on the host (vectorized), and a
-** residual is added last. f16 weights are widened panel by panel into
-** a small buffer (F16C where the CPU has it). REFRACT_GEMM=lanes turns this family off.
+** residual is added last. f16 weights are widened (a whole layer at a time) into
+** a scratch (F16C where the CPU has it). REFRACT_GEMM=lanes turns this family off.
 */
 #include "gemm_internal.h"
 #include "host_math.h"
@@ -34,9 +34,10 @@
 #define RF_HAVE_F16C_PATH 1
 #endif
 
-/* Columns of C (rows of W) per sgemm call when f16 weights are widened: 256 x K floats
-** (3 MiB at K = 3072) of scratch, and products still large enough for the BLAS. */
-enum { F16_PANEL = 256 };
+/* f16 weights are widened into a scratch of at most this many bytes per sgemm call: a
+** whole ViT-H layer (26 MiB) at once; narrower column panels (256 at K = 3072 gave 0.75x
+** the speed of f32 weights) leave the BLAS less to block over. */
+#define F16_SCRATCH_BYTES ((size_t)64 << 20)
 
 /* {===== OpenBLAS's kernels */
 
@@ -131,13 +132,14 @@ static enum rf_status product(rf_ctx *ctx, const struct rf_gemm *g, int64_t m, r
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, n, k, 1.0f, pa, k, pw, ld, beta, c, n);
 		return RF_OK;
 	}
-	float *panel = malloc((size_t)F16_PANEL * (size_t)ld * sizeof *panel);
+	int cols = (int)RF_MIN((int64_t)n, RF_MAX((int64_t)256, (int64_t)(F16_SCRATCH_BYTES / ((size_t)ld * 4))));
+	float *panel = malloc((size_t)cols * (size_t)ld * sizeof *panel);
 	if (!panel)
 		return rf_error(RF_ERR_OOM_HOST, "gemm: %zu bytes to widen f16 weights",
-				(size_t)F16_PANEL * (size_t)ld * sizeof *panel);
+				(size_t)cols * (size_t)ld * sizeof *panel);
 	const uint16_t *wh = pw;
-	for (int j0 = 0; j0 < n; j0 += F16_PANEL) {
-		int nj = RF_MIN(F16_PANEL, n - j0);
+	for (int j0 = 0; j0 < n; j0 += cols) {
+		int nj = RF_MIN(cols, n - j0);
 		widen(wh + (size_t)j0 * (size_t)ld, panel, (size_t)nj * (size_t)ld);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mi, nj, k, 1.0f, pa, k, panel, ld, beta,
 			    c + j0, n);

@@ -22,12 +22,14 @@ random pixels, for each weight dtype and batch:
             (attn_spatial: every head x source token)       N x N x heads x width tensor)
 A batch larger than the device holds at once runs as several calls of the largest batch
 that fits (chosen from the device's memory budget; the table says how many per call).
-Columns: images/s; peak memory above the weights (ours: device memory from refract's
-counters, and the process's resident set above its level before the measurement; the
-peer's: its resident set above its level with the weights loaded); ratios ours/peer for
-speed and peer/ours for memory (ours counted as device + host, which on a CPU device
-counts some memory twice); the largest difference between the two sides' results on
-image 1 (both compute the golden's definitions, tests/data/tiny-gelu/README.md).
+Columns: images/s; peak memory above the weights: ours on the device (refract's
+counters over the timed passes: what the computation holds), ours on the host (growth of
+the process's peak resident set from before the warm-up pass: kernel compilation and, on
+a CPU device, the first touch of device memory, so it overlaps the device column), the
+peer's (its resident set's peak above its level with the weights loaded); ratios
+ours/peer for speed and peer/ours-device for memory; the largest difference between the
+two sides' results on image 1 (both compute the golden's definitions,
+tests/data/tiny-gelu/README.md).
 
 options:
   --arch A,B       architectures (default ViT-B-16)
@@ -155,27 +157,31 @@ local function pass(method, pixels, per_call, keep)
   return first_out
 end
 
--- images/s over whole batches for at least `seconds` after a warm-up pass (which keeps
--- image 1's outputs for the comparison), and the peak memory of the timed passes above
--- what was held before them: device (refract's counters) and host (VmHWM).
-local function measure_ours(method, pixels, per_call, seconds)
-  local outputs = pass(method, pixels, per_call, true)
+-- images/s over whole batches for at least `seconds` after a warm-up pass; the peak
+-- device memory of the timed passes above what was held before them (refract's
+-- counters: exact), and the growth of the process's peak resident set from before the
+-- warm-up (so it includes compiling the kernels and, on a CPU device, touching device
+-- memory for the first time). With `keep`, one more pass then keeps image 1's outputs
+-- for the comparison with the peer.
+local function measure_ours(method, pixels, per_call, seconds, keep)
   refract.finish()
+  collectgarbage()
+  local rss0 = status_bytes("VmRSS")
+  local host_exact = reset_host_peak()
+  pass(method, pixels, per_call, false)
   collectgarbage()
   local held = refract.memory().in_use
   refract.reset_peak_memory()
-  local rss0 = status_bytes("VmRSS")
-  local host_exact = reset_host_peak()
   local n, start = 0, refract.clock()
   repeat
     pass(method, pixels, per_call, false)
     n = n + pixels:shape(1)
   until refract.clock() - start >= seconds
   local elapsed = refract.clock() - start
-  local peak_host = host_exact and status_bytes("VmHWM") or 0
-  return { images_per_s = n / elapsed, seconds = elapsed, per_call = per_call,
-           device_peak = refract.memory().peak - held,
-           host_peak = host_exact and math.max(0, peak_host - rss0) or nil }, outputs
+  local result = { images_per_s = n / elapsed, seconds = elapsed, per_call = per_call,
+                   device_peak = refract.memory().peak - held,
+                   host_peak = host_exact and math.max(0, status_bytes("VmHWM") - rss0) or nil }
+  return result, keep and pass(method, pixels, per_call, true) or nil
 end
 
 -- }=====
@@ -304,7 +310,8 @@ local function bench_model(opts, arch, dir, dtype, tmp, rows)
     local ours, first, encode_rate = {}, {}, nil
     for _, name in ipairs(opts.methods) do
       local method = our_methods(model)[name]
-      local mok, r, out = pcall(measure_ours, method, pixels, method.per_call(batch), opts.seconds)
+      local mok, r, out = pcall(measure_ours, method, pixels, method.per_call(batch), opts.seconds,
+        opts.peer ~= nil)
       if mok then
         ours[name], first[name] = r, out
         if name == "encode" then encode_rate = r.images_per_s end
@@ -344,7 +351,7 @@ local function bench_model(opts, arch, dir, dtype, tmp, rows)
       local row = { arch = arch, dtype = dtype, batch = batch, method = name, weight_bytes = weights,
                     ours = o, peer = p, peer_method = p and PEER_METHOD[name] or nil }
       if o.images_per_s and encode_rate then row.x_encode = o.images_per_s / encode_rate end
-      local ours_mem = o.device_peak and (o.device_peak + (o.host_peak or 0))
+      local ours_mem = o.device_peak
       if p and p.images_per_s and o.images_per_s then
         row.speed_ratio = o.images_per_s / p.images_per_s
         row.memory_ratio = ours_mem and ours_mem > 0 and p.peak_above_weights / ours_mem or nil
