@@ -22,6 +22,8 @@ T.eq(#r.load_average.start, 3, "load average at the start")
 T.eq(#r.load_average.finish, 3, "load average at the end")
 T.ok(r.peer and r.peer.torch and #r.peer.blas > 0, "the peer's torch version and BLAS libraries")
 T.eq(r.peer.torch_threads, 1, "one torch thread by default")
+T.ok(type(r.peer.blas_core) == "string" and r.peer.blas_core ~= "", "the peer's OpenBLAS kernels are named")
+T.ok(type(r.gemm.family) == "string" and type(r.gemm.blas_core) == "string", "our GEMM family is named")
 T.eq(#r.runs, 6, "two batches x three methods")
 local peer_of = { encode = "encode", heads = "head_no_spatial", spatial = "head" }
 for _, row in ipairs(r.runs) do
@@ -38,6 +40,13 @@ for _, row in ipairs(r.runs) do
   T.ok(row.max_abs_diff and row.max_abs_diff < 2e-5, what .. ": agrees with the peer: "
     .. tostring(row.max_abs_diff))
 end
+
+-- --peer-method leaves the others to us alone.
+local only = bench.run({ "--arch", "tiny", "--batch", "1", "--dtype", "f32", "--seconds", "0.01", "--peer",
+  "torch", "--peer-method", "encode" })
+T.ok(only.runs[1].peer.images_per_s > 0, "--peer-method encode: the peer encodes")
+T.matches(only.runs[2].peer.skipped, "not asked", "--peer-method encode: heads are ours alone")
+T.ok(only.runs[3].ours.images_per_s > 0 and not only.runs[3].speed_ratio, "and so is spatial")
 
 T.fails(function() bench.run({ "--arch", "tiny", "--peer", "jax" }) end, "only 'torch' is known")
 T.fails(function() bench.run({ "--arch", "tiny", "--method", "spatial,bogus" }) end,

@@ -43,6 +43,8 @@ options:
   --peer torch     run the PyTorch peer (Debian's python3-torch, OpenBLAS, see
                    ../shared/LAVAPIPE.md) after ours on each batch; its `head` method is
                    skipped where its tensors would not fit the host's available memory
+  --peer-method L  the methods the peer runs (default: all of --method; its `head` takes
+                   ~40 s per ViT-B/16 image and 1.4 GiB per image and layer)
   --peer-threads T PyTorch's threads (default 1);  --blas-threads N  OpenBLAS's (default
                    all CPUs)
   --json FILE      writes every result (and the device, load average, peer's BLAS)
@@ -252,7 +254,8 @@ end
 local function parse(args)
   local opts = util.parse_args(args, { arch = { arg = true }, model = { arg = true },
     batch = { arg = true }, seconds = { arg = true }, dtype = { arg = true }, method = { arg = true },
-    peer = { arg = true }, peer_threads = { arg = true }, blas_threads = { arg = true },
+    peer = { arg = true }, peer_method = { arg = true }, peer_threads = { arg = true },
+    blas_threads = { arg = true },
     json = { arg = true } }, M.usage)
   if opts.help then return opts end
   opts.archs = split_list(opts.arch or "ViT-B-16", "arch")
@@ -271,6 +274,9 @@ local function parse(args)
   opts.dtypes = split_list(opts.dtype or "f32,f16", "dtype", { f32 = true, f16 = true })
   opts.methods = split_list(opts.method or "encode,heads,spatial", "method",
     { encode = true, heads = true, spatial = true })
+  opts.peer_methods = {}
+  for _, m in ipairs(split_list(opts.peer_method or table.concat(opts.methods, ","), "peer-method",
+    { encode = true, heads = true, spatial = true })) do opts.peer_methods[m] = true end
   opts.seconds = tonumber(opts.seconds or "3") or error("--seconds needs a number", 0)
   opts.peer_threads = math.tointeger(tonumber(opts.peer_threads or "1")) or error("--peer-threads needs an integer", 0)
   local cpus = tonumber((io.popen("nproc 2>/dev/null"):read("l"))) or 2
@@ -327,7 +333,9 @@ local function bench_model(opts, arch, dir, dtype, tmp, rows)
       local run, skipped = {}, {}
       for _, name in ipairs(opts.methods) do
         local need = name == "spatial" and peer_head_bytes(c, batch) or 0
-        if need > 0.8 * mem_available() then
+        if not opts.peer_methods[name] then
+          skipped[name] = "not asked (--peer-method)"
+        elseif need > 0.8 * mem_available() then
           skipped[name] = string.format("head needs ~%.1f GiB, %.1f GiB available", need / 2^30, mem_available() / 2^30)
         else
           run[#run + 1] = PEER_METHOD[name]
