@@ -74,5 +74,7 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
 	rf_lua_open_checksum(L);
+	rf_lua_open_lock(L);
+	rf_lua_open_spawn(L);
 	return 1;
 }

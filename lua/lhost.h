@@ -39,5 +39,7 @@ void rf_lua_open_json(lua_State *L);
 void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_checksum(lua_State *L);
+void rf_lua_open_lock(lua_State *L);
+void rf_lua_open_spawn(lua_State *L);
 
 #endif
