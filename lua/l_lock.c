@@ -1,11 +1,14 @@
 /*
-** l_lock.c: lock files that processes sharing a folder (on one machine or on several
-** machines that mount it) use to split work, and folder listings. Lua layer (L6).
+** l_lock.c: the files through which processes sharing a folder (on one machine or on
+** several machines that mount it) split work: lock files, folder listings, and small
+** text files written whole. Lua layer (L6).
 **
-**   refract.lock(path [, timeout_s]) -> lock | nil, "held by pid P on HOST since TIME"
+**   refract.lock(path [, timeout_s]) -> lock | nil, "held by pid P on host H (renewed T)"
 **   lock:refresh() -> true while the lock is still ours (it also renews it)
 **   lock:release()   (also on garbage collection and at exit)
 **   refract.listdir(path) -> the folder's entry names, sorted (no "." and "..")
+**   refract.write_text(path, string): written as every output is (file_out.h): to a new
+**       temporary file, flushed, renamed, so readers see the old text or the new, whole
 **
 ** A lock is a file holding one line, "pid=P host=H boot=B start=S token=T": the holder's
 ** process id, host name, the host's boot id, the process's start time (clock ticks after
@@ -28,6 +31,8 @@
 ** timeout) learns it from lock:refresh() and must stop writing what the lock guards.
 */
 #include "lhost.h"
+#include "file_out.h"
+#include "status.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -392,6 +397,25 @@ static int l_listdir(lua_State *L)
 
 /* }===== */
 
+static int l_write_text(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	size_t n;
+	const char *text = luaL_checklstring(L, 2, &n);
+	struct rf_file_out f;
+	enum rf_status s = rf_file_out_open(&f, path);
+	if (s == RF_OK) {
+		s = rf_file_out_write(&f, text, n);
+		if (s == RF_OK)
+			s = rf_file_out_commit(&f);
+		else
+			rf_file_out_abort(&f);
+	}
+	if (s != RF_OK)
+		return rf_lua_fail(L, s, "write_text");
+	return 0;
+}
+
 void rf_lua_open_lock(lua_State *L)
 {
 	static const luaL_Reg methods[] = {
@@ -413,4 +437,6 @@ void rf_lua_open_lock(lua_State *L)
 	lua_setfield(L, -2, "lock");
 	lua_pushcfunction(L, l_listdir);
 	lua_setfield(L, -2, "listdir");
+	lua_pushcfunction(L, l_write_text);
+	lua_setfield(L, -2, "write_text");
 }

@@ -3,12 +3,16 @@ local refract = require("refract")
 local util = require("refract.util")
 local Progress = require("refract.progress")
 local chunks = require("refract.chunks")
+local merge = require("refract.merge")
+local workers = require("refract.workers")
+local batches_of = require("refract.batches").batches
 
 local usage = [==[
 usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
                          --pixels FILE[:TENSOR]) [--spatial] [--centering reference|exact]
                          [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
-                         [--chunks DIR [--chunk-size N]] [--batch N] [--dtype f32|f16]
+                         [--chunks DIR [--chunk-size N] [--shard K/N | --devices LIST]]
+                         [--on-error abort|skip] [--batch N] [--dtype f32|f16]
                          --out OUT.safetensors
 
 Splits each image's normalised embedding e/||e|| into the direct contributions of the
@@ -37,8 +41,17 @@ N x N x heads x width is ever formed.
   --mean-only          write only the means over all images (mean_attn_heads, mean_mlps,
                        mean_cls_attn, mean_attn_spatial with --spatial) and the count
   --chunks DIR         write per-image results to DIR/part-NNNNNN.safetensors as they are
-                       made; a run that was interrupted continues where it stopped
+                       made; a run that was interrupted continues where it stopped, and
+                       runs with --shard share the folder (refract merge joins them)
   --chunk-size N       images per chunk file (default 256; a multiple of --batch)
+  --shard K/N          do only chunks K, K+N, K+2N, ... (chunk k belongs to shard
+                       ((k-1) mod N) + 1; chunks and shards count from 1), so N runs on
+                       any machines sharing DIR make exactly the chunks of one run;
+                       no --out (refract merge --chunks DIR --out FILE writes it)
+  --devices LIST       all, or Vulkan device indices such as 0,2: one worker process per
+                       device (REFRACT_DEVICE), all taking chunks from the same queue
+  --on-error MODE      abort (default): an image that cannot be read stops the run, named;
+                       skip: it is left out and listed in the output's `skipped` metadata
   --batch N            images per device batch (default: as many as fit, at most 32)
   --dtype f32|f16      weights on the device (default f32)
   --out FILE           the output .safetensors file (per-image results and the means,
@@ -50,11 +63,25 @@ local opts = util.parse_args(arg, {
   list = { arg = true }, pixels = { arg = true }, spatial = {}, centering = { arg = true },
   reduce = { arg = true }, project = { arg = true }, mean_only = {}, chunks = { arg = true },
   chunk_size = { arg = true }, batch = { arg = true }, dtype = { arg = true }, out = { arg = true },
+  shard = { arg = true }, devices = { arg = true }, on_error = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
 if not opts.model then usage_error("--model DIR is required") end
-if not opts.out then usage_error("--out FILE is required") end
+local shard, shards
+if opts.shard then
+  if not opts.chunks then usage_error("--shard needs --chunks DIR") end
+  if opts.devices then usage_error("give --shard or --devices, not both") end
+  if opts.out then
+    usage_error("a shard writes no --out: once all shards are done, refract merge --chunks DIR --out FILE")
+  end
+  shard, shards = chunks.parse_shard(opts.shard)
+elseif not opts.out then
+  usage_error("--out FILE is required")
+end
+if opts.devices and not opts.chunks then usage_error("--devices needs --chunks DIR") end
+local on_error = opts.on_error or "abort"
+if on_error ~= "abort" and on_error ~= "skip" then usage_error("--on-error must be abort or skip, not " .. on_error) end
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
 if sources ~= 1 then usage_error("give exactly one of --images, --dir, --list or --pixels") end
 local centering = opts.centering or "reference"
@@ -138,40 +165,58 @@ if opts.chunks then
   if not chunk_size or chunk_size < batch or chunk_size % batch ~= 0 then
     usage_error("--chunk-size must be a positive multiple of --batch (" .. batch .. ")")
   end
-  local store = chunks.open(opts.chunks, dataset, chunk_size, metadata)
-  -- The means are built from each chunk's stored sums, in chunk order, whether the chunk
-  -- was made now or by an earlier run: an interrupted run ends with the same bytes.
-  for k = 1, store.count do
-    if not store:done(k) then
-      local collected = {}
-      for pixels, _, count in dataset:batches({ batch = batch, model = model, start = store:first(k),
-                                                 stop = store:last(k) }) do
-        local d = model:decompose(pixels, decompose_opts)
-        pixels:free()
-        for _, name in ipairs(names) do
-          collected[name] = collected[name] or {}
-          table.insert(collected[name], d[name]:host())
-        end
-        for _, t in pairs(d) do t:free() end
-        progress:add(count)
+  local record = chunks.record(metadata, {
+    chunk_size = tostring(chunk_size), batch = tostring(batch), dtype = opts.dtype or "f32",
+    mean_only = tostring(opts.mean_only or false), on_error = on_error, project = opts.project,
+  }, opts.model, opts.project)
+  local store = chunks.open(opts.chunks, dataset, record, { plain = not shard })
+  local on_done = function(n) progress:add(n) end
+  if opts.devices then
+    -- One worker per device on the same chunk queue; this process waits, then checks.
+    model:free()
+    local shown = 0
+    workers.run("decompose", workers.arguments(arg, { devices = true, out = true, batch = true },
+      { "--shard", "1/1", "--batch", tostring(batch) }), workers.parse(opts.devices), function()
+        local finished = store:finished()
+        progress:add(math.min(finished * chunk_size, total) - shown)
+        shown = math.min(finished * chunk_size, total)
+      end)
+    on_done = function() end
+  end
+  -- Chunk k is made by whichever process claims it first; the others wait for it.
+  for k, lock in store:claims(shard or 1, shards or 1, on_done) do
+    local collected, skipped = {}, {}
+    for pixels, _, count in batches_of(dataset, { batch = batch, model = model, start = store:first(k),
+                                                  stop = store:last(k) }, on_error, skipped) do
+      local d = model:decompose(pixels, decompose_opts)
+      pixels:free()
+      for _, name in ipairs(names) do
+        collected[name] = collected[name] or {}
+        table.insert(collected[name], d[name]:host())
       end
-      store:write(k, collected, opts.mean_only and {} or names)
-    else
-      progress:add(store:images_in(k))
+      for _, t in pairs(d) do t:free() end
+      lock:refresh()  -- renews the chunk's lock (other hosts take over locks not renewed)
+      progress:add(count)
     end
-    local totals = store:read_sums(k)
-    add_totals(totals)
-    for _, t in pairs(totals) do t:free() end
+    store:write(k, lock, collected, opts.mean_only and {} or names, skipped)
   end
   local elapsed, rate = progress:finish()
-  write_means(opts.out, total)
+  if shard then
+    print(string.format("shard %d/%d: its %d of the %d chunks are finished in %s (%.1f s, %.2f images/s)",
+      shard, shards, (store.count - shard) // shards + 1, store.count, opts.chunks, elapsed, rate))
+    return
+  end
+  -- The means come from each chunk's stored sums, in chunk order, whoever made the chunk
+  -- and whenever: an interrupted or shared run ends with the same bytes.
+  local images = merge.write(opts.chunks, opts.out, true)
+  store:close()
   print(string.format("decomposed %d images in %.1f s (%.2f images/s); %d chunk files in %s; means in %s",
-    total, elapsed, rate, store.count, opts.chunks, opts.out))
+    images, elapsed, rate, store.count, opts.chunks, opts.out))
   return
 end
 
-local collected = {}
-local next_batch = pixel_batches or dataset:batches({ batch = batch, model = model })
+local collected, skipped = {}, {}
+local next_batch = pixel_batches or batches_of(dataset, { batch = batch, model = model }, on_error, skipped)
 for pixels, _, count in next_batch do
   local d = model:decompose(pixels, decompose_opts)
   pixels:free()
@@ -188,6 +233,14 @@ end
 local elapsed, rate = progress:finish()
 local out = {}
 for name, list in pairs(collected) do out[name] = refract.cat(list, 1) end
-if dataset then metadata.paths = refract.json_encode(chunks.paths(dataset, 1, total)) end
-write_means(opts.out, total, out)
+local count = total - #skipped
+if dataset then
+  local rows, s = {}, 1
+  for i = 1, total do
+    if skipped[s] and skipped[s][1] == dataset:path(i) then s = s + 1 else rows[#rows + 1] = dataset:path(i) end
+  end
+  metadata.paths = refract.json_encode(rows)
+  if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
+end
+write_means(opts.out, count, out)
 print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s", total, elapsed, rate, opts.out))
