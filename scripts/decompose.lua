@@ -177,6 +177,7 @@ if opts.chunks then
     local shown = 0
     workers.run("decompose", workers.arguments(arg, { devices = true, out = true, batch = true },
       { "--shard", "1/1", "--batch", tostring(batch) }), workers.parse(opts.devices), function()
+        store:renew()
         local finished = store:finished()
         progress:add(math.min(finished * chunk_size, total) - shown)
         shown = math.min(finished * chunk_size, total)
@@ -195,7 +196,7 @@ if opts.chunks then
         table.insert(collected[name], d[name]:host())
       end
       for _, t in pairs(d) do t:free() end
-      lock:refresh()  -- renews the chunk's lock (other hosts take over locks not renewed)
+      store:renew(lock)  -- other hosts take over locks that are not renewed
       progress:add(count)
     end
     store:write(k, lock, collected, opts.mean_only and {} or names, skipped)

@@ -184,6 +184,13 @@ function M.open(dir, dataset, record, opts)
   return self
 end
 
+-- Renews this process's locks: a chunk's (if given) and the folder's run lock. Other
+-- hosts count locks not renewed within REFRACT_LOCK_TIMEOUT as abandoned.
+function M:renew(lock)
+  if lock then lock:refresh() end
+  if self.run_lock then self.run_lock:refresh() end
+end
+
 -- Releases the folder's run lock (also at exit).
 function M:close()
   if self.run_lock then self.run_lock:release() end
@@ -290,7 +297,10 @@ function M:claims(shard, shards, on_done)
     for k = shard, self.count, shards do pending[#pending + 1] = k end
     local first_pass = true
     while #pending > 0 do
-      if not first_pass then refract.sleep(M.poll) end
+      if not first_pass then
+        refract.sleep(M.poll)
+        self:renew()
+      end
       first_pass = false
       local still = {}
       for _, k in ipairs(pending) do
@@ -317,6 +327,7 @@ end
 -- ({ path, message } in order); then its checksum, then releases its lock. Writes
 -- nothing when the lock was lost meanwhile (a host cut off past the lock timeout).
 function M:write(k, lock, collected, names, skipped)
+  self:renew()
   if not lock:refresh() then
     io.stderr:write(string.format("refract: lost the lock of %s to another process; leaving the "
       .. "chunk to it\n", M.file_of(self.dir, k)))
