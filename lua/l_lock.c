@@ -25,6 +25,8 @@
 **     (default: $REFRACT_LOCK_TIMEOUT, else 600). Holders renew their locks with
 **     lock:refresh() (the file's modification time) at least that often; the clocks of
 **     the hosts must agree to well within the timeout (NTP does).
+** Leftovers of killed lockers next to a lock (its private files) are swept by the next
+** process that takes the lock, under the same rules.
 ** A stale lock is taken over by renaming it aside (only one process can rename a given
 ** file), checking that what was moved is the stale lock that was judged, and linking a
 ** new one. A process whose lock was taken over (a host cut off for longer than the
@@ -251,6 +253,44 @@ static bool break_stale(const char *path, const struct holder *stale, const stru
 	return moved;
 }
 
+/* Removes what killed processes left next to the lock at `path`: its private
+** "PATH.<token>.new" files (killed between making and linking one) and "PATH.<token>.stale"
+** files (killed while breaking a stale lock). Each holds a lock line, and goes only if
+** that process is gone by the same rules as a lock; one with no line yet (killed before
+** writing it) once it is a minute old, as a live process writes it at once. */
+static void sweep_leftovers(const char *path, double timeout)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dir_len = slash ? (size_t)(slash - path) : 0, base_len = strlen(base);
+	char *dir = slash ? strndup(path, dir_len ? dir_len : 1) : strdup(".");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		bool ours = n > base_len + 1 && !strncmp(e->d_name, base, base_len) &&
+			    e->d_name[base_len] == '.' &&
+			    ((n > 4 && !strcmp(e->d_name + n - 4, ".new")) ||
+			     (n > 6 && !strcmp(e->d_name + n - 6, ".stale")));
+		if (!ours)
+			continue;
+		char *full = malloc(strlen(dir) + n + 2);
+		if (!full)
+			break;
+		sprintf(full, "%s/%s", dir, e->d_name);
+		struct holder h;
+		time_t mtime = 0;
+		int r = read_holder(full, &h, &mtime);
+		if ((r == 1 && !holder_alive(&h, mtime, timeout)) ||
+		    (r < 0 && difftime(time(NULL), mtime) > 60))
+			unlink(full);
+		free(full);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 static double default_timeout(void)
 {
 	const char *env = getenv("REFRACT_LOCK_TIMEOUT");
@@ -285,6 +325,8 @@ static int l_lock(lua_State *L)
 	self_holder(&me, token);
 	for (int attempt = 0; attempt < TAKEOVER_ATTEMPTS; attempt++) {
 		int r = try_create(path, &me);
+		if (r < 0 && errno == ENOENT && attempt + 1 < TAKEOVER_ATTEMPTS)
+			continue;  /* the folder exists, so our private file was removed: again */
 		if (r < 0)
 			return luaL_error(L, "lock: %s: cannot create: %s", path, strerror(errno));
 		if (r == 1) {
@@ -294,6 +336,7 @@ static int l_lock(lua_State *L)
 				return luaL_error(L, "lock: out of memory");
 			}
 			memcpy(k->token, token, sizeof k->token);
+			sweep_leftovers(path, timeout);
 			return 1;
 		}
 		struct holder h;

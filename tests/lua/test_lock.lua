@@ -133,6 +133,27 @@ for _, name in ipairs(refract.listdir(tmp)) do
 end
 T.eq(leftovers, {}, "no lock files or temporaries left")
 
+-- What killed lockers leave next to a lock (their private .new files, a .stale one) is
+-- swept by the next process to take it; a live process's file is left alone.
+os.remove(path)
+write_all(path .. ".dead1.new", string.format("pid=1 host=elsewhere-node boot=x start=1 token=dead1\n"))
+os.execute(string.format("touch -d '-2 hours' '%s.dead1.new'", path))
+write_all(path .. ".dead2.stale", string.format("pid=%s host=%s boot=another-boot start=1 token=dead2\n", live_pid, host))
+write_all(path .. ".empty.new", "")
+os.execute(string.format("touch -d '-5 minutes' '%s.empty.new'", path))
+write_all(path .. ".fresh.new", "")
+write_all(path .. ".live.new", string.format("pid=%s host=%s boot=%s start=%s token=live\n", live_pid, host, boot, live_start))
+took = refract.lock(path)
+T.ok(took ~= nil, "the lock is taken")
+local left = {}
+for _, name in ipairs(refract.listdir(tmp)) do
+  if name:match("^a%.lock%.") then left[#left + 1] = name end
+end
+T.eq(left, { "a.lock.fresh.new", "a.lock.live.new" }, "dead lockers' files swept, a live one's and a fresh one's kept")
+if took then took:release() end
+os.remove(path .. ".fresh.new")
+os.remove(path .. ".live.new")
+
 -- listdir: sorted names, no . and ..; errors name the folder.
 os.execute(string.format("mkdir -p '%s/d' && touch '%s/d/b' '%s/d/a' '%s/d/C'", tmp, tmp, tmp, tmp))
 T.eq(refract.listdir(tmp .. "/d"), { "C", "a", "b" }, "listdir in byte order")

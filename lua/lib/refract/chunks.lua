@@ -165,7 +165,8 @@ function M.open(dir, dataset, record, opts)
     self.run_lock = lock
   end
   local path = dir .. "/run.json"
-  if not exists(path) then
+  do
+    -- Taken even when run.json exists: that also clears what a killed run left.
     local lock <close> = lock_briefly(dir .. "/run.json.lock")
     if not exists(path) then refract.write_text(path, record_json(record)) end
   end
@@ -270,6 +271,15 @@ function M:finished()
   return n
 end
 
+-- Clears the lock a process killed just after finishing chunk k left behind (a live
+-- holder's lock stays: it is about to release it).
+local function tidy(self, k)
+  local path = lock_of(self.dir, k)
+  if not exists(path) then return end
+  local ok, lock = pcall(refract.lock, path)
+  if ok and lock then lock:release() end
+end
+
 -- Chunk k's lock when this process may compute it; nil when it is finished or another
 -- live process holds it. Clears what an earlier attempt may have left.
 function M:claim(k)
@@ -305,6 +315,7 @@ function M:claims(shard, shards, on_done)
       local still = {}
       for _, k in ipairs(pending) do
         if self:done(k) then
+          tidy(self, k)
           on_done(self:images_in(k))
         else
           local lock = self:claim(k)
