@@ -73,5 +73,6 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_json(L);
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
+	rf_lua_open_resize(L);
 	return 1;
 }
