@@ -74,5 +74,6 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
 	rf_lua_open_resize(L);
+	rf_lua_open_segment(L);
 	return 1;
 }

@@ -39,5 +39,6 @@ void rf_lua_open_json(lua_State *L);
 void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_resize(lua_State *L);
+void rf_lua_open_segment(lua_State *L);
 
 #endif
