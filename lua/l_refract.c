@@ -75,5 +75,6 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_bench(L);
 	rf_lua_open_resize(L);
 	rf_lua_open_segment(L);
+	rf_lua_open_imagenet_seg(L);
 	return 1;
 }

@@ -40,5 +40,6 @@ void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_resize(lua_State *L);
 void rf_lua_open_segment(lua_State *L);
+void rf_lua_open_imagenet_seg(lua_State *L);
 
 #endif
