@@ -1,4 +1,4 @@
--- refract segment: zero-shot segmentation from the decomposition, scored against masks or the ImageNet-segmentation benchmark
+-- refract segment: zero-shot segmentation maps, scored against masks or ImageNet-segmentation
 local refract = require("refract")
 local util = require("refract.util")
 local data = require("refract.data")
