@@ -64,7 +64,8 @@ local function mask_index(dir)
 end
 
 -- The images of a folder or a file list, each with its mask when masks are known:
--- a list of { path =, file = (the name results use), mask = path or nil }.
+-- a list of { path =, file = (the name results use), picture = (a unique file name stem
+-- for pictures), mask = path or nil }.
 -- opts.dir: every .png/.jpg/.jpeg under it (sorted); files under the masks folder are
 -- masks, never images. opts.images: a list of paths. opts.masks: the masks folder
 -- (default for dir: DIR/masks if it exists). Masks match images by name without
@@ -93,8 +94,20 @@ function M.folder(opts)
     ds:free()
   else
     for _, path in ipairs(opts.images or {}) do
-      items[#items + 1] = { path = path, file = path }
+      items[#items + 1] = { path = path, file = path, picture = M.picture_name(basename(path)) }
     end
+  end
+  -- Pictures are named after the file; two files of the same name get numbered.
+  local taken = {}
+  for _, item in ipairs(items) do
+    local name = item.picture or M.picture_name(item.file)
+    local unique, n = name, 1
+    while taken[unique] do
+      n = n + 1
+      unique = name .. "_" .. n
+    end
+    taken[unique] = true
+    item.picture = unique
   end
   if #items == 0 then error("no images found" .. (opts.dir and (" under " .. opts.dir) or ""), 0) end
   if masks then
@@ -127,7 +140,7 @@ function M.batches_of(items, model, batch)
     local entries = {}
     for k = 1, count do
       local item = items[first + k - 1]
-      entries[k] = { file = item.file, picture = M.picture_name(item.file), labels = item.mask and function(size)
+      entries[k] = { file = item.file, picture = item.picture, labels = item.mask and function(size)
         return refract.mask_labels(item.mask, size)
       end }
     end
