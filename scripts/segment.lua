@@ -74,16 +74,18 @@ if opts.pictures then
   data.check_out(opts.pictures .. "/picture.png", { "png" }, "--pictures")
 end
 
-local items, masks_dir
-if not opts.imagenet_seg then
+-- The images and masks are found before the model is loaded, so a wrong path fails fast.
+local items, masks_dir, seg
+if opts.imagenet_seg then
+  seg = refract.imagenet_seg(opts.imagenet_seg)
+else
   items, masks_dir = segment.folder({ dir = opts.dir, images = opts.images, masks = opts.masks })
 end
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local classifier, class_names = require("refract.classifier").read(opts.classifier)
 
-local batches, total, seg
-if opts.imagenet_seg then
-  seg = refract.imagenet_seg(opts.imagenet_seg)
+local batches, total
+if seg then
   batches, total = segment.batches_of_imagenet_seg(seg, opts.imagenet_seg:match("([^/]+)$"), model, batch, limit)
 else
   batches, total = segment.batches_of(items, model, batch), #items
