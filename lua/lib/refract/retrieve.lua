@@ -114,6 +114,12 @@ end
 -- a bar under each showing its similarity. paths[i] is image i's file.
 function M.sheet(path, paths, hits, opts)
   opts = opts or {}
+  for key in pairs(opts) do
+    if key ~= "query" and key ~= "size" and key ~= "columns" then
+      error("retrieve.sheet: unknown option " .. tostring(key) .. " (query, size, columns)", 2)
+    end
+  end
+  if #hits == 0 then error("retrieve.sheet: no images to draw", 2) end
   local size = opts.size or 128
   local files = {}
   for r, hit in ipairs(hits) do
