@@ -65,5 +65,8 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
 	rf_lua_open_checksum(L);
+	rf_lua_open_resize(L);
+	rf_lua_open_segment(L);
+	rf_lua_open_imagenet_seg(L);
 	return 1;
 }

@@ -29,5 +29,8 @@ void rf_lua_open_json(lua_State *L);
 void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_checksum(lua_State *L);
+void rf_lua_open_resize(lua_State *L);
+void rf_lua_open_segment(lua_State *L);
+void rf_lua_open_imagenet_seg(lua_State *L);
 
 #endif

@@ -3,13 +3,14 @@ local refract = require("refract")
 local util = require("refract.util")
 local Progress = require("refract.progress")
 local chunks = require("refract.chunks")
+local output = require("refract.output")
 
 local usage = [==[
 usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
                          --pixels FILE[:TENSOR]) [--spatial] [--centering reference|exact]
                          [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
                          [--chunks DIR [--chunk-size N]] [--batch N] [--dtype f32|f16]
-                         --out OUT.safetensors
+                         --out OUT.safetensors|OUT.npz
 
 Splits each image's normalised embedding e/||e|| into the direct contributions of the
 vision tower's components (Gandelsman et al., ICLR 2024; definitions in the README):
@@ -41,8 +42,8 @@ N x N x heads x width is ever formed.
   --chunk-size N       images per chunk file (default 256; a multiple of --batch)
   --batch N            images per device batch (default: as many as fit, at most 32)
   --dtype f32|f16      weights on the device (default f32)
-  --out FILE           the output .safetensors file (per-image results and the means,
-                       or with --chunks/--mean-only the means)
+  --out FILE           the output .safetensors file, or .npz for NumPy (per-image results
+                       and the means, or with --chunks/--mean-only the means)
 ]==]
 
 local opts = util.parse_args(arg, {
@@ -55,6 +56,7 @@ if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
 if not opts.model then usage_error("--model DIR is required") end
 if not opts.out then usage_error("--out FILE is required") end
+output.check_tensors(opts.out)
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
 if sources ~= 1 then usage_error("give exactly one of --images, --dir, --list or --pixels") end
 local centering = opts.centering or "reference"
@@ -128,7 +130,7 @@ local function write_means(out_path, count, extra)
   local out = extra or {}
   for name, s in pairs(sums) do out["mean_" .. name] = s / count end
   out.count = refract.tensor({ count }, "i64")
-  refract.write(out_path, out, metadata)
+  output.write_tensors(out_path, out, metadata)
 end
 
 local progress = Progress.new(total)
