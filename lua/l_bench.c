@@ -4,6 +4,7 @@
 ** test: a measurement for `refract bench` (scripts/bench.lua). Lua layer (L6).
 */
 #include "lhost.h"
+#include "l_util.h"
 #include "context.h"
 #include "device.h"
 #include "gemm.h"

@@ -3,6 +3,7 @@
 ** (what `sha256sum` prints), for recording which files produced a result. Lua layer (L6).
 */
 #include "lhost.h"
+#include "l_util.h"
 #include "checksum.h"
 
 static int l_sha256(lua_State *L)

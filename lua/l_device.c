@@ -1,50 +1,14 @@
 /*
-** l_device.c: the shared device context (created on first use, released by Lua's
-** collector after every tensor that holds it) and device listing, memory counters,
-** synchronisation and profiling for scripts. Lua layer (L6).
+** l_device.c: device listing, memory counters, synchronisation and profiling for
+** scripts (the shared context they read is l_util.c's). Lua layer (L6).
 */
 #include "lhost.h"
+#include "l_util.h"
 #include "context.h"
 #include "device.h"
+#include "memory.h"
+#include "profile.h"
 #include "status.h"
-
-#define CTX_MT "refract.Context"
-#define CTX_KEY "refract.context"
-
-struct lctx {
-	rf_ctx *ctx;
-};
-
-static int ctx_gc(lua_State *L)
-{
-	struct lctx *c = luaL_checkudata(L, 1, CTX_MT);
-	rf_ctx_release(c->ctx);
-	c->ctx = NULL;
-	return 0;
-}
-
-rf_ctx *rf_lua_ctx_if_created(lua_State *L)
-{
-	lua_getfield(L, LUA_REGISTRYINDEX, CTX_KEY);
-	struct lctx *c = lua_touserdata(L, -1);
-	lua_pop(L, 1);
-	return c ? c->ctx : NULL;
-}
-
-rf_ctx *rf_lua_ctx(lua_State *L)
-{
-	rf_ctx *ctx = rf_lua_ctx_if_created(L);
-	if (ctx)
-		return ctx;
-	struct lctx *c = lua_newuserdatauv(L, sizeof *c, 0);
-	c->ctx = NULL;                           /* released until creation succeeds */
-	luaL_setmetatable(L, CTX_MT);
-	enum rf_status s = rf_ctx_create(NULL, &c->ctx);
-	if (s != RF_OK)
-		rf_lua_fail(L, s, "opening the Vulkan device");
-	lua_setfield(L, LUA_REGISTRYINDEX, CTX_KEY);
-	return c->ctx;
-}
 
 static void push_caps(lua_State *L, const struct rf_caps *c)
 {
@@ -182,10 +146,6 @@ static int l_validation(lua_State *L)
 
 void rf_lua_open_device(lua_State *L)
 {
-	luaL_newmetatable(L, CTX_MT);
-	lua_pushcfunction(L, ctx_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pop(L, 1);
 	static const luaL_Reg fns[] = {
 		{ "devices", l_devices },
 		{ "device", l_device },

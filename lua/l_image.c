@@ -3,6 +3,7 @@
 ** and datasets iterated in batches decoded on worker threads (refract.dataset,
 ** refract.images). Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
 #include "dataset.h"
@@ -69,11 +70,12 @@ static struct rf_preprocess check_preprocess(lua_State *L, int idx)
 static int l_image_load(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	/* The handle first: from the load to the free below nothing can raise. */
+	rf_ltensor *h = rf_lua_push_tensor_handle(L);
 	struct rf_image img;
 	enum rf_status s = rf_image_load(path, &img);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "image_load");
-	rf_ltensor *h = rf_lua_push_tensor_handle(L);
 	struct rf_shape shape = rf_shape_of(3, (int64_t)img.height, (int64_t)img.width, (int64_t)img.channels);
 	s = rf_tensor_from_host_data(RF_U8, &shape, img.pixels, &h->t);
 	rf_image_free(&img);

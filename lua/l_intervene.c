@@ -10,6 +10,7 @@
 ** free a tensor; looked up last, a freed one is a clear error, never a dangling pointer.
 ** Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
 #include "intervene.h"

@@ -7,9 +7,12 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-#define NULL_KEY "refract.null"
+/* refract.null, JSON's null in Lua: a light userdata of this address. */
+static const char null_sentinel;
 
 static void push_json(lua_State *L, json_t *v, int depth)
 {
@@ -39,7 +42,7 @@ static void push_json(lua_State *L, json_t *v, int depth)
 	case JSON_REAL: lua_pushnumber(L, json_real_value(v)); break;
 	case JSON_TRUE: lua_pushboolean(L, 1); break;
 	case JSON_FALSE: lua_pushboolean(L, 0); break;
-	default: lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY); break;
+	default: lua_pushlightuserdata(L, (void *)&null_sentinel); break;
 	}
 }
 
@@ -53,18 +56,24 @@ static int box_gc(lua_State *L)
 	return 0;
 }
 
-/* Pushes the decoded value. The tree is anchored in a collected box while it is
-** converted, so an error raised midway (too deep, out of memory) cannot leak it. */
-static int push_decoded(lua_State *L, json_t *root, const char *what, const json_error_t *err)
+/* Pushes an empty box: a JSON tree put in it is released by the collector, so an error
+** raised while the tree is converted (too deep, out of memory) cannot leak it. */
+static json_t **push_box(lua_State *L)
 {
-	if (!root)
+	json_t **box = lua_newuserdatauv(L, sizeof *box, 0);
+	*box = NULL;
+	luaL_setmetatable(L, BOX_MT);
+	return box;
+}
+
+/* Pushes the value decoded into *box (made before the tree), then releases the tree. */
+static int push_decoded(lua_State *L, json_t **box, const char *what, const json_error_t *err)
+{
+	if (!*box)
 		return luaL_error(L, "%s: invalid JSON at line %d, column %d: %s", what, err->line,
 				  err->column, err->text);
-	json_t **box = lua_newuserdatauv(L, sizeof *box, 0);
-	*box = root;
-	luaL_setmetatable(L, BOX_MT);
-	push_json(L, root, 0);
-	json_decref(root);
+	push_json(L, *box, 0);
+	json_decref(*box);
 	*box = NULL;
 	return 1;
 }
@@ -73,27 +82,48 @@ static int l_decode(lua_State *L)
 {
 	size_t n;
 	const char *s = luaL_checklstring(L, 1, &n);
+	json_t **box = push_box(L);
 	json_error_t err;
-	json_t *root = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-	return push_decoded(L, root, "json_decode", &err);
+	*box = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+	return push_decoded(L, box, "json_decode", &err);
 }
 
 static int l_read(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
+	json_t **box = push_box(L);
 	json_error_t err;
-	json_t *root = json_load_file(path, JSON_DECODE_ANY, &err);
-	if (!root)
+	*box = json_load_file(path, JSON_DECODE_ANY, &err);
+	if (!*box)
 		return luaL_error(L, "%s: %s (line %d)", path, err.text, err.line);
-	return push_decoded(L, root, path, &err);
+	return push_decoded(L, box, path, &err);
 }
 
-/* {===== encoding */
+/* {===== encoding
+** Nothing from here to the dump raises: raw reads (no metamethods), keys formatted in C,
+** the stack grown with lua_checkstack. An error would leave the half-built tree, which
+** no box holds yet, unfreed. */
+
+/* The key at `idx` (a string or a number) as JSON's object key, in `buf` if a number. */
+static const char *key_string(lua_State *L, int idx, char *buf, size_t size)
+{
+	if (lua_type(L, idx) == LUA_TSTRING)
+		return lua_tostring(L, idx);
+	if (lua_isinteger(L, idx)) {
+		snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+		return buf;
+	}
+	/* As tostring writes floats: "%.14g", and "2.0" rather than "2". */
+	snprintf(buf, size, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, idx));
+	if (buf[strspn(buf, "-0123456789")] == '\0')
+		strncat(buf, ".0", size - strlen(buf) - 1);
+	return buf;
+}
 
 static bool is_sequence(lua_State *L, int idx)
 {
-	lua_Integer n = luaL_len(L, idx);
-	lua_Integer count = 0;
+	lua_Unsigned n = lua_rawlen(L, idx);
+	lua_Unsigned count = 0;
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
@@ -110,10 +140,13 @@ static json_t *to_json(lua_State *L, int idx, int depth);
 
 static json_t *table_to_json(lua_State *L, int idx, int depth)
 {
+	if (!lua_checkstack(L, 4))
+		return NULL;
 	if (is_sequence(L, idx)) {
 		json_t *arr = json_array();
-		for (lua_Integer i = 1; i <= luaL_len(L, idx); i++) {
-			lua_geti(L, idx, i);
+		lua_Unsigned n = lua_rawlen(L, idx);
+		for (lua_Unsigned i = 1; i <= n; i++) {
+			lua_rawgeti(L, idx, (lua_Integer)i);
 			json_t *item = to_json(L, lua_gettop(L), depth + 1);
 			lua_pop(L, 1);
 			if (!item || json_array_append_new(arr, item) != 0) {
@@ -131,15 +164,15 @@ static json_t *table_to_json(lua_State *L, int idx, int depth)
 			json_decref(obj);
 			return NULL;
 		}
-		lua_pushvalue(L, -2);
-		const char *key = lua_tostring(L, -1);
-		json_t *item = to_json(L, lua_gettop(L) - 1, depth + 1);
+		char buf[64];
+		const char *key = key_string(L, lua_gettop(L) - 1, buf, sizeof buf);
+		json_t *item = to_json(L, lua_gettop(L), depth + 1);
 		if (!item || json_object_set_new(obj, key, item) != 0) {
-			lua_pop(L, 3);
+			lua_pop(L, 2);
 			json_decref(obj);
 			return NULL;
 		}
-		lua_pop(L, 2);
+		lua_pop(L, 1);
 	}
 	return obj;
 }
@@ -162,38 +195,37 @@ static json_t *to_json(lua_State *L, int idx, int depth)
 		return json_stringn(s, n);
 	}
 	case LUA_TTABLE: return table_to_json(L, idx, depth);
-	case LUA_TLIGHTUSERDATA: {
-		lua_getfield(L, LUA_REGISTRYINDEX, NULL_KEY);
-		bool is_null = lua_rawequal(L, -1, idx);
-		lua_pop(L, 1);
-		return is_null ? json_null() : NULL;
-	}
+	case LUA_TLIGHTUSERDATA: return lua_touserdata(L, idx) == &null_sentinel ? json_null() : NULL;
 	default: return NULL;
 	}
 }
 
+/* refract.json_encode(value [, indent]). The tree waits in a box while it is dumped into
+** a Lua buffer, whose allocation may raise. */
 static int l_encode(lua_State *L)
 {
 	luaL_checkany(L, 1);
 	int indent = (int)luaL_optinteger(L, 2, 0);
 	lua_settop(L, 1);
-	json_t *v = to_json(L, 1, 0);
-	if (!v)
+	json_t **box = push_box(L);
+	*box = to_json(L, 1, 0);
+	if (!*box)
 		return luaL_error(L, "json_encode: the value holds something JSON cannot represent "
 				  "(a function, userdata, NaN/inf, non-string keys or nesting over 200)");
-	char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) |
-					   JSON_INDENT(indent > 0 ? indent : 0) | JSON_REAL_PRECISION(17));
-	json_decref(v);
-	if (!text)
+	size_t flags = JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) |
+		       JSON_INDENT(indent > 0 ? indent : 0) | JSON_REAL_PRECISION(17);
+	size_t n = json_dumpb(*box, NULL, 0, flags);
+	if (n == 0)
 		return luaL_error(L, "json_encode: out of memory");
-	lua_pushstring(L, text);
-	free(text);
+	char *text = lua_newuserdatauv(L, n, 0);
+	json_dumpb(*box, text, n, flags);
+	lua_pushlstring(L, text, n);
+	json_decref(*box);
+	*box = NULL;
 	return 1;
 }
 
 /* }===== */
-
-static const char null_sentinel;
 
 void rf_lua_open_json(lua_State *L)
 {
@@ -202,8 +234,6 @@ void rf_lua_open_json(lua_State *L)
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	lua_pushlightuserdata(L, (void *)&null_sentinel);
-	lua_pushvalue(L, -1);
-	lua_setfield(L, LUA_REGISTRYINDEX, NULL_KEY);
 	lua_setfield(L, -2, "null");
 	static const luaL_Reg fns[] = {
 		{ "json_decode", l_decode }, { "json_read", l_read }, { "json_encode", l_encode },

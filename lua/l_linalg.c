@@ -59,7 +59,10 @@ static int64_t batch_stride(lua_State *L, const rf_tensor **x, const struct rf_s
 	struct rf_view ev = rf_view_contiguous(e);
 	rf_tensor alias = **x;                 /* x with its matrix shape (1-d operands) */
 	alias.shape = *xs;
-	RF_LUA_RUN(L, "matmul", rf_view_copy(e->ctx, &alias, &sv, e, &ev));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_view_copy(e->ctx, &alias, &sv, e, &ev));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "matmul");
 	*x = e;
 	return r * c;
 }
@@ -68,6 +71,7 @@ static int64_t batch_stride(lua_State *L, const rf_tensor **x, const struct rf_s
 ** [k, 1] (that dimension is dropped from the result); batch dimensions broadcast. */
 static int l_matmul(lua_State *L)
 {
+	enum rf_status st;
 	lua_settop(L, 2);
 	rf_lua_check_tensor(L, 1);
 	rf_lua_check_tensor(L, 2);
@@ -112,7 +116,9 @@ static int l_matmul(lua_State *L)
 	if (rf_tensor_numel(c) == 0)
 		return 1;
 	if (k == 0) {
-		RF_LUA_RUN(L, "matmul", rf_op_fill(c->ctx, c, 0.0f));
+		RF_LUA_RETRY_OOM(L, st, rf_op_fill(c->ctx, c, 0.0f));
+		if (st != RF_OK)
+			return rf_lua_fail(L, st, "matmul");
 		return 1;
 	}
 	struct rf_matmul mm = {
@@ -122,7 +128,9 @@ static int l_matmul(lua_State *L)
 		.c = { c, 0, m * n, n, 1 },
 		.alpha = 1.0f, .beta = 0.0f,
 	};
-	RF_LUA_RUN(L, "matmul", rf_op_matmul(c->ctx, &mm));
+	RF_LUA_RETRY_OOM(L, st, rf_op_matmul(c->ctx, &mm));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "matmul");
 	return 1;
 }
 
@@ -161,7 +169,10 @@ static void push_result(lua_State *L, const struct rf_shape *s, const double *v)
 	for (int64_t i = 0; i < n; i++)
 		f[i] = (float)v[i];
 	rf_tensor *t = rf_lua_new_device_tensor(L, RF_F32, s);
-	RF_LUA_RUN(L, "uploading a result", rf_tensor_upload(t, f, (uint64_t)n * 4));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_tensor_upload(t, f, (uint64_t)n * 4));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "uploading a result");
 	lua_remove(L, -2);
 }
 

@@ -33,6 +33,7 @@
 ** timeout) learns it from lock:refresh() and must stop writing what the lock guards.
 */
 #include "lhost.h"
+#include "l_util.h"
 #include "file_out.h"
 #include "status.h"
 

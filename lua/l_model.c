@@ -2,6 +2,7 @@
 ** l_model.c: refract.Model: loading a CLIP checkpoint directory and running it from Lua:
 ** config, tokenize, encode_images, encode_texts, decompose. Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
 #include "decompose.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #define MODEL_MT "refract.Model"
+#define DECOMPOSITION_MT "refract.Decomposition"   /* results in the making (not in Lua) */
 
 typedef struct {
 	rf_clip *m;
@@ -44,7 +46,7 @@ static int l_load(lua_State *L)
 	const char *dir = luaL_checkstring(L, 1);
 	struct rf_clip_options opt = { .storage = RF_F32 };
 	char vocab[4200];
-	snprintf(vocab, sizeof vocab, "%s/scripts/data/bpe_simple_vocab_16e6.txt.gz", rf_paths_root());
+	snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", rf_paths_data());
 	opt.vocab_path = vocab;
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
@@ -214,14 +216,53 @@ static uint32_t check_reduce(lua_State *L, int idx)
 	return mask;
 }
 
-static void set_tensor(lua_State *L, const char *name, rf_tensor **t)
+/* {===== decomposition results */
+
+/* A decomposition's tensors wait in a holder userdata until each has its own handle; the
+** holder is made before the decomposition runs and its __gc frees whatever it still
+** holds, so an error at any step (a memory error in lua_setfield) leaks nothing
+** (liolib's newprefile: the handle first, then the resource). */
+static struct rf_decomposition *push_decomposition_holder(lua_State *L)
+{
+	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
+	memset(d, 0, sizeof *d);
+	luaL_setmetatable(L, DECOMPOSITION_MT);
+	return d;
+}
+
+static int decomposition_gc(lua_State *L)
+{
+	rf_decomposition_free(luaL_checkudata(L, 1, DECOMPOSITION_MT));
+	return 0;
+}
+
+/* Moves the holder's tensor *t (if any) into a new handle, field `name` of the table on
+** the stack top. The handle exists before the tensor leaves the holder, and the field
+** is set after: the tensor has an owner at every step. */
+static void move_tensor(lua_State *L, const char *name, rf_tensor **t)
 {
 	if (!*t)
 		return;
-	rf_lua_push_tensor(L, *t);
+	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	h->t = *t;
 	*t = NULL;
 	lua_setfield(L, -2, name);
 }
+
+/* Pushes the table of named tensors taken from the holder d (left empty). */
+static void push_decomposition(lua_State *L, struct rf_decomposition *d)
+{
+	lua_createtable(L, 0, 8);
+	move_tensor(L, "attn_spatial", &d->attn_spatial);
+	move_tensor(L, "attn_heads", &d->attn_heads);
+	move_tensor(L, "mlps", &d->mlps);
+	move_tensor(L, "cls_attn", &d->cls_attn);
+	move_tensor(L, "ln_post_mean", &d->ln_post_mean);
+	move_tensor(L, "ln_post_std", &d->ln_post_std);
+	move_tensor(L, "image_embeds", &d->image_embeds);
+}
+
+/* }===== */
 
 /* Reads decomposition options {spatial=, reduce={...}, project=tensor [D, C],
 ** centering="reference"|"exact"} at idx (nil: defaults). */
@@ -264,21 +305,12 @@ static int model_decompose(lua_State *L)
 	rf_clip *m = check_model(L, 1);
 	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
 	struct rf_decompose_options opt = check_decompose_options(L, 3);
-	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
-	memset(d, 0, sizeof *d);
+	struct rf_decomposition *d = push_decomposition_holder(L);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_decompose(m, pixels, &opt, d));
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "decompose");
-	/* Hand each tensor to a Lua handle; a failure midway leaves the rest to free. */
-	lua_createtable(L, 0, 8);
-	set_tensor(L, "attn_spatial", &d->attn_spatial);
-	set_tensor(L, "attn_heads", &d->attn_heads);
-	set_tensor(L, "mlps", &d->mlps);
-	set_tensor(L, "cls_attn", &d->cls_attn);
-	set_tensor(L, "ln_post_mean", &d->ln_post_mean);
-	set_tensor(L, "ln_post_std", &d->ln_post_std);
-	set_tensor(L, "image_embeds", &d->image_embeds);
+	push_decomposition(L, d);
 	return 1;
 }
 
@@ -308,6 +340,10 @@ void rf_lua_open_model(lua_State *L)
 		{ "__gc", model_free }, { "__close", model_free }, { "__tostring", model_tostring },
 		{ NULL, NULL },
 	};
+	luaL_newmetatable(L, DECOMPOSITION_MT);
+	lua_pushcfunction(L, decomposition_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
 	luaL_newmetatable(L, MODEL_MT);
 	luaL_setfuncs(L, meta, 0);
 	luaL_newlib(L, methods);

@@ -7,6 +7,7 @@
 ** leave a dangling pointer, and an error at any point leaves nothing behind.
 ** Lua layer (L6).
 */
+#include "lhost.h"
 #include "ltensor.h"
 #include "heatmap.h"
 #include "image_write.h"

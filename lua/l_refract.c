@@ -4,18 +4,9 @@
 */
 #include "lhost.h"
 #include "paths.h"
-#include "status.h"
 
 #include <time.h>
 #include <unistd.h>
-
-int rf_lua_fail(lua_State *L, enum rf_status s, const char *what)
-{
-	const char *msg = rf_error_message();
-	if (!msg || !*msg)
-		msg = rf_status_str(s);
-	return luaL_error(L, "%s: %s", what, msg);
-}
 
 /* refract.clock() -> seconds on a monotonic clock (for rates and ETAs). */
 static int l_clock(lua_State *L)
@@ -74,6 +65,9 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
 	rf_lua_open_checksum(L);
+	rf_lua_open_resize(L);
+	rf_lua_open_segment(L);
+	rf_lua_open_imagenet_seg(L);
 	rf_lua_open_lock(L);
 	rf_lua_open_spawn(L);
 	return 1;

@@ -1,9 +1,9 @@
 /*
-** l_tensor.c: refract.Tensor core: the metatable and handles (new tensors placed by
+** l_tensor.c: refract.Tensor core: the handles (new tensors placed by
 ** dtype, freeing), the argument checks every tensor file shares (ltensor.h: shapes,
 ** dtypes, dimensions and indices in the 1-based convention, broadcasting) and the
 ** properties (shape, dtype, ndim, numel, device, #). The operations live in
-** l_tensor_*.c and l_linalg.c; rf_lua_open_tensor registers them all. Lua layer (L6).
+** l_tensor_*.c and l_linalg.c; l_tensor_meta.c registers them all. Lua layer (L6).
 */
 #include "ltensor.h"
 #include "elementwise.h"
@@ -21,14 +21,6 @@ rf_ltensor *rf_lua_push_tensor_handle(lua_State *L)
 	h->t = NULL;
 	luaL_setmetatable(L, RF_TENSOR_MT);
 	return h;
-}
-
-void rf_lua_push_tensor(lua_State *L, rf_tensor *t)
-{
-	/* If the userdata allocation raises, `t` would leak: Lua reports a memory error,
-	** which is already fatal for the script; keep the window as small as this. */
-	rf_ltensor *h = rf_lua_push_tensor_handle(L);
-	h->t = t;
 }
 
 rf_tensor *rf_lua_check_tensor(lua_State *L, int idx)
@@ -313,63 +305,17 @@ static int t_len(lua_State *L)
 
 /* }===== */
 
-/* {===== metatable */
+/* {===== the core's method and metamethod tables (registered by l_tensor_meta.c) */
 
-/* __index: names look up the methods table (upvalue 1); integers select along
-** dimension 1 (t[i]). */
-static int t_index(lua_State *L)
-{
-	if (lua_type(L, 2) == LUA_TSTRING) {
-		lua_pushvalue(L, 2);
-		lua_rawget(L, lua_upvalueindex(1));
-		return 1;
-	}
-	return rf_lua_tensor_getitem(L);
-}
+const luaL_Reg rf_lua_tensor_core_methods[] = {
+	{ "shape", t_shape }, { "dtype", t_dtype }, { "ndim", t_ndim }, { "numel", t_numel },
+	{ "device", t_device }, { "free", t_free }, { "is_freed", t_is_freed },
+	{ NULL, NULL },
+};
 
-static int t_newindex(lua_State *L)
-{
-	if (lua_type(L, 2) == LUA_TSTRING)
-		return luaL_error(L, "cannot set field '%s' of a refract.Tensor", lua_tostring(L, 2));
-	return rf_lua_tensor_setitem(L);
-}
-
-void rf_lua_open_tensor(lua_State *L)
-{
-	static const luaL_Reg core_methods[] = {
-		{ "shape", t_shape }, { "dtype", t_dtype }, { "ndim", t_ndim }, { "numel", t_numel },
-		{ "device", t_device }, { "free", t_free }, { "is_freed", t_is_freed },
-		{ NULL, NULL },
-	};
-	static const luaL_Reg meta[] = {
-		{ "__gc", t_free }, { "__close", t_free }, { "__tostring", rf_lua_tensor_tostring },
-		{ "__len", t_len },
-		{ "__newindex", t_newindex },
-		{ NULL, NULL },
-	};
-	const luaL_Reg *method_sets[] = {
-		core_methods, rf_lua_tensor_convert_methods, rf_lua_tensor_index_methods,
-		rf_lua_tensor_math_methods, rf_lua_tensor_reduce_methods, rf_lua_tensor_shape_methods,
-		rf_lua_linalg_methods,
-	};
-	const luaL_Reg *function_sets[] = {
-		rf_lua_tensor_create_functions, rf_lua_tensor_math_functions, rf_lua_linalg_functions,
-	};
-	/* module on the stack top */
-	luaL_newmetatable(L, RF_TENSOR_MT);
-	luaL_setfuncs(L, meta, 0);
-	luaL_setfuncs(L, rf_lua_tensor_math_meta, 0);
-	lua_newtable(L);                                   /* the methods */
-	for (size_t i = 0; i < RF_ARRAY_LEN(method_sets); i++)
-		luaL_setfuncs(L, method_sets[i], 0);
-	lua_pushvalue(L, -1);
-	lua_pushcclosure(L, t_index, 1);
-	lua_setfield(L, -3, "__index");
-	/* module.Tensor = the methods table, so scripts can extend or inspect it. */
-	lua_setfield(L, -3, "Tensor");
-	lua_pop(L, 1);                                     /* the metatable */
-	for (size_t i = 0; i < RF_ARRAY_LEN(function_sets); i++)
-		luaL_setfuncs(L, function_sets[i], 0);
-}
+const luaL_Reg rf_lua_tensor_core_meta[] = {
+	{ "__gc", t_free }, { "__close", t_free }, { "__len", t_len },
+	{ NULL, NULL },
+};
 
 /* }===== */

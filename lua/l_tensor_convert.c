@@ -8,6 +8,7 @@
 #include "context.h"
 #include "layout.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,6 +141,7 @@ rf_tensor *rf_lua_convert(lua_State *L, const rf_tensor *t, enum rf_dtype dt, bo
 
 rf_tensor *rf_lua_copy_reshaped(lua_State *L, const rf_tensor *t, const struct rf_shape *s)
 {
+	enum rf_status st;
 	RF_ASSERT(rf_shape_numel(s) == rf_tensor_numel(t));
 	rf_tensor *out = rf_lua_new_tensor(L, t->dtype, s, rf_tensor_on_device(t));
 	uint64_t bytes = rf_tensor_nbytes(t);
@@ -147,8 +149,11 @@ rf_tensor *rf_lua_copy_reshaped(lua_State *L, const rf_tensor *t, const struct r
 		return out;
 	if (!rf_tensor_on_device(t))
 		memcpy(out->host, t->host, bytes);
-	else
-		RF_LUA_RUN(L, "copying a tensor", rf_mem_copy(t->ctx, &t->mem, 0, &out->mem, 0, bytes));
+	else {
+		RF_LUA_RETRY_OOM(L, st, rf_mem_copy(t->ctx, &t->mem, 0, &out->mem, 0, bytes));
+		if (st != RF_OK)
+			rf_lua_fail(L, st, "copying a tensor");
+	}
 	return out;
 }
 
@@ -158,7 +163,10 @@ rf_tensor *rf_lua_permuted(lua_State *L, const rf_tensor *x, const int *perm)
 	for (int i = 0; i < s.ndim; i++)
 		s.dim[i] = x->shape.dim[perm[i]];
 	rf_tensor *y = rf_lua_new_tensor(L, x->dtype, &s, rf_tensor_on_device(x));
-	RF_LUA_RUN(L, "permute", rf_op_permute(x->ctx, x, perm, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_permute(x->ctx, x, perm, y));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "permute");
 	return y;
 }
 

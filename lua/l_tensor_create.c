@@ -7,6 +7,7 @@
 #include "ltensor.h"
 #include "layout.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <string.h>
@@ -155,16 +156,21 @@ static struct rf_shape check_shape_arg(lua_State *L, int idx)
 /* Fills t with v (already checked against t's dtype). */
 static void fill(lua_State *L, rf_tensor *t, double v)
 {
+	enum rf_status st;
 	int64_t n = rf_tensor_numel(t);
 	if (n == 0)
 		return;
 	if (t->dtype == RF_F32 && rf_tensor_on_device(t)) {
-		RF_LUA_RUN(L, "fill", rf_op_fill(t->ctx, t, (float)v));
+		RF_LUA_RETRY_OOM(L, st, rf_op_fill(t->ctx, t, (float)v));
+		if (st != RF_OK)
+			rf_lua_fail(L, st, "fill");
 	} else if (t->dtype == RF_F16 && rf_tensor_on_device(t)) {
 		float f = (float)v;
 		uint32_t h = rf_float_to_half(f);
 		/* Two halves per 32-bit word; the allocation is whole words. */
-		RF_LUA_RUN(L, "fill", rf_mem_fill(t->ctx, &t->mem, 0, t->mem.size, h | h << 16));
+		RF_LUA_RETRY_OOM(L, st, rf_mem_fill(t->ctx, &t->mem, 0, t->mem.size, h | h << 16));
+		if (st != RF_OK)
+			rf_lua_fail(L, st, "fill");
 	} else {
 		RF_ASSERT(!rf_tensor_on_device(t));
 		size_t es = rf_dtype_size(t->dtype);
@@ -374,7 +380,10 @@ static void copy_into(lua_State *L, int idx, rf_tensor *out, int64_t offset, int
 		dv.shape[d] = x->shape.dim[d];
 		dv.stride[d] = ov.stride[o];
 	}
-	RF_LUA_RUN(L, what, rf_view_copy(out->ctx, x, &sv, out, &dv));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_view_copy(out->ctx, x, &sv, out, &dv));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, what);
 }
 
 /* refract.cat(list [, dim=1]): joins tensors along an existing dimension. */

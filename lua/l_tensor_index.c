@@ -39,7 +39,10 @@ static rf_tensor *push_part(lua_State *L, const rf_tensor *t, int axis, int64_t 
 		}
 		ov.offset = 0;
 	}
-	RF_LUA_RUN(L, "indexing", rf_view_copy(t->ctx, t, &v, out, &ov));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_view_copy(t->ctx, t, &v, out, &ov));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "indexing");
 	return out;
 }
 
@@ -165,13 +168,18 @@ static void gather_device(lua_State *L, const rf_tensor *x, const int64_t *idx, 
 		for (int64_t j = 0; j < n; j++)
 			rows[o * n + j] = (int32_t)(o * size + idx[j]);
 	rf_tensor *it = rf_lua_new_device_tensor(L, RF_I32, &is);
-	RF_LUA_RUN(L, "index", rf_tensor_upload(it, rows, (uint64_t)outer * n * 4));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_tensor_upload(it, rows, (uint64_t)outer * n * 4));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "index");
 	/* Shape aliases for the kernel's [rows, cols] contract; they share the memory and
 	** are never destroyed. */
 	rf_tensor xa = *x, ya = *out;
 	xa.shape = rf_shape_of(2, outer * size, inner);
 	ya.shape = rf_shape_of(2, outer * n, inner);
-	RF_LUA_RUN(L, "index", rf_op_gather_rows(x->ctx, &xa, it, &ya));
+	RF_LUA_RETRY_OOM(L, st, rf_op_gather_rows(x->ctx, &xa, it, &ya));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, "index");
 	lua_pop(L, 2);
 }
 
@@ -312,7 +320,10 @@ static void assign(lua_State *L, rf_tensor *t, int axis, int64_t i, int varg, co
 		int k = d - (part.ndim - v->shape.ndim);
 		sv.stride[d] = k < 0 || v->shape.dim[k] == 1 ? 0 : vv.stride[k];
 	}
-	RF_LUA_RUN(L, what, rf_view_copy(t->ctx, v, &sv, t, &dv));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_view_copy(t->ctx, v, &sv, t, &dv));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, what);
 	lua_pop(L, 1);
 }
 
@@ -362,7 +373,10 @@ static int t_masked_fill(lua_State *L)
 	lua_settop(L, 3);
 	rf_tensor *v = rf_lua_f32_arg(L, 3);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, "masked_fill", rf_op_where(x->ctx, mask, v, x, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_where(x->ctx, mask, v, x, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "masked_fill");
 	return 1;
 }
 

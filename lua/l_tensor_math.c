@@ -21,7 +21,10 @@ static int binary(lua_State *L, enum rf_binary_op op, const char *what)
 	struct rf_shape s;
 	rf_lua_broadcast(L, &a->shape, &b->shape, &s, what);
 	rf_tensor *out = rf_lua_new_device_tensor(L, RF_F32, &s);
-	RF_LUA_RUN(L, what, rf_op_binary(a->ctx, op, a, b, out));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_binary(a->ctx, op, a, b, out));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, what);
 	return 1;
 }
 
@@ -51,7 +54,10 @@ static int unary(lua_State *L, enum rf_unary_op op, const char *what)
 	rf_lua_check_tensor(L, 1);
 	rf_tensor *x = rf_lua_f32_arg(L, 1);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, what, rf_op_unary(x->ctx, op, x, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_unary(x->ctx, op, x, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, what);
 	return 1;
 }
 
@@ -82,7 +88,10 @@ static int activation(lua_State *L, enum rf_activation act, const char *what)
 	rf_lua_check_tensor(L, 1);
 	rf_tensor *x = rf_lua_f32_arg(L, 1);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, what, rf_op_activation(x->ctx, act, x, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_activation(x->ctx, act, x, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, what);
 	return 1;
 }
 
@@ -107,7 +116,10 @@ static int t_clamp(lua_State *L)
 	lua_settop(L, 1);
 	rf_tensor *x = rf_lua_f32_arg(L, 1);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, "clamp", rf_op_affine(x->ctx, x, 1.0f, 0.0f, (float)lo, (float)hi, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_affine(x->ctx, x, 1.0f, 0.0f, (float)lo, (float)hi, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "clamp");
 	return 1;
 }
 
@@ -119,6 +131,7 @@ static int t_clamp(lua_State *L)
 ** runs in one pass; any other is moved last, and back, by two permuting copies. */
 static int t_softmax(lua_State *L)
 {
+	enum rf_status st;
 	rf_tensor *x = rf_lua_check_tensor(L, 1);
 	int axis = rf_lua_opt_dim(L, 2, x->shape.ndim, -1);
 	double scale = luaL_optnumber(L, 3, 1.0);
@@ -128,7 +141,9 @@ static int t_softmax(lua_State *L)
 	int nd = x->shape.ndim;
 	if (axis == nd - 1) {
 		rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-		RF_LUA_RUN(L, "softmax", rf_op_softmax(x->ctx, x, (float)scale, false, y));
+		RF_LUA_RETRY_OOM(L, st, rf_op_softmax(x->ctx, x, (float)scale, false, y));
+		if (st != RF_OK)
+			return rf_lua_fail(L, st, "softmax");
 		return 1;
 	}
 	int perm[RF_MAX_DIMS], back[RF_MAX_DIMS];
@@ -140,7 +155,9 @@ static int t_softmax(lua_State *L)
 		back[perm[d]] = d;
 	rf_tensor *xp = rf_lua_permuted(L, x, perm);                       /* 2 */
 	rf_tensor *yp = rf_lua_new_device_tensor(L, RF_F32, &xp->shape);   /* 3 */
-	RF_LUA_RUN(L, "softmax", rf_op_softmax(x->ctx, xp, (float)scale, false, yp));
+	RF_LUA_RETRY_OOM(L, st, rf_op_softmax(x->ctx, xp, (float)scale, false, yp));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "softmax");
 	rf_lua_permuted(L, yp, back);
 	return 1;
 }
@@ -175,7 +192,10 @@ static int t_layernorm(lua_State *L)
 	int64_t cols = x->shape.dim[x->shape.ndim - 1];
 	rf_tensor *gamma = opt_param(L, 2, cols, x), *beta = opt_param(L, 3, cols, x);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, "layernorm", rf_op_layernorm(x->ctx, x, gamma, beta, (float)eps, y, NULL, NULL));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_layernorm(x->ctx, x, gamma, beta, (float)eps, y, NULL, NULL));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "layernorm");
 	return 1;
 }
 
@@ -192,7 +212,10 @@ static int l_where(lua_State *L)
 	rf_lua_broadcast(L, &a->shape, &b->shape, &ab, "where");
 	rf_lua_broadcast(L, &c->shape, &ab, &s, "where");
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &s);
-	RF_LUA_RUN(L, "where", rf_op_where(c->ctx, c, a, b, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_where(c->ctx, c, a, b, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "where");
 	return 1;
 }
 

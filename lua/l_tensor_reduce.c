@@ -33,7 +33,10 @@ static rf_tensor *push_reduce(lua_State *L, enum rf_reduce_op op, const rf_tenso
 {
 	struct rf_shape s = reduced_shape(&x->shape, mask, keepdim);
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &s);
-	RF_LUA_RUN(L, what, rf_op_reduce(x->ctx, op, x, mask, correction, y));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_reduce(x->ctx, op, x, mask, correction, y));
+	if (st != RF_OK)
+		rf_lua_fail(L, st, what);
 	return y;
 }
 
@@ -116,16 +119,23 @@ static int truth(lua_State *L, bool all)
 	lua_pushnumber(L, 0);
 	rf_tensor *zero = rf_lua_f32_arg(L, 2);
 	rf_tensor *hit = rf_lua_new_device_tensor(L, RF_F32, &x->shape);                /* 3 */
-	RF_LUA_RUN(L, what, rf_op_binary(x->ctx, all ? RF_BIN_EQ : RF_BIN_NE, x, zero, hit));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_binary(x->ctx, all ? RF_BIN_EQ : RF_BIN_NE, x, zero, hit));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, what);
 	rf_tensor *count = push_reduce(L, RF_RED_SUM, hit, mask, 0, keepdim, what);      /* 4 */
 	if (whole) {
 		float c;
-		RF_LUA_RUN(L, what, rf_tensor_download(count, &c, 4));
+		RF_LUA_RETRY_OOM(L, st, rf_tensor_download(count, &c, 4));
+		if (st != RF_OK)
+			return rf_lua_fail(L, st, what);
 		lua_pushboolean(L, all ? c == 0 : c > 0);
 		return 1;
 	}
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &count->shape);
-	RF_LUA_RUN(L, what, rf_op_binary(x->ctx, all ? RF_BIN_EQ : RF_BIN_GT, count, zero, y));
+	RF_LUA_RETRY_OOM(L, st, rf_op_binary(x->ctx, all ? RF_BIN_EQ : RF_BIN_GT, count, zero, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, what);
 	return 1;
 }
 
@@ -142,9 +152,14 @@ static int t_normalize(lua_State *L)
 	lua_settop(L, 1);
 	x = rf_lua_f32_arg(L, 1);
 	rf_tensor *n = push_reduce(L, RF_RED_NORM2, x, 1u << axis, 0, true, "normalize");
-	RF_LUA_RUN(L, "normalize", rf_op_affine(x->ctx, n, 1.0f, 0.0f, (float)eps, INFINITY, n));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_op_affine(x->ctx, n, 1.0f, 0.0f, (float)eps, INFINITY, n));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "normalize");
 	rf_tensor *y = rf_lua_new_device_tensor(L, RF_F32, &x->shape);
-	RF_LUA_RUN(L, "normalize", rf_op_binary(x->ctx, RF_BIN_DIV, x, n, y));
+	RF_LUA_RETRY_OOM(L, st, rf_op_binary(x->ctx, RF_BIN_DIV, x, n, y));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "normalize");
 	return 1;
 }
 
@@ -231,7 +246,10 @@ static int t_topk(lua_State *L)
 	const rf_tensor *xp = moved ? rf_lua_permuted(L, x, perm) : x;       /* 2 if moved */
 	int64_t rows = size ? rf_tensor_numel(xp) / size : 0;
 	float *v = lua_newuserdatauv(L, rf_tensor_nbytes(xp) ? rf_tensor_nbytes(xp) : 1, 0);
-	RF_LUA_RUN(L, "topk", rf_tensor_download(xp, v, rf_tensor_nbytes(xp)));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_tensor_download(xp, v, rf_tensor_nbytes(xp)));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "topk");
 	struct rf_shape s = xp->shape;
 	s.dim[nd - 1] = k;
 	int64_t *heap = lua_newuserdatauv(L, (size_t)(k ? k : 1) * sizeof *heap, 0);
@@ -247,7 +265,9 @@ static int t_topk(lua_State *L)
 		}
 	}
 	rf_tensor *values = rf_lua_new_device_tensor(L, RF_F32, &s);
-	RF_LUA_RUN(L, "topk", rf_tensor_upload(values, vals, rf_tensor_nbytes(values)));
+	RF_LUA_RETRY_OOM(L, st, rf_tensor_upload(values, vals, rf_tensor_nbytes(values)));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "topk");
 	if (!moved) {
 		lua_pushvalue(L, idx_idx);
 		return 2;

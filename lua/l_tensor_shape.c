@@ -207,7 +207,10 @@ static int t_expand(lua_State *L)
 	struct rf_shape s = rf_shape_make(n, dims);
 	rf_tensor *out = rf_lua_new_tensor(L, t->dtype, &s, rf_tensor_on_device(t));
 	struct rf_view ov = rf_view_contiguous(out);
-	RF_LUA_RUN(L, "expand", rf_view_copy(t->ctx, t, &sv, out, &ov));
+	enum rf_status st;
+	RF_LUA_RETRY_OOM(L, st, rf_view_copy(t->ctx, t, &sv, out, &ov));
+	if (st != RF_OK)
+		return rf_lua_fail(L, st, "expand");
 	return 1;
 }
 

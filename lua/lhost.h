@@ -1,27 +1,17 @@
 /*
-** lhost.h: what the bindings share: the module opener, the context every device tensor
-** uses, and turning an rf_status into a Lua error. Lua layer (L6): the only place where
-** C failures become longjmps.
+** lhost.h: the module's parts: luaopen_refract, the per-file openers it calls, and the
+** refract.Model handle that the files extending Model read. The context and errors every
+** binding file shares are in l_util.h, below all of them. Lua layer (L6).
 */
 #ifndef RF_LUA_LHOST_H
 #define RF_LUA_LHOST_H
 
 #include <lua.h>
 #include <lauxlib.h>
-#include "rf_base.h"
 
-typedef struct rf_ctx rf_ctx;
 typedef struct rf_clip rf_clip;
 
 int luaopen_refract(lua_State *L);
-
-/* The shared device context, created on first use (a Lua error if no device). */
-rf_ctx *rf_lua_ctx(lua_State *L);
-/* Like rf_lua_ctx but returns NULL (no error) when none was created yet. */
-rf_ctx *rf_lua_ctx_if_created(lua_State *L);
-
-/* Raises a Lua error "<what>: <message of the last failure>". Never returns. */
-int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 
 /* The live model at `idx` (argument error if wrong type or freed). */
 rf_clip *rf_lua_check_model(lua_State *L, int idx);
@@ -39,6 +29,9 @@ void rf_lua_open_json(lua_State *L);
 void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_checksum(lua_State *L);
+void rf_lua_open_resize(lua_State *L);
+void rf_lua_open_segment(lua_State *L);
+void rf_lua_open_imagenet_seg(lua_State *L);
 void rf_lua_open_lock(lua_State *L);
 void rf_lua_open_spawn(lua_State *L);
 

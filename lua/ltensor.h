@@ -13,7 +13,7 @@
 #ifndef RF_LUA_LTENSOR_H
 #define RF_LUA_LTENSOR_H
 
-#include "lhost.h"
+#include "l_util.h"
 #include "tensor.h"
 
 #define RF_TENSOR_MT "refract.Tensor"
@@ -26,8 +26,6 @@ typedef struct rf_ltensor {
 
 /* Pushes an empty handle: acquire the tensor after, so an error cannot leak it. */
 rf_ltensor *rf_lua_push_tensor_handle(lua_State *L);
-/* Pushes a handle that takes ownership of `t`. */
-void rf_lua_push_tensor(lua_State *L, rf_tensor *t);
 /* The live tensor at `idx`, or an argument error (wrong type or freed). */
 rf_tensor *rf_lua_check_tensor(lua_State *L, int idx);
 /* The tensor at `idx` if it is a live tensor handle, else NULL. */
@@ -40,26 +38,6 @@ rf_tensor *rf_lua_new_host_tensor(lua_State *L, enum rf_dtype dt, const struct r
 /* Creates (pushes) a tensor on the device or on the host. */
 rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
 			     bool device);
-
-/* Runs `s = call` and, if it failed for device memory, a full collection and one retry. */
-#define RF_LUA_RETRY_OOM(L, s, call) \
-	do { \
-		(s) = (call); \
-		if ((s) == RF_ERR_OOM_DEVICE) { \
-			lua_gc((L), LUA_GCCOLLECT); \
-			(s) = (call); \
-		} \
-	} while (0)
-
-/* RF_LUA_RETRY_OOM, then a Lua error "<what>: <message>" if the call failed. Only for
-** calls that hold no C resource the error would leak. */
-#define RF_LUA_RUN(L, what, call) \
-	do { \
-		enum rf_status rf_run_s_; \
-		RF_LUA_RETRY_OOM(L, rf_run_s_, call); \
-		if (rf_run_s_ != RF_OK) \
-			rf_lua_fail((L), rf_run_s_, (what)); \
-	} while (0)
 
 /* }===== */
 
@@ -127,7 +105,12 @@ void rf_lua_broadcast(lua_State *L, const struct rf_shape *a, const struct rf_sh
 
 /* }===== */
 
-/* {===== per-file method and function tables (registered by rf_lua_open_tensor) */
+/* {===== per-file method and function tables (registered by l_tensor_meta.c) */
+
+/* shape, dtype, ndim, numel, device, free, is_freed (l_tensor.c). */
+extern const luaL_Reg rf_lua_tensor_core_methods[];
+/* __gc and __close (one idempotent release), __len (l_tensor.c). */
+extern const luaL_Reg rf_lua_tensor_core_meta[];
 
 extern const luaL_Reg rf_lua_tensor_create_functions[];
 extern const luaL_Reg rf_lua_tensor_convert_methods[];

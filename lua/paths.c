@@ -14,6 +14,7 @@
 static char root[PATH_MAX];
 static char lualib[PATH_MAX + 16];
 static char scripts[PATH_MAX + 16];
+static char data[PATH_MAX + 16];
 
 static bool is_dir(const char *p)
 {
@@ -50,6 +51,7 @@ void rf_paths_init(const char *argv0)
 		snprintf(root, sizeof root, "%s", RF_SOURCE_DIR);
 	snprintf(lualib, sizeof lualib, "%s/lua/lib", root);
 	snprintf(scripts, sizeof scripts, "%s/scripts", root);
+	snprintf(data, sizeof data, "%s/scripts/data", root);
 }
 
 const char *rf_paths_root(void)
@@ -65,6 +67,11 @@ const char *rf_paths_lualib(void)
 const char *rf_paths_scripts(void)
 {
 	return scripts;
+}
+
+const char *rf_paths_data(void)
+{
+	return data;
 }
 
 bool rf_paths_subcommand(const char *name, char *buf, size_t size)

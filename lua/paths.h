@@ -14,6 +14,9 @@ void rf_paths_init(const char *argv0);
 const char *rf_paths_root(void);
 const char *rf_paths_lualib(void);
 const char *rf_paths_scripts(void);
+/* The bundled data (the tokenizer's vocabulary, the example model and images):
+** scripts/data under the root, installed with the scripts. */
+const char *rf_paths_data(void);
 /* Path of the bundled subcommand NAME (scripts/NAME.lua) if it exists. */
 bool rf_paths_subcommand(const char *name, char *buf, size_t size);
 /* Validation messages counted over the whole run (see device.h). */

@@ -1,8 +1,8 @@
 /*
 ** cmd.h: recording compute dispatches into the context's current command frame. Many
-** dispatches share one submit; the barrier a dispatch needs (read after write, write
-** after read or write on an overlapping byte range) is inserted here, automatically.
-** Runtime layer (L3).
+** dispatches share one submit; the barrier a dispatch or transfer needs (read after
+** write, write after read or write on an overlapping byte range) is inserted here,
+** automatically. Runtime layer (L3).
 */
 #ifndef RF_RUNTIME_CMD_H
 #define RF_RUNTIME_CMD_H
@@ -37,5 +37,13 @@ uint32_t rf_arg_texel_index(const struct rf_arg *a, uint32_t texel_bytes);
 enum rf_status rf_cmd_dispatch(rf_ctx *ctx, rf_pipeline *p, const struct rf_arg *args,
 			       uint32_t nargs, const void *push, uint32_t push_size,
 			       uint32_t gx, uint32_t gy, uint32_t gz);
+
+/* How many accesses a frame remembers between barriers; one more forces a full barrier
+** (correct, only less precise). */
+#define RF_CMD_TRACKED_RANGES 256
+
+/* Pipeline barriers recorded on `ctx` so far: lets tests see that the tracker ordered
+** what it must (a barrier between every write and a later access to the same bytes). */
+uint64_t rf_cmd_barriers(const rf_ctx *ctx);
 
 #endif

@@ -1,6 +1,6 @@
 /*
 ** context.c: creating and destroying rf_ctx: instance, device choice, logical device and
-** queue, then memory, pipelines and command frames. Runtime layer (L1).
+** queue, then memory, pipelines, command frames and profiling. Runtime layer (L1).
 */
 #include "context_internal.h"
 #include "pipeline_internal.h"
@@ -8,8 +8,11 @@
 #include "log.h"
 #include "vkcheck.h"
 
+#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
+
+/* Below this, single rows of the model's kernels would no longer fit one binding. */
+#define RF_MIN_STORAGE_RANGE (64u << 10)
 
 enum rf_status rf_ctx_vk_fail(rf_ctx *ctx, VkResult r, const char *what)
 {
@@ -54,6 +57,29 @@ static enum rf_status pick_physical(rf_ctx *ctx, const char *want)
 	ctx->caps = caps[index];
 	if (!find_compute_queue(ctx->physical, &ctx->queue_family))
 		return rf_error(RF_ERR_UNSUPPORTED, "device %s has no compute queue", ctx->caps.name);
+	return RF_OK;
+}
+
+/* REFRACT_MAX_STORAGE_RANGE=<bytes> lowers the storage-binding limit every kernel windows
+** by (never raises it), read once here: with a small value the windowed paths, otherwise
+** taken only for tensors past a device's own limit (lavapipe 128 MiB, GPUs up to 4 GiB),
+** run on any device with small tensors, as the tests do. */
+static enum rf_status limit_storage_range(struct rf_caps *caps)
+{
+	const char *v = getenv("REFRACT_MAX_STORAGE_RANGE");
+	if (!v || !*v)
+		return RF_OK;
+	char *end;
+	errno = 0;
+	unsigned long long bytes = strtoull(v, &end, 10);
+	if (*end || errno || v[0] == '-' || bytes < RF_MIN_STORAGE_RANGE)
+		return rf_error(RF_ERR_INVALID, "REFRACT_MAX_STORAGE_RANGE=%s: expected a number of bytes, "
+				"at least %u", v, RF_MIN_STORAGE_RANGE);
+	if (bytes < caps->max_storage_range) {
+		rf_log(RF_LOG_INFO, "storage bindings limited to %llu bytes (REFRACT_MAX_STORAGE_RANGE; "
+		       "the device allows %llu)", bytes, (unsigned long long)caps->max_storage_range);
+		caps->max_storage_range = bytes;
+	}
 	return RF_OK;
 }
 
@@ -106,14 +132,9 @@ static void destroy(rf_ctx *ctx)
 		rf_memory_fini(ctx);
 		vkDestroyDevice(ctx->device, NULL);
 	}
+	rf_profile_fini(ctx);
 	rf_instance_destroy(&ctx->inst);
 	free(ctx);
-}
-
-static bool env_flag(const char *name)
-{
-	const char *v = getenv(name);
-	return v && *v && strcmp(v, "0") != 0;
 }
 
 enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
@@ -130,6 +151,8 @@ enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
 	if (s == RF_OK)
 		s = pick_physical(ctx, opt->device);
 	if (s == RF_OK)
+		s = limit_storage_range(&ctx->caps);
+	if (s == RF_OK)
 		s = create_device(ctx);
 	if (s == RF_OK)
 		s = rf_memory_init(ctx);
@@ -139,7 +162,7 @@ enum rf_status rf_ctx_create(const struct rf_ctx_options *opt, rf_ctx **out)
 		destroy(ctx);
 		return s;
 	}
-	ctx->profile = (opt->profile || env_flag("REFRACT_PROFILE")) && ctx->caps.timestamps;
+	rf_profile_init(ctx, opt->profile);
 	rf_log(RF_LOG_INFO, "using %s (%s, %s)", ctx->caps.name,
 	       rf_device_class_str(ctx->caps.device_class), ctx->caps.driver);
 	*out = ctx;
@@ -165,6 +188,16 @@ void rf_ctx_release(rf_ctx *ctx)
 const struct rf_caps *rf_ctx_caps(const rf_ctx *ctx)
 {
 	return &ctx->caps;
+}
+
+enum rf_status rf_ctx_submit(rf_ctx *ctx)
+{
+	return rf_frames_submit(ctx);
+}
+
+enum rf_status rf_ctx_finish(rf_ctx *ctx)
+{
+	return rf_frames_finish(ctx);
 }
 
 enum rf_status rf_ctx_check(rf_ctx *ctx)

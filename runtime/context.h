@@ -2,6 +2,7 @@
 ** context.h: rf_ctx, the one object that owns a Vulkan device and everything made on it
 ** (memory blocks, pipelines, command frames, profiling). Reference counted: tensors and
 ** models hold a reference, so the order in which they are released never matters.
+** Memory statistics are in memory.h, transfers in transfer.h, timings in profile.h.
 ** Runtime layer (L1).
 */
 #ifndef RF_RUNTIME_CONTEXT_H
@@ -38,26 +39,5 @@ enum rf_status rf_ctx_check(rf_ctx *ctx);
 /* Number of warnings/errors the validation layer reported (0 without validation). */
 uint32_t rf_ctx_validation_messages(const rf_ctx *ctx);
 bool rf_ctx_validation_enabled(const rf_ctx *ctx);
-
-struct rf_mem_stats {
-	uint64_t in_use;        /* bytes of live suballocations */
-	uint64_t peak;          /* high-water mark of in_use since the last reset */
-	uint64_t reserved;      /* bytes of VkDeviceMemory blocks held */
-	uint64_t allocations;   /* live suballocations */
-};
-void rf_ctx_memory_stats(const rf_ctx *ctx, struct rf_mem_stats *out);
-void rf_ctx_memory_reset_peak(rf_ctx *ctx);
-
-/* Per-kernel timing gathered when profiling is on: name, dispatches, total ns. */
-struct rf_profile_entry {
-	const char *name;
-	uint64_t dispatches;
-	double total_ns;
-};
-/* Fills up to `max` entries sorted by total time; returns how many. */
-uint32_t rf_ctx_profile(const rf_ctx *ctx, struct rf_profile_entry *out, uint32_t max);
-void rf_ctx_profile_reset(rf_ctx *ctx);
-bool rf_ctx_profiling(const rf_ctx *ctx);
-void rf_ctx_set_profiling(rf_ctx *ctx, bool on);
 
 #endif

@@ -146,6 +146,23 @@ enum rf_status rf_file_out_commit(struct rf_file_out *f)
 	return sync_dir(f->path);
 }
 
+enum rf_status rf_file_out_publish(const char *tmp, const char *path)
+{
+	enum rf_status s = RF_OK;
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		s = rf_error(RF_ERR_IO, "%s: flushing %s: %s", path, tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (s == RF_OK && rename(tmp, path) != 0)
+		s = rf_error(RF_ERR_IO, "%s: renaming %s onto it: %s", path, tmp, strerror(errno));
+	if (s != RF_OK) {
+		unlink(tmp);
+		return s;
+	}
+	return sync_dir(path);
+}
+
 enum rf_status rf_file_out_tensor_bytes(const rf_tensor *t, const char *path, const void **bytes,
 					void **scratch)
 {

@@ -34,6 +34,11 @@ enum rf_status rf_file_out_commit(struct rf_file_out *f);
 /* Closes and removes `path.tmp`. Safe to call twice and after commit. */
 void rf_file_out_abort(struct rf_file_out *f);
 
+/* For files that a library writes by itself (libzip): makes the complete file `tmp` the
+** file at `path` as commit does (fsync, rename, directory fsync). Removes `tmp` on
+** failure. */
+enum rf_status rf_file_out_publish(const char *tmp, const char *path);
+
 /* The raw bytes of `t`: a host tensor's own buffer, or a device tensor downloaded into
 ** `*scratch` (malloc'd, the caller frees it; NULL for host tensors). `path` names the
 ** file in error messages. */

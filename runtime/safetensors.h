@@ -1,6 +1,6 @@
 /*
-** safetensors.h: reading (memory-mapped and validated) and writing safetensors files.
-** A file is an 8-byte little-endian header length, a JSON header mapping each tensor
+** safetensors.h: reading safetensors files, memory-mapped and validated (writing them is
+** safetensors_write.h). A file is an 8-byte little-endian header length, a JSON header mapping each tensor
 ** name to {dtype, shape, data_offsets} (plus an optional "__metadata__" of strings), then
 ** the raw little-endian data. Runtime layer (L2).
 **
@@ -46,19 +46,5 @@ const char *rf_safetensors_metadata_key(const rf_safetensors *st, uint32_t i);
 
 /* Copies one entry into a new host tensor of its own dtype. */
 enum rf_status rf_safetensors_read(const rf_safetensors *st, const char *name, rf_tensor **out);
-
-struct rf_st_item {
-	const char *name;
-	const rf_tensor *tensor;     /* host or device (downloaded) */
-};
-
-/* Writes tensors (in the given order, data back to back) and optional metadata pairs
-** (NULL-terminated key, value, key, value, ..., NULL; may be NULL). Writes to `path.tmp`,
-** fsyncs and renames, so a crash never leaves a half-written file under the final name.
-** RF_ERR_INVALID (nothing written) for a NULL name or tensor, a name used twice, the
-** reserved name "__metadata__", a metadata key used twice or without a value, and names
-** or strings that are not UTF-8; RF_ERR_IO when the file cannot be written. */
-enum rf_status rf_safetensors_write(const char *path, const struct rf_st_item *items, uint32_t n,
-				    const char *const *metadata);
 
 #endif

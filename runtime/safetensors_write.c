@@ -8,7 +8,7 @@
 ** specification forbids holes in the data section. Offsets count from the start of the
 ** data section. "__metadata__" comes last, as in the golden files.
 */
-#include "safetensors.h"
+#include "safetensors_write.h"
 #include "file_out.h"
 #include "status.h"
 

@@ -5,7 +5,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define RF_ERROR_MAX 1024
@@ -60,10 +59,4 @@ const char *rf_status_str(enum rf_status status)
 	case RF_ERR_INTERRUPTED: return "interrupted";
 	}
 	return "unknown status";
-}
-
-void rf_assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "refract: internal error: assertion '%s' failed at %s:%d\n", expr, file, line);
-	abort();
 }

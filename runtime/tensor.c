@@ -5,6 +5,7 @@
 #include "tensor.h"
 #include "context.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <stdarg.h>

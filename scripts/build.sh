@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="cmake ninja-build pkg-config gcc libc6-dev libvulkan-dev mesa-vulkan-drivers
   glslang-tools vulkan-validationlayers liblua5.4-dev libstb-dev libjansson-dev libpcre2-dev
-  libopenblas-dev liblapacke-dev zlib1g-dev libssl-dev"
+  libopenblas-dev liblapacke-dev zlib1g-dev libssl-dev libzip-dev libhdf5-dev"
 # Needed only by the tests: the Slurm test starts its own one-node cluster (it skips
 # without them). SKIP_TEST_PACKAGES=1 leaves them out.
 TEST_PACKAGES="slurmctld slurmd slurm-client munge"

@@ -6,6 +6,7 @@ local chunks = require("refract.chunks")
 local merge = require("refract.merge")
 local workers = require("refract.workers")
 local batches_of = require("refract.batches").batches
+local output = require("refract.output")
 
 local usage = [==[
 usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
@@ -13,7 +14,7 @@ usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE
                          [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
                          [--chunks DIR [--chunk-size N] [--shard K/N | --devices LIST]]
                          [--on-error abort|skip] [--batch N] [--dtype f32|f16]
-                         --out OUT.safetensors
+                         --out OUT.safetensors|OUT.npz
 
 Splits each image's normalised embedding e/||e|| into the direct contributions of the
 vision tower's components (Gandelsman et al., ICLR 2024; definitions in the README):
@@ -54,8 +55,8 @@ N x N x heads x width is ever formed.
                        skip: it is left out and listed in the output's `skipped` metadata
   --batch N            images per device batch (default: as many as fit, at most 32)
   --dtype f32|f16      weights on the device (default f32)
-  --out FILE           the output .safetensors file (per-image results and the means,
-                       or with --chunks/--mean-only the means)
+  --out FILE           the output .safetensors file, or .npz for NumPy (per-image results
+                       and the means, or with --chunks/--mean-only the means)
 ]==]
 
 local opts = util.parse_args(arg, {
@@ -78,6 +79,8 @@ if opts.shard then
   shard, shards = chunks.parse_shard(opts.shard)
 elseif not opts.out then
   usage_error("--out FILE is required")
+else
+  output.check_tensors(opts.out)
 end
 if opts.devices and not opts.chunks then usage_error("--devices needs --chunks DIR") end
 local on_error = opts.on_error or "abort"
@@ -155,7 +158,7 @@ local function write_means(out_path, count, extra)
   local out = extra or {}
   for name, s in pairs(sums) do out["mean_" .. name] = s / count end
   out.count = refract.tensor({ count }, "i64")
-  refract.write(out_path, out, metadata)
+  output.write_tensors(out_path, out, metadata)
 end
 
 local progress = Progress.new(total)

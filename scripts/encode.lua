@@ -1,10 +1,11 @@
 -- refract encode: encode images and texts with a CLIP model into a safetensors file
 local refract = require("refract")
 local util = require("refract.util")
+local output = require("refract.output")
 
 local usage = [==[
 usage: refract encode --model DIR [--images FILE...] [--pixels FILE[:TENSOR]]
-                      [--texts FILE] [--dtype f32|f16] --out OUT.safetensors
+                      [--texts FILE] [--dtype f32|f16] --out OUT.safetensors|OUT.npz
 
 Encodes images and/or texts with the CLIP model in DIR (open_clip layout:
 open_clip_config.json + open_clip_model.safetensors; or Hugging Face layout:
@@ -21,7 +22,7 @@ config.json + model.safetensors + vocab.json + merges.txt) and writes:
   --texts FILE         a JSON list of strings, or a .txt file with one string per line
   --dtype f32|f16      weights on the device (default f32; f16 halves their memory)
   --batch N            images per device batch (default: as many as fit)
-  --out FILE           the output .safetensors file
+  --out FILE           the output .safetensors file, or .npz for NumPy
 ]==]
 
 local opts = util.parse_args(arg, {
@@ -31,6 +32,7 @@ local opts = util.parse_args(arg, {
 if opts.help then io.write(usage) return end
 if not opts.model then error("--model DIR is required\n" .. usage, 0) end
 if not opts.out then error("--out FILE is required\n" .. usage, 0) end
+output.check_tensors(opts.out)
 if not (opts.images or opts.pixels or opts.texts) then
   error("nothing to encode: give --images, --pixels and/or --texts\n" .. usage, 0)
 end
@@ -56,7 +58,7 @@ if opts.texts then
   out.text_embeds = model:encode_texts(out.text_tokens)
 end
 
-refract.write(opts.out, out, { model = opts.model, producer = "refract " .. refract.version })
+output.write_tensors(opts.out, out, { model = opts.model, producer = "refract " .. refract.version })
 local parts = {}
 for _, k in ipairs({ "pixels", "image_embeds", "text_tokens", "text_embeds" }) do
   if out[k] then parts[#parts + 1] = k .. " " .. util.shape_str(out[k]) end

@@ -2,16 +2,15 @@
 ** filetest.c: scratch files for the file-format tests (see filetest.h).
 */
 #include "filetest.h"
+#include "golden.h"
 #include "harness.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-static char tmpdir[512];
+static char *tmpdir;
 
 /* Paths live until cleanup, so tests can hold as many as they like. */
 struct saved {
@@ -22,29 +21,14 @@ static struct saved *saved;
 
 void rf_ft_setup(void)
 {
-	const char *base = getenv("TMPDIR");
-	snprintf(tmpdir, sizeof tmpdir, "%s/refract-files-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		perror(tmpdir);
-		exit(1);
-	}
+	tmpdir = rf_temp_dir();
 }
 
 void rf_ft_cleanup(void)
 {
-	DIR *d = opendir(tmpdir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char path[1024];
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(tmpdir);
+	if (tmpdir)
+		rf_temp_dir_remove(tmpdir);
+	tmpdir = NULL;
 	while (saved) {
 		struct saved *next = saved->next;
 		free(saved);
@@ -129,4 +113,15 @@ int rf_ft_exists(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0;
+}
+
+void rf_ft_check_fails(enum rf_status got, enum rf_status want, const char *needle, const char *path,
+		       const char *expr, const char *file, int line)
+{
+	rf_check_fails(got, want, needle, expr, file, line);
+	if (got != RF_OK && !strstr(rf_error_message(), path)) {
+		fprintf(stderr, "%s:%d: %s: message \"%s\" does not name %s\n", file, line, expr,
+			rf_error_message(), path);
+		rf_test_failures++;
+	}
 }

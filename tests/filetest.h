@@ -1,12 +1,14 @@
 /*
 ** filetest.h: scratch files for the file-format tests: a private temporary directory
-** (removed at the end), whole-file reads and writes, and paths into tests/data.
+** (removed at the end), whole-file reads and writes, paths into tests/data, and the
+** check that a refused file says which file it was.
 */
 #ifndef RF_TESTS_FILETEST_H
 #define RF_TESTS_FILETEST_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "status.h"
 
 /* Creates the directory under $TMPDIR (or /tmp); exits 1 if it cannot. */
 void rf_ft_setup(void);
@@ -26,5 +28,12 @@ uint8_t *rf_ft_read(const char *path, size_t *n);
 int rf_ft_same_file(const char *a, const char *b);
 /* True if path exists. */
 int rf_ft_exists(const char *path);
+
+/* Checks a call on `path` failed with `want`, a message containing `needle` and naming
+** `path` (every file error says which file). */
+#define FT_CHECK_FAILS(call, want, needle, path) \
+	rf_ft_check_fails((call), (want), (needle), (path), #call, __FILE__, __LINE__)
+void rf_ft_check_fails(enum rf_status got, enum rf_status want, const char *needle, const char *path,
+		       const char *expr, const char *file, int line);
 
 #endif

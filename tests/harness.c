@@ -57,6 +57,31 @@ int rf_test_finish(void)
 	return rf_test_failures ? 1 : 0;
 }
 
+bool rf_test_big_tensors(void)
+{
+	if (getenv("REFRACT_MAX_STORAGE_RANGE"))
+		return true;
+#ifdef __SANITIZE_ADDRESS__
+	return false;
+#else
+	return getenv("REFRACT_KERNELS") == NULL;
+#endif
+}
+
+int64_t rf_test_rows_past_binding(rf_ctx *ctx, int64_t row_bytes, int64_t past, uint64_t max_bytes)
+{
+	uint64_t range = rf_ctx_caps(ctx)->max_storage_range;
+	int64_t rows = (int64_t)(range / (uint64_t)row_bytes) + past;
+	rows += rows & 1;
+	if ((uint64_t)rows * (uint64_t)row_bytes > max_bytes) {
+		printf("big tensors: one binding holds %.0f MiB here, too much to exceed in a test; "
+		       "REFRACT_MAX_STORAGE_RANGE lowers it (the _gpu_layout tests set it)\n",
+		       range / 1048576.0);
+		return 0;
+	}
+	return rows;
+}
+
 static uint64_t rng_state = 1;
 
 void rf_rand_seed(uint64_t seed)

@@ -66,6 +66,17 @@ typedef struct rf_tensor rf_tensor;
 rf_tensor *rf_test_tensor(rf_ctx *ctx, const struct rf_shape *shape, const float *data);
 float *rf_test_download(const rf_tensor *t);
 
+/* Tensors past one storage binding, whose kernels must work in windows. They run where
+** REFRACT_MAX_STORAGE_RANGE lowers the binding limit (small tensors, any device, any
+** build: the _gpu_layout tests set it), and at the device's own limit in plain runs
+** (not with a forced kernel layout, nor in sanitizer builds, where lavapipe's work runs
+** instrumented and 128 MiB take minutes). */
+bool rf_test_big_tensors(void);
+/* Rows of `row_bytes` for a tensor just past one binding: what one binding holds plus
+** `past`, rounded up to even; 0 (after saying why) if that is over `max_bytes`, as a
+** GPU's 4 GiB binding would be without REFRACT_MAX_STORAGE_RANGE. */
+int64_t rf_test_rows_past_binding(rf_ctx *ctx, int64_t row_bytes, int64_t past, uint64_t max_bytes);
+
 /* Seconds on a monotonic clock, for benchmark-style output. */
 double rf_test_seconds(void);
 

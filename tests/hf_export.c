@@ -5,6 +5,7 @@
 */
 #include "hf_export.h"
 #include "safetensors.h"
+#include "safetensors_write.h"
 #include "tensor.h"
 
 #include <jansson.h>

@@ -8,6 +8,7 @@
 #include "clip.h"
 #include "context.h"
 #include "safetensors.h"
+#include "safetensors_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>

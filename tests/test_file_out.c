@@ -9,6 +9,7 @@
 #include "file_out.h"
 #include "npy.h"
 #include "safetensors.h"
+#include "safetensors_write.h"
 #include "status.h"
 
 #include <dirent.h>

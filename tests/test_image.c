@@ -5,6 +5,7 @@
 ** chunks) on PNGs written here, bad files (each a clear error naming the file), argument
 ** errors, and preprocessing from several threads at once.
 */
+#include "filetest.h"
 #include "harness.h"
 #include "image.h"
 #include "safetensors.h"
@@ -14,15 +15,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define S 32
 #define NIMG 8
 #define PIX (3 * S * S)
 
-static char data_dir[1024], tmp_dir[64];
+static char data_dir[1024];
 static rf_safetensors *ref;
 
 struct case_info {
@@ -465,70 +464,41 @@ static void test_png_modes(void)
 
 /* {===== bad files */
 
-static void write_file(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	if (n)
-		fwrite(data, 1, n, f);
-	fclose(f);
-}
-
-static void *read_whole(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	fseek(f, 0, SEEK_END);
-	*n = (size_t)ftell(f);
-	rewind(f);
-	void *p = malloc(*n);
-	*n = fread(p, 1, *n, f);
-	fclose(f);
-	return p;
-}
-
 /* Loads `path` expecting `want` with a message naming the file and containing `needle`. */
 static void expect_bad(const char *path, enum rf_status want, const char *needle)
 {
 	struct rf_image img;
-	enum rf_status got = rf_image_load(path, &img);
-	CHECK_FAILS(got, want, needle);
-	if (!strstr(rf_error_message(), path)) {
-		fprintf(stderr, "message \"%s\" does not name %s\n", rf_error_message(), path);
-		rf_test_failures++;
-	}
+	FT_CHECK_FAILS(rf_image_load(path, &img), want, needle, path);
 	CHECK(img.pixels == NULL);
 	printf("  %-12s -> %s\n", strrchr(path, '/') + 1, rf_error_message());
 }
 
-static void tmp_file(char *buf, size_t n, const char *name)
-{
-	snprintf(buf, n, "%s/%s", tmp_dir, name);
-}
-
 static void test_bad_files(void)
 {
-	char p[256], src[1200];
+	const char *p;
+	char src[1200];
 	size_t n;
 	printf("bad files:\n");
-	tmp_file(p, sizeof p, "missing.png");
+	p = rf_ft_tmp("missing.png");
 	expect_bad(p, RF_ERR_IO, "cannot open");
-	expect_bad(tmp_dir, RF_ERR_IO, "not a regular file");
+	expect_bad(rf_ft_tmp(""), RF_ERR_IO, "not a regular file");
 
-	tmp_file(p, sizeof p, "empty.png");
-	write_file(p, "", 0);
+	p = rf_ft_tmp("empty.png");
+	rf_ft_write(p, "", 0);
 	expect_bad(p, RF_ERR_FORMAT, "empty file");
 
 	image_path(src, sizeof src, "01_large_pentagon.png");
-	uint8_t *png = read_whole(src, &n);
-	tmp_file(p, sizeof p, "truncated.png");
-	write_file(p, png, n / 2);
+	uint8_t *png = rf_ft_read(src, &n);
+	p = rf_ft_tmp("truncated.png");
+	rf_ft_write(p, png, n / 2);
 	expect_bad(p, RF_ERR_FORMAT, "truncated PNG");
-	tmp_file(p, sizeof p, "headeronly.png");
-	write_file(p, png, 33);
+	p = rf_ft_tmp("headeronly.png");
+	rf_ft_write(p, png, 33);
 	expect_bad(p, RF_ERR_FORMAT, "truncated PNG");
 	/* A flipped bit in the image data: the chunk's CRC no longer matches. */
 	png[60] ^= 0x10;
-	tmp_file(p, sizeof p, "badcrc.png");
-	write_file(p, png, n);
+	p = rf_ft_tmp("badcrc.png");
+	rf_ft_write(p, png, n);
 	expect_bad(p, RF_ERR_FORMAT, "bad CRC");
 	free(png);
 
@@ -541,18 +511,18 @@ static void test_bad_files(void)
 	uint32_t crc = (uint32_t)crc32(0, b.v + 37, len + 4);
 	uint8_t q[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
 	memcpy(b.v + idat + len, q, 4);
-	tmp_file(p, sizeof p, "badzlib.png");
-	write_file(p, b.v, b.n);
+	p = rf_ft_tmp("badzlib.png");
+	rf_ft_write(p, b.v, b.n);
 	expect_bad(p, RF_ERR_FORMAT, "corrupt PNG data");
 	free(b.v);
 
 	image_path(src, sizeof src, "07_noise_star.jpg");
-	uint8_t *jpg = read_whole(src, &n);
-	tmp_file(p, sizeof p, "truncated.jpg");
-	write_file(p, jpg, n * 6 / 10);
+	uint8_t *jpg = rf_ft_read(src, &n);
+	p = rf_ft_tmp("truncated.jpg");
+	rf_ft_write(p, jpg, n * 6 / 10);
 	expect_bad(p, RF_ERR_FORMAT, "truncated JPEG");
-	tmp_file(p, sizeof p, "jpegheader.jpg");
-	write_file(p, jpg, 100);
+	p = rf_ft_tmp("jpegheader.jpg");
+	rf_ft_write(p, jpg, 100);
 	expect_bad(p, RF_ERR_FORMAT, "truncated JPEG");
 	free(jpg);
 
@@ -560,34 +530,34 @@ static void test_bad_files(void)
 	rf_rand_seed(42);
 	for (size_t i = 0; i < sizeof noise; i++)
 		noise[i] = (uint8_t)rf_rand_u64();
-	tmp_file(p, sizeof p, "random.jpg");
-	write_file(p, noise, sizeof noise);
+	p = rf_ft_tmp("random.jpg");
+	rf_ft_write(p, noise, sizeof noise);
 	expect_bad(p, RF_ERR_FORMAT, "not a PNG or JPEG");
 
-	tmp_file(p, sizeof p, "text.png");
-	write_file(p, "this is not an image\n", 21);
+	p = rf_ft_tmp("text.png");
+	rf_ft_write(p, "this is not an image\n", 21);
 	expect_bad(p, RF_ERR_FORMAT, "not a PNG or JPEG");
 
-	tmp_file(p, sizeof p, "anim.png");
-	write_file(p, "GIF89a\x01\x00\x01\x00\x00\x00\x00", 13);
+	p = rf_ft_tmp("anim.png");
+	rf_ft_write(p, "GIF89a\x01\x00\x01\x00\x00\x00\x00", 13);
 	expect_bad(p, RF_ERR_UNSUPPORTED, "GIF");
 
 	uint8_t rows16[4 * 2] = {0};
 	b = make_png(2, 2, 16, 0, rows16, 4, NULL, 0, NULL, 0);
-	tmp_file(p, sizeof p, "deep16.png");
-	write_file(p, b.v, b.n);
+	p = rf_ft_tmp("deep16.png");
+	rf_ft_write(p, b.v, b.n);
 	expect_bad(p, RF_ERR_UNSUPPORTED, "16-bit PNG");
 	free(b.v);
 
 	/* A header claiming 100000 x 100000: refused before anything is allocated. */
 	b = make_png(100000, 100000, 8, 2, NULL, 0, NULL, 0, NULL, 0);
-	tmp_file(p, sizeof p, "huge.png");
-	write_file(p, b.v, b.n);
+	p = rf_ft_tmp("huge.png");
+	rf_ft_write(p, b.v, b.n);
 	expect_bad(p, RF_ERR_UNSUPPORTED, "100000 x 100000");
 	free(b.v);
 	b = make_png(20000, 20000, 8, 0, NULL, 0, NULL, 0, NULL, 0);
-	tmp_file(p, sizeof p, "toomany.png");
-	write_file(p, b.v, b.n);
+	p = rf_ft_tmp("toomany.png");
+	rf_ft_write(p, b.v, b.n);
 	expect_bad(p, RF_ERR_UNSUPPORTED, "2^28");
 	free(b.v);
 }
@@ -664,20 +634,6 @@ static void test_concurrent(void)
 
 /* }===== */
 
-/* Removes the files test_bad_files wrote, then the directory. */
-static void clean_tmp(void)
-{
-	static const char *const names[] = {"empty.png", "truncated.png", "headeronly.png",
-		"badcrc.png", "badzlib.png", "truncated.jpg", "jpegheader.jpg", "random.jpg",
-		"text.png", "anim.png", "deep16.png", "huge.png", "toomany.png"};
-	char p[256];
-	for (size_t i = 0; i < RF_ARRAY_LEN(names); i++) {
-		tmp_file(p, sizeof p, names[i]);
-		unlink(p);
-	}
-	rmdir(tmp_dir);
-}
-
 int main(void)
 {
 	const char *data = getenv("RF_TEST_DATA");
@@ -686,12 +642,11 @@ int main(void)
 		return 77;
 	}
 	snprintf(data_dir, sizeof data_dir, "%s", data);
-	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rf_image_XXXXXX");
 	char ref_path[1200];
 	snprintf(ref_path, sizeof ref_path, "%s/tiny-gelu/reference.safetensors", data_dir);
 	CHECK(load_index());
 	CHECK_OK(rf_safetensors_open(ref_path, &ref));
-	CHECK(mkdtemp(tmp_dir) != NULL);
+	rf_ft_setup();
 	if (!rf_test_failures) {
 		test_decoded();
 		test_pixels();
@@ -703,8 +658,8 @@ int main(void)
 		test_bad_files();
 		test_bad_args();
 		test_concurrent();
-		clean_tmp();
 	}
+	rf_ft_cleanup();
 	rf_safetensors_close(ref);
 	if (rf_test_failures)
 		fprintf(stderr, "%d check(s) failed\n", rf_test_failures);

@@ -9,24 +9,20 @@
 */
 #include "harness.h"
 #include "golden.h"
-#include "clip.h"
+#include "intervene_fixture.h"
 #include "context.h"
 #include "decompose.h"
-#include "intervene.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Sizes of the tiny-gelu model and the golden batch (tests/data/tiny-gelu/README.md). */
-static int B, N, W, H, DH, L, MLP, D;
-static float EPS;
-static const char *model_file;
+/* LayerNorm's epsilon as the golden's definition of the forward pass states it
+** (tests/data/tiny-gelu/README.md, "Model": sqrt(var + 1e-5)), not as the model under
+** test reads it from its config, so that the host steps below stay independent of it. */
+static const double LN_EPS = 1e-5;
 
-static rf_ctx *ctx;
-static rf_clip *model;
-static rf_tensor *pixels;      /* the 8 golden images */
-static float *e0;              /* their rf_clip_encode_images embeddings */
+static float *e0;              /* the golden images' rf_clip_encode_images embeddings */
 
 /* {===== helpers */
 
@@ -94,22 +90,6 @@ static float *columns(const float *x, size_t rows, size_t cols, size_t c0, size_
 	return out;
 }
 
-static void run(const struct rf_edit *edits, int nedits, struct rf_tap *taps, int ntaps, const rf_tensor *px,
-		rf_tensor **embeds)
-{
-	CHECK_OK(rf_clip_intervene(model, px, edits, nedits, taps, ntaps, embeds));
-	if (!*embeds)
-		exit(rf_test_finish());
-}
-
-static void free_taps(struct rf_tap *taps, int n)
-{
-	for (int i = 0; i < n; i++) {
-		rf_tensor_destroy(taps[i].out);
-		taps[i].out = NULL;
-	}
-}
-
 /* }===== */
 
 /* {===== host reference steps (double accumulation) */
@@ -124,7 +104,7 @@ static void layernorm(const float *x, size_t rows, size_t cols, const float *g, 
 		mean /= (double)cols;
 		for (size_t c = 0; c < cols; c++)
 			var += (row[c] - mean) * (row[c] - mean);
-		double inv = 1.0 / sqrt(var / (double)cols + EPS);
+		double inv = 1.0 / sqrt(var / (double)cols + LN_EPS);
 		for (size_t c = 0; c < cols; c++)
 			out[r * cols + c] = (row[c] - mean) * inv * g[c] + b[c];
 	}
@@ -337,7 +317,7 @@ static void test_taps(void)
 	int count;
 	struct rf_tap *taps = all_taps(&count);
 	rf_tensor *embeds = NULL;
-	run(NULL, 0, taps, count, pixels, &embeds);
+	run_intervene(NULL, 0, taps, count, pixels, &embeds);
 	check_shapes(taps, count);
 	float *e = host(embeds);
 	same_bits("embeds with every tap = encode_images", e, e0, (size_t)B * D);
@@ -381,9 +361,9 @@ static void test_noop_replace(int layer, int head, int token)
 				  { RF_TAP_MLP_OUT, layer, NULL } };
 	struct rf_tap vtap = { RF_TAP_V, layer, NULL };
 	rf_tensor *embeds = NULL;
-	run(NULL, 0, taps, 3, pixels, &embeds);
+	run_intervene(NULL, 0, taps, 3, pixels, &embeds);
 	rf_tensor_destroy(embeds);
-	run(NULL, 0, &vtap, 1, pixels, &embeds);
+	run_intervene(NULL, 0, &vtap, 1, pixels, &embeds);
 	rf_tensor_destroy(embeds);
 	/* A head's columns and a token's value row, cut on the host (host values). */
 	float *heads = host(taps[0].out), *v = host(vtap.out);
@@ -401,7 +381,7 @@ static void test_noop_replace(int layer, int head, int token)
 	};
 	static const char *what[4] = { "head", "attn", "mlp", "token" };
 	for (int i = 0; i <= 4; i++) {
-		run(i < 4 ? &edits[i] : edits, i < 4 ? 1 : 4, NULL, 0, pixels, &embeds);
+		run_intervene(i < 4 ? &edits[i] : edits, i < 4 ? 1 : 4, NULL, 0, pixels, &embeds);
 		float *e = host(embeds);
 		char label[80];
 		snprintf(label, sizeof label, "layer %d: replace %s with its own value", layer, i < 4 ? what[i] : "all four");
@@ -424,7 +404,7 @@ static void test_noop_mean(int layer, int head, int token)
 	CHECK_OK(rf_clip_encode_images(model, one, &e1));
 	struct rf_tap taps[4] = { { RF_TAP_HEADS, layer, NULL }, { RF_TAP_ATTN_OUT, layer, NULL },
 				  { RF_TAP_MLP_OUT, layer, NULL }, { RF_TAP_V, layer, NULL } };
-	run(NULL, 0, taps, 4, one, &embeds);
+	run_intervene(NULL, 0, taps, 4, one, &embeds);
 	rf_tensor_destroy(embeds);
 	float *heads = host(taps[0].out), *attn = host(taps[1].out), *mlp = host(taps[2].out), *v = host(taps[3].out);
 	float *hcols = columns(heads, (size_t)N, (size_t)W, (size_t)head * DH, (size_t)DH);
@@ -440,7 +420,7 @@ static void test_noop_mean(int layer, int head, int token)
 	};
 	float *want = host(e1);
 	for (int i = 0; i < 4; i++) {
-		run(&edits[i], 1, NULL, 0, one, &embeds);
+		run_intervene(&edits[i], 1, NULL, 0, one, &embeds);
 		float *e = host(embeds);
 		char label[80];
 		snprintf(label, sizeof label, "layer %d: mean-ablate %s with its own value", layer,
@@ -469,9 +449,9 @@ static void test_zero_head(void)
 	struct rf_tap after[2] = { { RF_TAP_HEADS, layer, NULL }, { RF_TAP_RESID_PRE, layer, NULL } };
 	struct rf_edit zero = { RF_SITE_HEAD, layer, head, RF_EDIT_ZERO, NULL };
 	rf_tensor *embeds = NULL;
-	run(NULL, 0, clean, 2, pixels, &embeds);
+	run_intervene(NULL, 0, clean, 2, pixels, &embeds);
 	rf_tensor_destroy(embeds);
-	run(&zero, 1, after, 2, pixels, &embeds);
+	run_intervene(&zero, 1, after, 2, pixels, &embeds);
 	float *c = host(clean[0].out), *a = host(after[0].out), *pc = host(clean[1].out), *pa = host(after[1].out);
 	size_t rows = (size_t)B * N, zeros = 0, kept = 0;
 	for (size_t r = 0; r < rows; r++)
@@ -510,9 +490,9 @@ static void test_zero_branches(void)
 	};
 	struct rf_tap pre_last = { RF_TAP_RESID_PRE, L - 1, NULL };
 	rf_tensor *embeds = NULL;
-	run(edits, 3, taps, 7, pixels, &embeds);
+	run_intervene(edits, 3, taps, 7, pixels, &embeds);
 	rf_tensor_destroy(embeds);
-	run(edits, 3, &pre_last, 1, pixels, &embeds);
+	run_intervene(edits, 3, &pre_last, 1, pixels, &embeds);
 	size_t nw = (size_t)B * N * W;
 	float *t[7];
 	for (int i = 0; i < 7; i++)
@@ -581,9 +561,9 @@ static void test_values_land(void)
 	/* The clean q, k and v of `layer` come from a run with only the earlier-layer edits. */
 	struct rf_tap clean[3] = { { RF_TAP_V, layer, NULL }, { RF_TAP_Q, layer, NULL }, { RF_TAP_K, layer, NULL } };
 	rf_tensor *embeds = NULL;
-	run(all, 9, taps, 7, pixels, &embeds);
+	run_intervene(all, 9, taps, 7, pixels, &embeds);
 	rf_tensor_destroy(embeds);
-	run(edits + 2, 2, clean, 3, pixels, &embeds);
+	run_intervene(edits + 2, 2, clean, 3, pixels, &embeds);
 	rf_tensor_destroy(embeds);
 	float *heads = host(taps[0].out), *attn = host(taps[1].out), *mlp = host(taps[2].out);
 	float *v = host(taps[3].out), *last = host(taps[4].out), *q = host(taps[5].out), *k = host(taps[6].out);
@@ -642,7 +622,7 @@ static void test_direct_effect(void)
 	float *proj = weight("visual.proj", 0), *bo = weight("visual.transformer.resblocks.%d.attn.out_proj.bias", l);
 	struct rf_tap clean[2] = { { RF_TAP_MLP_OUT, l, NULL }, { RF_TAP_RESID_POST, l, NULL } };
 	rf_tensor *embeds = NULL;
-	run(NULL, 0, clean, 2, pixels, &embeds);
+	run_intervene(NULL, 0, clean, 2, pixels, &embeds);
 	rf_tensor_destroy(embeds);
 	float *r = host(clean[1].out);
 	double w = 1.0 / (K * H), worst = 0, scale = 0, worst_e = 0;
@@ -652,7 +632,7 @@ static void test_direct_effect(void)
 		struct rf_edit edits[2] = { { RF_SITE_HEAD, l, h, RF_EDIT_ZERO, NULL },
 					    { RF_SITE_MLP, l, 0, RF_EDIT_REPLACE, clean[0].out } };
 		struct rf_tap after = { RF_TAP_RESID_POST, l, NULL };
-		run(edits, 2, &after, 1, pixels, &embeds);
+		run_intervene(edits, 2, &after, 1, pixels, &embeds);
 		float *ra = host(after.out), *ea = host(embeds);
 		for (int b = 0; b < B; b++) {
 			double norm = 0;
@@ -694,20 +674,10 @@ static void test_direct_effect(void)
 
 int main(void)
 {
-	ctx = rf_test_ctx();
-	const char *ref = rf_test_data("tiny-gelu/reference.safetensors");
-	model_file = rf_test_data("tiny-gelu/model/open_clip_model.safetensors");
-	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
-	CHECK_OK(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &opt, &model));
-	if (!model)
+	if (!intervene_fixture_setup()) {
+		intervene_fixture_teardown();
 		return rf_test_finish();
-	const struct rf_clip_config *c = rf_clip_get_config(model);
-	N = c->tokens, W = c->vision.width, H = c->vision.heads, DH = c->vision.head_width;
-	L = c->vision.layers, MLP = c->vision.mlp_width, D = c->embed_dim, EPS = c->vision.ln_eps;
-	pixels = rf_golden_read(ref, "pixels");
-	if (!pixels)
-		return rf_test_finish();
-	B = (int)pixels->shape.dim[0];
+	}
 	rf_tensor *e = NULL;
 	CHECK_OK(rf_clip_encode_images(model, pixels, &e));
 	e0 = host(e);
@@ -723,7 +693,6 @@ int main(void)
 	test_direct_effect();
 
 	free(e0);
-	rf_tensor_destroy(pixels);
-	rf_clip_destroy(model);
+	intervene_fixture_teardown();
 	return rf_test_finish();
 }

@@ -5,34 +5,10 @@
 ** no embeddings or taps behind.
 */
 #include "harness.h"
-#include "golden.h"
-#include "clip.h"
+#include "intervene_fixture.h"
 #include "context.h"
-#include "intervene.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-static int B, N, DH, H, L;
-static rf_ctx *ctx;
-static rf_clip *model;
-static rf_tensor *pixels;      /* the 8 golden images */
-
-static void run(const struct rf_edit *edits, int nedits, struct rf_tap *taps, int ntaps, const rf_tensor *px,
-		rf_tensor **embeds)
-{
-	CHECK_OK(rf_clip_intervene(model, px, edits, nedits, taps, ntaps, embeds));
-	if (!*embeds)
-		exit(rf_test_finish());
-}
-
-static void free_taps(struct rf_tap *taps, int n)
-{
-	for (int i = 0; i < n; i++) {
-		rf_tensor_destroy(taps[i].out);
-		taps[i].out = NULL;
-	}
-}
 
 /* {===== misuse */
 
@@ -101,7 +77,7 @@ static void test_misuse(void)
 	EXPECT_INVALID(NULL, 0, taps, 2, pixels, "tap 2: unknown site 40");
 	taps[1] = (struct rf_tap){ RF_TAP_EMBED, 99, NULL };   /* EMBED ignores its layer */
 	rf_tensor *embeds = NULL;
-	run(NULL, 0, taps, 2, pixels, &embeds);
+	run_intervene(NULL, 0, taps, 2, pixels, &embeds);
 	CHECK(taps[1].out && taps[1].out->shape.ndim == 3);
 	rf_tensor_destroy(embeds);
 	free_taps(taps, 2);
@@ -120,17 +96,8 @@ static void test_misuse(void)
 
 int main(void)
 {
-	ctx = rf_test_ctx();
-	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
-	CHECK_OK(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &opt, &model));
-	pixels = rf_golden_read(rf_test_data("tiny-gelu/reference.safetensors"), "pixels");
-	if (!model || !pixels)
-		return rf_test_finish();
-	const struct rf_clip_config *c = rf_clip_get_config(model);
-	N = c->tokens, DH = c->vision.head_width, H = c->vision.heads, L = c->vision.layers;
-	B = (int)pixels->shape.dim[0];
-	test_misuse();
-	rf_tensor_destroy(pixels);
-	rf_clip_destroy(model);
+	if (intervene_fixture_setup())
+		test_misuse();
+	intervene_fixture_teardown();
 	return rf_test_finish();
 }

@@ -548,15 +548,14 @@ static void test_where(rf_ctx *ctx)
 
 /* {===== tensors over one storage binding (lavapipe: 128 MiB) */
 
-/* 136 MB of f32: every kernel must split it into windows or read it through a texel view. */
+/* Rows of 16 KiB, 108 past one binding (136 MB of f32 on lavapipe): every kernel must
+** split it into windows or read it through a texel view. */
 static void test_big(rf_ctx *ctx)
 {
-	const int64_t rows = 8300, cols = 4096;
+	const int64_t cols = 4096, rows = rf_test_rows_past_binding(ctx, cols * 4, 108, 512ull << 20);
 	const size_t n = (size_t)(rows * cols);
-	if (rf_ctx_caps(ctx)->max_storage_range >= n * 4) {
-		printf("big tensors: the device's storage range holds %zu bytes, nothing to split\n", n * 4);
+	if (!rows)
 		return;
-	}
 	float *x = malloc(n * sizeof *x), *y;
 	for (size_t i = 0; i < n; i++)
 		x[i] = (float)(i % 1000) * 0.001f - 0.25f;
@@ -623,14 +622,6 @@ static void test_big(rf_ctx *ctx)
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
-	/* With a forced kernel layout (REFRACT_KERNELS) only correctness matters: skip the
-	** benchmarks and the big tensors, whose windows do not depend on the layout. */
-	bool forced = getenv("REFRACT_KERNELS") != NULL, big = !forced;
-#ifdef __SANITIZE_ADDRESS__
-	/* Sanitizer builds: lavapipe's own allocations run through ASan, which slows every
-	** dispatch down ~10x; the windows' host arithmetic is the same as for small tensors. */
-	big = false;
-#endif
 	test_unary(ctx);
 	test_activation(ctx);
 	test_affine_fill(ctx);
@@ -643,7 +634,7 @@ int main(void)
 	test_patchify(ctx);
 	test_gather_rows(ctx);
 	test_where(ctx);
-	if (big)
+	if (rf_test_big_tensors())
 		test_big(ctx);
 	return rf_test_finish();
 }

@@ -5,6 +5,7 @@
 ** text clean-up's corner cases against values computed with Python, invalid UTF-8, load
 ** errors, and concurrent encoding on one tokenizer.
 */
+#include "golden.h"
 #include "harness.h"
 #include "hf_export.h"
 #include "safetensors.h"
@@ -276,11 +277,7 @@ static void test_clean(void)
 /* Both loaders must give the same ids for every golden string. */
 static void test_hf(const rf_tokenizer *gz, const struct golden *shared, const struct golden *tiny)
 {
-	char dir[] = "/tmp/rf_tokenizer_XXXXXX", vocab[64], merges[64];
-	if (!mkdtemp(dir)) {
-		CHECK(!"mkdtemp failed");
-		return;
-	}
+	char *dir = rf_temp_dir(), vocab[4200], merges[4200];
 	snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
 	snprintf(merges, sizeof merges, "%s/merges.txt", dir);
 	CHECK(rf_test_write_hf_vocab(vocab_gz, vocab, merges));
@@ -318,9 +315,7 @@ static void test_hf(const rf_tokenizer *gz, const struct golden *shared, const s
 	f = fopen(merges, "w");
 	fclose(f);
 	CHECK_FAILS(rf_tokenizer_load_hf(vocab, merges, &hf), RF_ERR_FORMAT, "vocab.json");
-	unlink(vocab);
-	unlink(merges);
-	rmdir(dir);
+	rf_temp_dir_remove(dir);
 }
 
 /* }===== */

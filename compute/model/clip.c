@@ -10,6 +10,7 @@
 #include "nn.h"
 #include "status.h"
 #include "tensor_ops.h"
+#include "transfer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
 #include "nn.h"
 #include "status.h"
 #include "tensor_ops.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -120,7 +120,8 @@ enum rf_status rf_dataset_from_dir(const char *dir, rf_dataset **out)
 		rf_dataset_destroy(ds);
 		return s;
 	}
-	qsort(ds->paths, ds->count, sizeof *ds->paths, by_path);
+	if (ds->count > 1)   /* an empty folder has no array at all: qsort(NULL, ...) is undefined */
+		qsort(ds->paths, ds->count, sizeof *ds->paths, by_path);
 	return finish_listing(ds, dir, out);
 }
 

@@ -13,6 +13,7 @@
 #include "launch.h"
 #include "status.h"
 #include "tensor_ops.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,7 @@
 #include "tensor_ops.h"
 #include "launch.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>

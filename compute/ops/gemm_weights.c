@@ -7,6 +7,7 @@
 #include "gemm_internal.h"
 #include "context.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
 #include "nn.h"
 #include "launch.h"
 #include "status.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,15 +1,37 @@
 -- refract.bench_gemm as a function (not a timing): it runs both sides, agrees with
 -- OpenBLAS, reports the kernel family, and rejects bad arguments with clear messages.
+-- Its rates are checked against the test's own clock: each rate, turned back into the
+-- seconds it implies (2*m*n*k flops per product times the runs, over the rate), must be
+-- at least the seconds asked for, and both together at most the call's wall time, so a
+-- wrong flop count or a wrong time on either side fails (a ratio of two wrong rates
+-- checked against itself did not).
 local refract = require("refract")
 local T = require("testlib")
 
+local m, n, k, seconds = 13, 37, 20, 0.1
+local flops = 2 * m * n * k
 for _, dtype in ipairs({ "f32", "f16" }) do
-  local r = refract.bench_gemm { m = 13, n = 37, k = 20, dtype = dtype, seconds = 0.01, threads = 1 }
-  T.ok(r.ours > 0 and r.openblas > 0 and r.ours_best >= r.ours * 0.5, dtype .. " rates")
+  local args = { m = m, n = n, k = k, dtype = dtype, seconds = 0.01, threads = 1 }
+  refract.bench_gemm(args)                       -- warm-up: pipelines built and compiled
+  args.seconds = seconds
+  local t0 = refract.clock()
+  local r = refract.bench_gemm(args)
+  local wall = refract.clock() - t0
   T.ok(r.runs >= 1 and r.blas_runs >= 1, dtype .. " runs")
+  T.ok(r.ours > 0 and r.openblas > 0, dtype .. " rates")
+  local ours_s = flops * r.runs / (r.ours * 1e9)
+  local blas_s = flops * r.blas_runs / (r.openblas * 1e9)
+  print(string.format("%s: ours %.3f s, OpenBLAS %.3f s implied by the rates; the call took %.3f s",
+    dtype, ours_s, blas_s, wall))
+  T.ok(ours_s >= seconds * (1 - 1e-9), dtype .. ": our rate implies at least the seconds asked")
+  T.ok(blas_s >= seconds * (1 - 1e-9), dtype .. ": OpenBLAS's rate implies at least the seconds asked")
+  T.ok(ours_s + blas_s <= wall, dtype .. ": both rates together imply no more than the call took")
+  -- The fastest submit's rate is at least the average rate (a ratio of sums never
+  -- exceeds the largest ratio).
+  T.ok(r.ours_best >= r.ours * (1 - 1e-12), dtype .. ": best >= average")
+  T.near(r.ratio, r.ours / r.openblas, 1e-9 * r.ratio, dtype .. " ratio = ours / OpenBLAS")
   T.ok(r.max_rel_diff < 1e-5, dtype .. " agrees with OpenBLAS: " .. r.max_rel_diff)
   T.ok(r.kernel == "lanes" or r.kernel == "tiled" or r.kernel == "generic", r.kernel)
-  T.near(r.ratio, r.ours / r.openblas, 1e-9)
 end
 
 T.fails(function() return refract.bench_gemm { m = 1, n = 2 } end, "'k' is required")

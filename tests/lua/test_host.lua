@@ -6,14 +6,10 @@ local T = require("testlib")
 
 local exe = refract.executable()
 local home = refract.home()
-local tmp = os.tmpname()
-
+-- `cmd`'s success and its stdout and stderr together.
 local function run(cmd)
-  local ok = os.execute(string.format("%s > '%s' 2>&1", cmd, tmp))
-  local f = io.open(tmp)
-  local out = f:read("a")
-  f:close()
-  return ok, out
+  local r = T.run(cmd)
+  return r.ok, r.out .. r.err
 end
 
 -- arg and require
@@ -33,17 +29,13 @@ ok, out = run(string.format("'%s' -e 'print(refract.version, 6 * 7)'", exe))
 T.ok(ok, "-e runs")
 T.matches(out, "^" .. refract.version:gsub("%.", "%%.") .. "\t42")
 
--- errors: a message with a traceback, exit status non-zero
-ok, out = run(string.format("'%s' -e 'local function f() error(\"boom\") end f()'", exe))
-T.ok(not ok, "an error exits non-zero")
-T.matches(out, "boom")
-T.matches(out, "stack traceback")
-ok, out = run(string.format("'%s' /nonexistent/script.lua", exe))
-T.ok(not ok, "a missing script exits non-zero")
-T.matches(out, "cannot open /nonexistent/script.lua")
-ok, out = run(string.format("'%s' nosuchcommand", exe))
-T.ok(not ok, "an unknown command exits non-zero")
-T.matches(out, "unknown command 'nosuchcommand'")
+-- errors: a message with a traceback on stderr, exit status 1 (not a crash)
+local r = T.run(string.format("'%s' -e 'local function f() error(\"boom\") end f()'", exe))
+T.refused(r, "boom", "an error")
+T.matches(r.err, "stack traceback")
+T.refused(T.run(string.format("'%s' /nonexistent/script.lua", exe)), "cannot open /nonexistent/script.lua",
+  "a missing script")
+T.refused(T.run(string.format("'%s' nosuchcommand", exe)), "unknown command 'nosuchcommand'", "an unknown command")
 
 -- the prompt: expressions print, statements run, errors do not end it
 ok, out = run(string.format("printf 'x = 20\\nx + 22\\nerror(\"oops\")\\nprint(\"after\")\\n' | '%s'", exe))
@@ -65,5 +57,4 @@ T.eq(seen, 24, "every image of the folder (12 pictures and 12 masks)")
 T.eq(batches, 5)
 T.fails(function() return refract.images({ dir = "/nonexistent" }) end, "/nonexistent")
 
-os.remove(tmp)
 T.done()

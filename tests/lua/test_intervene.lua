@@ -60,11 +60,7 @@ local function filled(n, x)
   return t
 end
 
-local function count(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
-end
+local count = T.count
 
 -- }=====
 

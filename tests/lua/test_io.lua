@@ -4,13 +4,7 @@ local refract = require("refract")
 local T = require("testlib")
 
 local data = assert(os.getenv("RF_TEST_DATA"), "RF_TEST_DATA is not set (run under ctest)")
-local base = os.tmpname()   -- an empty file whose unique name prefixes ours
-local made = { base }
-local function tmp(name)
-  local path = base .. "-" .. name
-  made[#made + 1] = path
-  return path
-end
+local tmp = T.tmp
 
 local function write_bytes(path, bytes)
   local f = assert(io.open(path, "wb"))
@@ -18,18 +12,8 @@ local function write_bytes(path, bytes)
   f:close()
 end
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local bytes = f:read("a")
-  f:close()
-  return bytes
-end
-
-local function count(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
-end
+local function slurp(path) return assert(T.read_file(path)) end
+local count = T.count
 
 -- every dtype through both formats (values exact in every dtype); bf16 comes back as
 -- f32 (NumPy has no bf16, and bf16 read from files is widened for the device)
@@ -155,7 +139,7 @@ T.fails(function() return refract.write(st, { x }) end, "tensor names must be st
 T.fails(function() return refract.write(st, { a = x }, { n = 3 }) end, "metadata keys and values must be strings")
 T.fails(function() return refract.write(st, { a = x }, "meta") end, "table expected")
 T.fails(function() return refract.write(tmp("x.npy"), { a = x }) end, "a .npy file holds one tensor")
-T.fails(function() return refract.write(tmp("x.npy"), x, { a = "b" }) end, "metadata needs a .safetensors file")
+T.fails(function() return refract.write(tmp("x.npy"), x, { a = "b" }) end, "metadata needs a .safetensors or .npz file")
 T.fails(function() return refract.write(tmp("x.bin"), x) end, "unknown file type")
 T.fails(function() return refract.write("/nonexistent-refract-dir/x.npy", x) end,
   "write: /nonexistent-refract-dir/x.npy: cannot create")
@@ -178,5 +162,4 @@ T.fails(function() return refract.read(tmp("short.npy")) end, "short.npy: 20 byt
 T.fails(function() return refract.write(bundle, { a = x, b = "x" }) end, "not a tensor")
 T.eq(count(refract.read(bundle)), 2)
 
-for _, path in ipairs(made) do os.remove(path) end
 T.done()

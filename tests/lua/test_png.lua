@@ -6,13 +6,7 @@ local refract = require("refract")
 local T = require("testlib")
 
 local data = assert(os.getenv("RF_TEST_DATA"), "RF_TEST_DATA is not set (run under ctest)")
-local base = os.tmpname()   -- an empty file whose unique name prefixes ours
-local made = { base }
-local function tmp(name)
-  local path = base .. "-" .. name
-  made[#made + 1] = path
-  return path
-end
+local tmp = T.tmp
 
 -- A [h, w, c] (or [h, w] with c = nil) table of bytes from a formula.
 local function pattern(h, w, c, f)
@@ -217,5 +211,4 @@ T.fails(function() refract.overlay(rgb) end, "bad argument #2 to 'overlay' (refr
 
 -- }=====
 
-for _, path in ipairs(made) do os.remove(path) end
 T.done()

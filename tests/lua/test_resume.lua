@@ -6,9 +6,7 @@ local T = require("testlib")
 local home = refract.home()
 local g = home .. "/tests/data/tiny-gelu"
 local exe = refract.executable()
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = T.tmp()
 
 -- A list of 300 images (the golden PNGs over and over), relative to the list's folder.
 local f = assert(io.open(tmp .. "/list.txt", "w"))
@@ -27,13 +25,7 @@ local function run(a)
   return os.execute(string.format("'%s' %s > /dev/null 2>&1", exe, a))
 end
 
-local function read_all(path)
-  local h = io.open(path, "rb")
-  if not h then return nil end
-  local s = h:read("a")
-  h:close()
-  return s
-end
+local read_all = T.read_file
 
 local function parts(dir)
   local list = {}
@@ -84,5 +76,4 @@ local ok = os.execute(string.format("'%s' %s --centering exact > '%s/msg' 2>&1",
 T.ok(not ok, "other options are refused")
 T.ok(read_all(tmp .. "/msg"):find("centering", 1, true) ~= nil, "the message names the option")
 
-os.execute("rm -rf '" .. tmp .. "'")
 T.done()

@@ -1,11 +1,10 @@
 -- Memory: 10,000 tensor allocations in a loop leave device memory where it was (with
 -- free, with <close>, and with the collector alone), also when errors are raised in the
 -- middle of operations; out-of-memory collects garbage and retries once; tensors larger
--- than one storage binding (128 MiB on lavapipe) work.
--- Usage: refract test_tensor_memory.lua [big=ON|OFF]
+-- than one storage binding work (ctest lowers the binding limit to 1 MiB with
+-- REFRACT_MAX_STORAGE_RANGE, so these are small on any device).
 local refract = require("refract")
 local T = require("testlib")
-local big_tests = (arg and arg[1] or "ON") ~= "OFF"
 
 local N = 10000
 
@@ -126,8 +125,13 @@ T.fails(function() return refract.zeros(math.floor(budget / 4) + 1024) end,
 
 -- {===== tensors larger than one storage binding
 
-if big_tests then
-  local range = refract.device().max_storage_range
+local range = refract.device().max_storage_range
+local limit = os.getenv("REFRACT_MAX_STORAGE_RANGE")
+if limit then T.eq(range, tonumber(limit), "the context uses REFRACT_MAX_STORAGE_RANGE") end
+T.ok(range <= 256 << 20, "a binding limit a test can exceed (REFRACT_MAX_STORAGE_RANGE lowers it; ctest sets it)")
+T.refused(T.run(string.format("REFRACT_MAX_STORAGE_RANGE=12x '%s' -e 'refract.zeros(1)'", refract.executable())),
+  "REFRACT_MAX_STORAGE_RANGE=12x: expected a number of bytes", "a bad limit")
+if range <= 256 << 20 then
   local rows, cols = 1024, (range // 4) // 1024 + 64       -- just over one binding
   local x = refract.arange(rows):reshape(rows, 1):expand(rows, cols)
   T.eq(x:numel() * 4 > range, true, "the tensor is larger than one binding")

@@ -43,7 +43,34 @@ for _, set in ipairs(axis_sets) do
     end
   end
 end
-T.near(R.flat(t:var(2):totable()), R.flat(R.reduce(x, 2, false, R.var)), 2e-6, "var default correction 1")
+-- {===== the default correction is 1 (n - 1, as PyTorch), for var and std alike
+
+-- Plain Lua: the sample variance, squares of deviations over n - 1, written out here.
+local function sample_var(v)
+  local m = 0
+  for _, a in ipairs(v) do m = m + a end
+  m = m / #v
+  local s = 0
+  for _, a in ipairs(v) do s = s + (a - m) * (a - m) end
+  return s / (#v - 1)
+end
+local sample = { 2, 4, 4, 4, 5, 5, 7, 9 }      -- 32 / 7 with n - 1 (4 with n)
+local st = refract.tensor(sample)
+T.near(st:var():item(), 32 / 7, 1e-6, "var() of all elements: n - 1")
+T.near(st:std():item(), math.sqrt(32 / 7), 1e-6, "std() of all elements: n - 1")
+T.near(st:var(1):item(), 32 / 7, 1e-6, "var(dim): n - 1")
+T.near(st:std(1):item(), math.sqrt(32 / 7), 1e-6, "std(dim): n - 1")
+T.near(st:std(1, nil, true):totable(), { math.sqrt(32 / 7) }, 1e-6, "std(dim, nil, keepdim): n - 1")
+for _, dims in ipairs({ 1, 2, 3, { 1, 3 } }) do
+  local label = " default correction over " .. (type(dims) == "table" and table.concat(dims, ",") or dims)
+  local v = R.reduce(x, dims, false, sample_var)
+  T.near(R.flat(t:var(dims):totable()), R.flat(v), 2e-6, "var" .. label)
+  T.near(R.flat(t:std(dims):totable()), R.flat(R.map(v, math.sqrt)), 2e-6, "std" .. label)
+end
+T.near(t:std():item(), math.sqrt(sample_var(R.flat(x))), 2e-6, "std of every element, default correction")
+
+-- }=====
+
 T.eq(t:var({ 1, 3 }, 1, true):shape(), { 1, 3, 1 }, "var keepdim")
 T.eq(t:sum(nil, true):shape(), { 1, 1, 1 })
 T.eq(refract.tensor({ 1, 2 }, "i64"):sum():item(), 3.0, "integer tensors reduce as f32")

@@ -5,13 +5,14 @@
 -- implementation materialises.
 local refract = require("refract")
 local util = require("refract.util")
+local random_clip = require("refract.random_clip")
 
 local M = {}
 
 M.usage = [==[
 usage: refract bench vit [--arch ViT-B-16] [--model DIR] [--batch N] [--seconds S] [--no-f16]
 
-Writes random weights of ARCH (ViT-B-16, ViT-B-32, ViT-L-14, ViT-H-14; vision tower only)
+Writes random weights of ARCH (ViT-B-16, ViT-B-32, ViT-L-14, ViT-H-14, tiny; vision tower only)
 to a temporary folder unless --model names a checkpoint, then times on random pixels:
   encode f32 / f16     model:encode_images, images/s
   decompose heads      model:decompose (attn_heads, mlps, cls_attn), images/s and
@@ -52,9 +53,7 @@ function M.run(args)
     tmp = os.tmpname()
     os.remove(tmp)
     dir = tmp
-    local cmd = string.format("'%s' '%s/scripts/dev/random_clip.lua' '%s' %s --vision-only > /dev/null",
-      refract.executable(), refract.home(), dir, arch)
-    if not os.execute(cmd) then error("could not write random weights with: " .. cmd, 0) end
+    random_clip.write(dir, arch, { vision_only = true })
   end
   local d = refract.device()
   print(string.format("device: %s (%s), LP_NUM_THREADS=%s", d.name, d.type, os.getenv("LP_NUM_THREADS") or "unset"))

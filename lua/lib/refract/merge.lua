@@ -6,6 +6,7 @@
 -- made by the same run (its metadata carries the folder's run record).
 local refract = require("refract")
 local chunks = require("refract.chunks")
+local output = require("refract.output")
 
 local M = {}
 
@@ -93,7 +94,7 @@ function M.check(dir)
   return record, count, metadata
 end
 
--- Writes `out`: the means over every image (from the chunks' sums, in chunk order) and
+-- Writes `out` (.safetensors or .npz): the means over every image (from the chunks' sums, in chunk order) and
 -- `count`, and unless mean_only the per-image tensors of every chunk concatenated, with
 -- the run's record as metadata (plus `paths` of the rows and `skipped`, when any).
 -- Returns the number of images and of chunks.
@@ -144,7 +145,7 @@ function M.write(dir, out, mean_only)
   for key, v in pairs(record) do md[key] = v end
   if not mean_only then md.paths = refract.json_encode(rows) end
   if #skipped > 0 then md.skipped = refract.json_encode(skipped) end
-  refract.write(out, result, md)
+  output.write_tensors(out, result, md)
   for _, t in pairs(result) do t:free() end
   return #rows, count
 end

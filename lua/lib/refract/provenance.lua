@@ -52,10 +52,31 @@ function M.model(dir)
   return { dir = dir, files = files }
 end
 
+local function is_dir(path)
+  local f = io.open(path .. "/.", "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The regular files directly in a folder (a --chunks folder), name -> SHA-256; folders
+-- inside (an image folder's classes) are not descended into.
+local function folder_files(dir)
+  local files = {}
+  local listing = io.popen(string.format("ls -1 '%s'", dir:gsub("'", "'\\''")))
+  for name in listing:lines() do
+    local path = dir .. "/" .. name
+    if not is_dir(path) then files[name] = refract.sha256(path) end
+  end
+  listing:close()
+  return files
+end
+
 -- { path =, sha256 = } for an input file, plus the provenance recorded inside it when
--- it is a .safetensors file made by refract (so a chain of commands stays traceable).
+-- it is a .safetensors file made by refract (so a chain of commands stays traceable);
+-- { path =, files = {name = sha256} } for a folder.
 function M.input(spec)
   local path = M.file_of(spec)
+  if is_dir(path) then return { path = spec, files = folder_files(path) } end
   local entry = { path = spec, sha256 = refract.sha256(path) }
   if path:match("%.safetensors$") then
     local ok, md = pcall(refract.metadata, path)

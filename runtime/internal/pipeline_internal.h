@@ -1,6 +1,7 @@
 /*
-** pipeline_internal.h: the pipeline record, shared by pipeline.c and cmd.c.
-** Runtime-internal (L3).
+** pipeline_internal.h: the pipeline record, shared by pipeline.c and cmd.c, and the
+** context's teardown of its pipelines. Runtime-internal (L3): nothing above runtime/
+** includes it.
 */
 #ifndef RF_RUNTIME_PIPELINE_INTERNAL_H
 #define RF_RUNTIME_PIPELINE_INTERNAL_H
@@ -22,5 +23,7 @@ struct rf_pipeline {
 VkDescriptorType rf_binding_type(char letter);
 VkDescriptorSetLayout rf_layout_set(const struct rf_set_layout *l);
 VkPipelineLayout rf_layout_pipeline(const struct rf_set_layout *l);
+/* Destroys every pipeline and layout of the context. */
+void rf_pipelines_fini(rf_ctx *ctx);
 
 #endif

@@ -1,6 +1,7 @@
 /*
 ** shader_table.h: the embedded SPIR-V of every kernel, indexed by enum rf_shader_id.
-** The enum is generated from compute/shaders.cmake. Compute layer (L4).
+** The enum is generated from compute/shaders.cmake. Internal to compute/ops.
+** Compute layer (L4).
 */
 #ifndef RF_COMPUTE_SHADER_TABLE_H
 #define RF_COMPUTE_SHADER_TABLE_H

@@ -2,7 +2,7 @@
 ** launch.h: helpers every op launcher shares: pipeline lookup with the workgroup size as
 ** specialization constant 0, 1-D grids that respect the device's workgroup-count limit,
 ** windows that keep each storage binding inside maxStorageBufferRange, and argument
-** checks that produce clear messages. Compute layer (L4).
+** checks that produce clear messages. Internal to compute/ops. Compute layer (L4).
 */
 #ifndef RF_COMPUTE_OPS_LAUNCH_H
 #define RF_COMPUTE_OPS_LAUNCH_H

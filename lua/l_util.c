@@ -1,0 +1,57 @@
+/*
+** l_util.c: the shared device context and the status-to-Lua-error conversion every
+** binding file uses (l_util.h). Lua layer (L6).
+*/
+#include "l_util.h"
+#include "context.h"
+#include "status.h"
+
+#define CTX_MT "refract.Context"
+#define CTX_KEY "refract.context"
+
+struct lctx {
+	rf_ctx *ctx;
+};
+
+int rf_lua_fail(lua_State *L, enum rf_status s, const char *what)
+{
+	const char *msg = rf_error_message();
+	if (!msg || !*msg)
+		msg = rf_status_str(s);
+	return luaL_error(L, "%s: %s", what, msg);
+}
+
+static int ctx_gc(lua_State *L)
+{
+	struct lctx *c = luaL_checkudata(L, 1, CTX_MT);
+	rf_ctx_release(c->ctx);
+	c->ctx = NULL;
+	return 0;
+}
+
+rf_ctx *rf_lua_ctx_if_created(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, CTX_KEY);
+	struct lctx *c = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return c ? c->ctx : NULL;
+}
+
+rf_ctx *rf_lua_ctx(lua_State *L)
+{
+	rf_ctx *ctx = rf_lua_ctx_if_created(L);
+	if (ctx)
+		return ctx;
+	struct lctx *c = lua_newuserdatauv(L, sizeof *c, 0);
+	c->ctx = NULL;                           /* released until creation succeeds */
+	if (luaL_newmetatable(L, CTX_MT)) {      /* the first context of this state */
+		lua_pushcfunction(L, ctx_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	enum rf_status s = rf_ctx_create(NULL, &c->ctx);
+	if (s != RF_OK)
+		rf_lua_fail(L, s, "opening the Vulkan device");
+	lua_setfield(L, LUA_REGISTRYINDEX, CTX_KEY);
+	return c->ctx;
+}
