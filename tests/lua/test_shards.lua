@@ -292,6 +292,24 @@ T.ok(ok, "runs with links planted at OUT.tmp and a chunk's .tmp: " .. out)
 T.eq(read_all(tmp .. "/victim"), "keep me", "the file the links name is untouched")
 T.ok(read_all(tmp .. "/linked.safetensors") == read_all(tmp .. "/ref.safetensors"), "the output is whole and right")
 T.ok(read_all(tmp .. "/planted/part-000001.safetensors") == read_all(tmp .. "/ref/part-000001.safetensors"), "and chunk 1")
+os.execute(string.format("ln -s %s/victim %s/ref.npz.tmp", quote(tmp), quote(tmp)))
+ok, out = run(string.format("merge --chunks %s/ref --out %s/ref.npz", tmp, tmp))
+T.ok(ok, "merge into .npz with a link planted at its .tmp: " .. out)
+T.eq(read_all(tmp .. "/victim"), "keep me", "the file the link names is untouched")
+do
+  local npz, st = refract.read(tmp .. "/ref.npz"), refract.read(tmp .. "/ref-full.safetensors")
+  for name, t in pairs(st) do
+    T.ok(npz[name] ~= nil and (t:dtype() == "i64" and t:item() == npz[name]:item() or
+      (t - npz[name]):abs():max():item() == 0), name .. " in the .npz")
+  end
+end
+
+-- A --mean-only folder merges only with --mean-only.
+T.ok(run(chunked("meanonly", "--mean-only --out " .. tmp .. "/meanonly.safetensors")), "a --mean-only chunked run")
+ok, out = run(string.format("merge --chunks %s/meanonly --out %s/x.safetensors", tmp, tmp))
+T.ok(not ok and out:find("made with --mean-only", 1, true), "its full merge is refused: " .. out)
+ok = run(string.format("merge --chunks %s/meanonly --out %s/meanonly-merged.safetensors --mean-only", tmp, tmp))
+T.ok(ok and read_all(tmp .. "/meanonly-merged.safetensors") == read_all(tmp .. "/meanonly.safetensors"), "merge --mean-only gives its --out")
 
 os.execute("rm -rf " .. quote(tmp))
 T.done()
