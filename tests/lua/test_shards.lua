@@ -221,6 +221,27 @@ wait_ok(runner, "once its holder is killed, the run takes chunk 5 over and ends"
 T.ok(read_all(tmp .. "/locks.safetensors") == read_all(tmp .. "/ref.safetensors"), "and its means are the reference's")
 same_as_reference("locks", "after chunk locks")
 
+-- What runs killed at any point leave (temporary files, stale locks and their private
+-- files) is cleared by the next run, which ends with the reference's folder.
+os.execute(string.format("cp -r %s/ref %s/litter", quote(tmp), quote(tmp)))
+local dead_line = "pid=1 host=elsewhere-node boot=x start=1 token=0123\n"
+for name, content in pairs({
+  ["run.json.tmp"] = "{ half", ["run.json.0123456789abcdef.tmp"] = "{", ["run.lock"] = dead_line,
+  ["part-000002.safetensors.tmp"] = "half a chunk", ["part-000003.sha256.tmp"] = "ab",
+  ["part-000005.lock"] = dead_line, ["part-000006.lock.0123.new"] = dead_line,
+  ["part-000006.lock.4567.stale"] = dead_line,
+}) do
+  write_all(tmp .. "/litter/" .. name, content)
+  os.execute(string.format("touch -d '-2 hours' %s/litter/%s", quote(tmp), name))
+end
+os.remove(tmp .. "/litter/run.json")
+os.remove(tmp .. "/litter/part-000002.sha256")
+os.remove(tmp .. "/litter/part-000003.sha256")
+ok, out = run(chunked("litter", "--out " .. tmp .. "/litter.safetensors"))
+T.ok(ok, "a run over a killed run's leftovers: " .. out)
+T.eq(refract.listdir(tmp .. "/litter"), refract.listdir(tmp .. "/ref"), "they are all cleared")
+same_as_reference("litter", "after leftovers")
+
 -- A flipped byte: merge refuses and names the chunk; a run reports it and makes it again.
 os.execute(string.format("cp -r %s/ref %s/flip", quote(tmp), quote(tmp)))
 local victim = tmp .. "/flip/part-000004.safetensors"

@@ -168,7 +168,14 @@ function M.open(dir, dataset, record, opts)
   do
     -- Taken even when run.json exists: that also clears what a killed run left.
     local lock <close> = lock_briefly(dir .. "/run.json.lock")
-    if not exists(path) then refract.write_text(path, record_json(record)) end
+    if not exists(path) then
+      -- Whoever holds the lock is run.json's only writer: temporary files of a writer
+      -- that was killed can go.
+      for _, name in ipairs(refract.listdir(dir)) do
+        if name:match("^run%.json%..*tmp$") then os.remove(dir .. "/" .. name) end
+      end
+      refract.write_text(path, record_json(record))
+    end
   end
   local stored, why = M.read_record(dir)
   if not stored then error(why, 0) end
@@ -271,12 +278,21 @@ function M:finished()
   return n
 end
 
--- Clears the lock a process killed just after finishing chunk k left behind (a live
--- holder's lock stays: it is about to release it).
+-- The chunks with a lock file or a locker's private file next to it ("part-NNNNNN.lock*").
+local function chunks_with_locks(dir)
+  local set = {}
+  for _, name in ipairs(refract.listdir(dir)) do
+    local k = name:match("^part%-(%d+)%.lock")
+    if k then set[tonumber(k)] = true end
+  end
+  return set
+end
+
+-- Clears what processes killed around finished chunk k left: its lock, taken after the
+-- checksum file was written, or lockers' private files (taking the lock sweeps them; a
+-- live holder's lock stays: it is about to release it).
 local function tidy(self, k)
-  local path = lock_of(self.dir, k)
-  if not exists(path) then return end
-  local ok, lock = pcall(refract.lock, path)
+  local ok, lock = pcall(refract.lock, lock_of(self.dir, k))
   if ok and lock then lock:release() end
 end
 
@@ -312,10 +328,10 @@ function M:claims(shard, shards, on_done)
         self:renew()
       end
       first_pass = false
-      local still = {}
+      local still, locked = {}, chunks_with_locks(self.dir)
       for _, k in ipairs(pending) do
         if self:done(k) then
-          tidy(self, k)
+          if locked[k] then tidy(self, k) end
           on_done(self:images_in(k))
         else
           local lock = self:claim(k)
