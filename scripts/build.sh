@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="cmake ninja-build pkg-config gcc libc6-dev libvulkan-dev mesa-vulkan-drivers
   glslang-tools vulkan-validationlayers liblua5.4-dev libstb-dev libjansson-dev libpcre2-dev
-  libopenblas-dev liblapacke-dev zlib1g-dev"
+  libopenblas-dev liblapacke-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev"
 
 missing=""
 for p in $PACKAGES; do
