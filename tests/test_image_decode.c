@@ -560,6 +560,37 @@ static void test_bad_jpeg(void)
 	free(jpg);
 }
 
+/* A progressive JPEG whose last scan is repeated: libjpeg warns and decodes each again
+** (PIL too), a pass over the whole image each time, so their number is capped. */
+static void test_many_scans(void)
+{
+	char src[1200];
+	size_t n;
+	data_path(src, sizeof src, "jpeg_progressive.jpg");
+	uint8_t *jpg = read_whole(src, &n);
+	size_t last = 0;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (jpg[i] == 0xff && jpg[i + 1] == 0xda)
+			last = i;
+	CHECK(last > 0 && jpg[n - 2] == 0xff && jpg[n - 1] == 0xd9);
+	size_t scan = n - 2 - last;
+	struct bytes b = {0};
+	put(&b, jpg, n - 2);
+	for (int i = 0; i < 20; i++)
+		put(&b, jpg + last, scan);
+	put(&b, jpg + n - 2, 2);
+	struct rf_image img;
+	CHECK_OK(rf_image_decode(b.v, b.n, "scans30.jpg", &img));
+	rf_image_free(&img);
+	b.n -= 2;
+	for (int i = 0; i < 1000; i++)
+		put(&b, jpg + last, scan);
+	put(&b, jpg + n - 2, 2);
+	expect_bad_bytes("scans1010.jpg", b.v, b.n, RF_ERR_UNSUPPORTED, "with more than 1000 scans");
+	free(b.v);
+	free(jpg);
+}
+
 static void test_bad_other(void)
 {
 	uint8_t noise[4096];
@@ -580,6 +611,9 @@ static void test_bad_other(void)
 	char ppm[64];
 	int len = snprintf(ppm, sizeof ppm, "P6\n20000 20000\n255\n");
 	expect_bad_bytes("huge.ppm", ppm, (size_t)len, RF_ERR_UNSUPPORTED, "PNM of 20000 x 20000");
+	/* stb_image 2.27 overflows an int on a ten-digit header number (found by fuzz_image). */
+	len = snprintf(ppm, sizeof ppm, "P688888888888888888888P");
+	expect_bad_bytes("overflow.ppm", ppm, (size_t)len, RF_ERR_FORMAT, "over 2^31");
 	len = snprintf(ppm, sizeof ppm, "P6\n4 4\n255\nabc");
 	expect_bad_bytes("short.ppm", ppm, (size_t)len, RF_ERR_FORMAT, "truncated PNM");
 	len = snprintf(ppm, sizeof ppm, "P5 # comment\n2 1 65535\nabcd");
@@ -611,6 +645,7 @@ int main(void)
 	test_not_regular();
 	test_bad_png();
 	test_bad_jpeg();
+	test_many_scans();
 	test_bad_other();
 	CHECK(rmdir(tmp_dir) == 0 || errno == ENOENT);
 	if (rf_test_failures)

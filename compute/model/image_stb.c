@@ -31,16 +31,17 @@ static bool bmp_palette(const uint8_t *d, size_t n)
 }
 
 /* stb_image 2.27 decodes a PNM whose pixel data is cut short without a word (the rest of
-** its buffer left as it was), ignores the maximum value of 8-bit files and takes the low
-** byte of 16-bit ones; PIL scales by the maximum value. So PNMs are checked here first:
-** complete, and with the maximum value 255, where stb's pixels are PIL's. The header is
-** read as both read it: magic, then width, height and maximum value, each after
-** whitespace and comments, then one byte; the data follows. */
-static enum rf_status pnm_check(const struct rf_image_src *src, uint64_t w, uint64_t h, int comp)
+** its buffer left as it was), ignores the maximum value of 8-bit files, takes the low
+** byte of 16-bit ones (PIL scales by the maximum value), and overflows an int reading a
+** header number of ten digits. So a PNM's header is read here first, as stb and PIL read
+** it: magic, then width, height and maximum value, each after whitespace and comments,
+** then one byte, then the data. Decoded only if its numbers fit, the maximum value is
+** 255 (where stb's pixels are PIL's) and the data is all there. */
+static enum rf_status pnm_check(const struct rf_image_src *src)
 {
 	const uint8_t *d = src->data;
 	size_t n = src->size, i = 2;
-	uint64_t maxval = 0;
+	uint64_t v[3] = {0};
 	for (int field = 0; field < 3; field++) {
 		for (;;) {
 			while (i < n && d[i] && strchr(" \t\n\v\f\r", d[i]))
@@ -50,16 +51,19 @@ static enum rf_status pnm_check(const struct rf_image_src *src, uint64_t w, uint
 			while (i < n && d[i] != '\n' && d[i] != '\r')
 				i++;
 		}
-		uint64_t v = 0;
-		while (i < n && d[i] >= '0' && d[i] <= '9' && v < (1ull << 40))
-			v = v * 10 + (uint64_t)(d[i++] - '0');
-		maxval = v;
+		while (i < n && d[i] >= '0' && d[i] <= '9' && v[field] <= INT_MAX)
+			v[field] = v[field] * 10 + (uint64_t)(d[i++] - '0');
+		if (v[field] > INT_MAX)
+			return rf_error(RF_ERR_FORMAT, "%s: corrupt PNM: a header number is over 2^31", src->name);
 	}
-	if (maxval != 255)
+	if (v[2] != 255)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: PNM with the maximum value %" PRIu64 " is not "
-				"supported (255 only)", src->name, maxval);
+				"supported (255 only)", src->name, v[2]);
+	enum rf_status s = rf_image_check_size(src, "PNM", v[0], v[1]);
+	if (s != RF_OK)
+		return s;
 	i++;   /* the byte after the maximum value */
-	if (i > n || n - i < w * h * (uint64_t)comp)
+	if (i > n || n - i < v[0] * v[1] * (d[1] == '6' ? 3u : 1u))
 		return rf_error(RF_ERR_FORMAT, "%s: truncated PNM: the file ends before the pixel data "
 				"does", src->name);
 	return RF_OK;
@@ -72,6 +76,11 @@ enum rf_status rf_image_decode_stb(const struct rf_image_src *src, const char *f
 	bool guess = !strcmp(format, "TGA");
 	if (src->size > INT_MAX)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s file over 2 GiB", src->name, format);
+	if (!strcmp(format, "PNM")) {
+		enum rf_status s = pnm_check(src);
+		if (s != RF_OK)
+			return s;
+	}
 	int w, h, comp;
 	if (!stbi_info_from_memory(src->data, (int)src->size, &w, &h, &comp)) {
 		if (guess)
@@ -83,8 +92,6 @@ enum rf_status rf_image_decode_stb(const struct rf_image_src *src, const char *f
 	enum rf_status s = rf_image_check_size(src, format, (uint64_t)(w > 0 ? w : 0),
 					       (uint64_t)(h > 0 ? h : 0));
 	if (s != RF_OK)
-		return s;
-	if (!strcmp(format, "PNM") && (s = pnm_check(src, (uint64_t)w, (uint64_t)h, comp)) != RF_OK)
 		return s;
 	/* GIF frames come as RGBA; PIL opens them as P and convert("RGB") drops alpha. */
 	int channels = !strcmp(format, "GIF") ? 3 : comp < 1 || comp > 4 ? 3 : comp;
