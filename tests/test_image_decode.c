@@ -368,7 +368,7 @@ static void test_pixel_limit(void)
 	rf_image_set_max_pixels(0);
 	setenv("REFRACT_MAX_IMAGE_PIXELS", "lots", 1);
 	CHECK_FAILS(rf_image_decode(b.v, b.n, "b.png", &img), RF_ERR_INVALID,
-		    "REFRACT_MAX_IMAGE_PIXELS=\"lots\" is not a positive integer");
+		    "b.png: REFRACT_MAX_IMAGE_PIXELS=\"lots\" is not a positive integer");
 	setenv("REFRACT_MAX_IMAGE_PIXELS", "-5", 1);
 	CHECK_FAILS(rf_image_decode(b.v, b.n, "b.png", &img), RF_ERR_INVALID, "positive integer");
 	unsetenv("REFRACT_MAX_IMAGE_PIXELS");

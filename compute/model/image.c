@@ -160,8 +160,9 @@ static enum rf_status decode(const void *data, size_t size, const char *name, bo
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: file over 1 GiB", name);
 	struct rf_image_src src = {data, size, name, 0, keep_cmyk};
 	enum rf_status s = rf_image_max_pixels(&src.max_pixels);
-	if (s == RF_OK)
-		s = dispatch(&src, out);
+	if (s != RF_OK)
+		return rf_error_wrap(s, "%s", name);
+	s = dispatch(&src, out);
 	if (s != RF_OK)
 		rf_image_free(out);
 	return s;

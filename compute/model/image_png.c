@@ -65,18 +65,22 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Every complete chunk's CRC, up to IEND, before anything is decoded: libpng checks them
-** too, but only at the end of each chunk, after it has inflated the data, so a flipped
-** bit would be reported as whatever zlib makes of it. An incomplete last chunk is left
-** to libpng (all the rows may be there before it). */
+/* The CRC of every chunk up to the end of the image data, before anything is decoded:
+** libpng checks them too, but only at the end of each chunk, after it has inflated the
+** data, so a flipped bit would be reported as whatever zlib makes of it. Chunks after
+** the image data are never read (by PIL neither); an incomplete last chunk is left to
+** libpng (all the rows may be there before it). */
 static enum rf_status check_crcs(const struct rf_image_src *src)
 {
 	const uint8_t *d = src->data;
+	bool idat = false;
 	for (size_t off = 8; src->size - off >= 12;) {
 		uint32_t len = be32(d + off);
 		if (len > 0x7fffffffu || src->size - off - 12 < len)
 			break;
 		const uint8_t *type = d + off + 4;
+		if (idat && memcmp(type, "IDAT", 4))
+			break;
 		uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), type, len + 4);
 		if (crc != be32(type + 4 + len)) {
 			char name[5];
@@ -87,8 +91,7 @@ static enum rf_status check_crcs(const struct rf_image_src *src)
 			return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: bad CRC in chunk '%s' at byte %zu",
 					src->name, name, off);
 		}
-		if (!memcmp(type, "IEND", 4))
-			break;
+		idat |= !memcmp(type, "IDAT", 4);
 		off += 12 + (size_t)len;
 	}
 	return RF_OK;

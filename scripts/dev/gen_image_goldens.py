@@ -101,8 +101,9 @@ ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (
          (0, 1, 1, 2)]
 
 
-def write_png(px, depth, color, plte=None, trns=None, interlace=False):
-    """px: [h, w, channels] samples (palette indices for colour type 3)."""
+def write_png(px, depth, color, plte=None, trns=None, interlace=False, before=(), after=()):
+    """px: [h, w, channels] samples (palette indices for colour type 3); before/after:
+    extra (type, data) chunks before the image data and after it."""
     h, w, channels = px.shape
     head = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color, 0, 0,
                                                                 int(interlace)))
@@ -110,6 +111,8 @@ def write_png(px, depth, color, plte=None, trns=None, interlace=False):
         head += png_chunk(b"PLTE", bytes(plte))
     if trns is not None:
         head += png_chunk(b"tRNS", bytes(trns))
+    for kind, data in before:
+        head += png_chunk(kind, data)
     if interlace:
         raw = b""
         for i, (x0, y0, dx, dy) in enumerate(ADAM7):
@@ -121,7 +124,9 @@ def write_png(px, depth, color, plte=None, trns=None, interlace=False):
     # Two IDAT chunks: the decoder must join them.
     z = zlib.compress(raw, 9)
     half = len(z) // 2
-    return head + png_chunk(b"IDAT", z[:half]) + png_chunk(b"IDAT", z[half:]) + png_chunk(b"IEND", b"")
+    tail = b"".join(png_chunk(kind, data) for kind, data in after)
+    return (head + png_chunk(b"IDAT", z[:half]) + png_chunk(b"IDAT", z[half:]) + tail +
+            png_chunk(b"IEND", b""))
 
 # }=====
 
@@ -180,6 +185,17 @@ def pngs(rng):
     out["png_pal4_adam7"] = (write_png(rng.randint(0, 16, (21, 18, 1)), 4, 3, plte=plte,
                                        interlace=True), "png")
     out["png_gray2_adam7"] = (write_png(rng.randint(0, 4, (9, 14, 1)), 2, 0, interlace=True), "png")
+    # Ancillary chunks PIL reads but never applies to pixels, a private one, and a text
+    # chunk after the data whose CRC is wrong (PIL does not check CRCs after the data).
+    before = [(b"gAMA", struct.pack(">I", 45455)), (b"sRGB", b"\x00"), (b"pHYs", b"\0\0\x0b\x13" * 2 + b"\x01"),
+              (b"tEXt", b"Comment\0ancillary chunks"), (b"zTXt", b"Title\0\0" + zlib.compress(b"x" * 5000)),
+              (b"iCCP", b"junk profile\0\0" + zlib.compress(b"not a profile")), (b"prVt", b"private"),
+              (b"bKGD", b"\0\x10\0\x20\0\x30"), (b"sBIT", b"\x05\x06\x05")]
+    # (its own generator, so the files written before it was added stay as they were)
+    d = write_png(smooth(np.random.RandomState(7), 15, 18, 3, 255), 8, 2, before=before,
+                  after=[(b"tEXt", b"After\0the data")])
+    i = d.rindex(b"the data") + len(b"the data")
+    out["png_rgb8_chunks"] = (d[:i] + bytes([d[i] ^ 1]) + d[i + 1:], "png")
     # Extreme aspect ratios that PIL accepts.
     out["png_tall_1x20000"] = (write_png(smooth(rng, 20000, 1, 1, 255), 8, 0), "png")
     out["png_wide_6000x2"] = (write_png(smooth(rng, 2, 6000, 1, 255), 8, 0), "png")
