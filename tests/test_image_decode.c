@@ -511,6 +511,26 @@ static void test_bad_png(void)
 	free(b.v);
 }
 
+/* A preprocessing failure after a good decode names the file too. */
+static void test_preprocess_error(void)
+{
+	char p[256];
+	struct bytes b = make_png(1, 70000, 8, 0, NULL, 1, NULL, 0, NULL, 0);
+	tmp_file(p, sizeof p, "thin.png");
+	write_file(p, b.v, b.n);
+	free(b.v);
+	struct rf_preprocess pre = rf_preprocess_openai(32768);
+	float dummy[3];   /* never written: the size is refused first */
+	CHECK_FAILS(rf_image_load_preprocessed(p, &pre, dummy), RF_ERR_UNSUPPORTED,
+		    "thin.png: image preprocess: a 1 x 70000 image resized to 32768 on its shorter side "
+		    "would be over 2^31 pixels long");
+	pre = rf_preprocess_openai(224);
+	float *out = malloc(3 * 224 * 224 * sizeof *out);
+	CHECK_OK(rf_image_load_preprocessed(p, &pre, out));
+	free(out);
+	unlink(p);
+}
+
 static void test_bad_jpeg(void)
 {
 	char src[1200];
@@ -644,6 +664,7 @@ int main(void)
 	printf("bad files:\n");
 	test_not_regular();
 	test_bad_png();
+	test_preprocess_error();
 	test_bad_jpeg();
 	test_many_scans();
 	test_bad_other();

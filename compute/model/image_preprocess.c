@@ -133,8 +133,9 @@ enum rf_status rf_image_load_preprocessed(const char *path, const struct rf_prep
 {
 	struct rf_image img;
 	enum rf_status s = rf_image_load_stored(path, &img);
-	if (s == RF_OK)
-		s = rf_image_preprocess(&img, p, out);
+	if (s != RF_OK)
+		return s;
+	s = rf_image_preprocess(&img, p, out);
 	rf_image_free(&img);
-	return s;
+	return s == RF_OK ? s : rf_error_wrap(s, "%s", path);
 }
