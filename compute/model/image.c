@@ -22,6 +22,8 @@
 
 /* Larger files are refused before they are read. */
 #define MAX_FILE (1ull << 30)
+/* The most any pixel limit allows. */
+#define MAX_PIXELS_CAP (1ull << 40)
 
 /* 0: not set by rf_image_set_max_pixels (the environment or the default applies). */
 static _Atomic uint64_t max_pixels_set;
@@ -57,12 +59,13 @@ enum rf_status rf_image_check_size(const struct rf_image_src *src, const char *f
 	if (width == 0 || height == 0)
 		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: the header says %" PRIu64 " x %" PRIu64
 				" pixels (a side is zero)", src->name, format, width, height);
-	/* Sides come from 32-bit fields at most, so the product cannot overflow. */
-	if (width * height > src->max_pixels)
+	/* Sides come from 32-bit fields at most, so the product cannot overflow; a limit set
+	** past 2^40 is taken as 2^40, so that no byte count computed from it can. */
+	uint64_t limit = src->max_pixels < MAX_PIXELS_CAP ? src->max_pixels : MAX_PIXELS_CAP;
+	if (width * height > limit)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s of %" PRIu64 " x %" PRIu64 " pixels is over "
 				"the limit of %" PRIu64 " pixels (a decompression bomb?); raise it with "
-				"REFRACT_MAX_IMAGE_PIXELS", src->name, format, width, height,
-				src->max_pixels);
+				"REFRACT_MAX_IMAGE_PIXELS", src->name, format, width, height, limit);
 	if (width > INT32_MAX || height > INT32_MAX)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s of %" PRIu64 " x %" PRIu64 " pixels: a side "
 				"is over 2^31 - 1", src->name, format, width, height);

@@ -34,8 +34,8 @@ struct rf_image {
 /* The most pixels (width x height) an image may have; larger ones are refused from their
 ** header, before any pixel is decoded (decompression bombs). Set for the process (every
 ** thread) by rf_image_set_max_pixels, else by the environment variable
-** REFRACT_MAX_IMAGE_PIXELS (a positive integer), else RF_IMAGE_MAX_PIXELS_DEFAULT.
-** rf_image_set_max_pixels(0) returns to the environment/default. */
+** REFRACT_MAX_IMAGE_PIXELS (a positive integer), else RF_IMAGE_MAX_PIXELS_DEFAULT; a limit
+** over 2^40 counts as 2^40. rf_image_set_max_pixels(0) returns to the environment/default. */
 void rf_image_set_max_pixels(uint64_t pixels);
 /* The limit in force; RF_ERR_INVALID if REFRACT_MAX_IMAGE_PIXELS is not a positive integer. */
 enum rf_status rf_image_max_pixels(uint64_t *pixels);
