@@ -41,17 +41,18 @@ void rf_image_set_max_pixels(uint64_t pixels);
 enum rf_status rf_image_max_pixels(uint64_t *pixels);
 
 /* Decodes an image file; the format is told by its signature, not its name: PNG, JPEG,
-** BMP, GIF, TGA or PNM (binary P5/P6). Pixels are PIL's, in the mode PIL opens the file as:
+** BMP, GIF, TGA or PNM (binary P5/P6 with maximum value 255). Pixels are PIL's, in the mode PIL opens the file as:
 ** gray (1, 2, 4, 8 bits) as L, gray+alpha as LA, RGB, RGBA, palette as RGB (nearest set,
 ** tRNS ignored as convert("RGB") ignores it), 1-bit gray as L with 0/255 (nearest set);
 ** 16-bit samples as PIL reads them (the high byte, except 16-bit gray, which PIL opens as
 ** mode I and converts to 8 bits by clipping at 255; 16-bit gray+alpha opens as RGBA); gray,
-** YCbCr, RGB, CMYK and YCCK JPEGs, baseline, progressive or arithmetic-coded, as L or RGB
+** YCbCr, RGB, CMYK and YCCK JPEGs, baseline or progressive, as L or RGB
 ** (CMYK converted as PIL converts it). Errors name the file and the problem: RF_ERR_IO
 ** (cannot open or read, not a regular file: FIFOs and devices are never opened for
 ** reading), RF_ERR_FORMAT (empty, truncated, corrupt, a palette index beyond the palette,
-** an unknown format), RF_ERR_UNSUPPORTED (over the pixel limit, a 12-bit or lossless
-** JPEG, WebP, TIFF...). Warnings that PIL ignores (libjpeg's "corrupt data" for a stream
+** an unknown format, what libjpeg cannot decode: 12-bit and lossless JPEG among them),
+** RF_ERR_UNSUPPORTED (over the pixel limit, more progressive scans than image_jpeg.c
+** allows, WebP, TIFF, other PNMs...). Warnings that PIL ignores (libjpeg's "corrupt data" for a stream
 ** that still decodes) are ignored too; a JPEG whose data ends before the image does is an
 ** error, as PIL's "image file is truncated". On failure *out is zeroed. */
 enum rf_status rf_image_load(const char *path, struct rf_image *out);
