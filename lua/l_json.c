@@ -201,7 +201,8 @@ static json_t *to_json(lua_State *L, int idx, int depth)
 }
 
 /* refract.json_encode(value [, indent]). The tree waits in a box while it is dumped into
-** a Lua buffer, whose allocation may raise. */
+** a Lua buffer, whose allocation may raise. Keys are sorted: Lua's table order varies from
+** run to run, and a rerun must write the same bytes (outputs record their provenance). */
 static int l_encode(lua_State *L)
 {
 	luaL_checkany(L, 1);
@@ -212,7 +213,7 @@ static int l_encode(lua_State *L)
 	if (!*box)
 		return luaL_error(L, "json_encode: the value holds something JSON cannot represent "
 				  "(a function, userdata, NaN/inf, non-string keys or nesting over 200)");
-	size_t flags = JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) |
+	size_t flags = JSON_ENCODE_ANY | JSON_SORT_KEYS | JSON_COMPACT * (indent == 0) |
 		       JSON_INDENT(indent > 0 ? indent : 0) | JSON_REAL_PRECISION(17);
 	size_t n = json_dumpb(*box, NULL, 0, flags);
 	if (n == 0)

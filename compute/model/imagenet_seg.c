@@ -217,7 +217,7 @@ enum rf_status rf_imagenet_seg_image(rf_imagenet_seg *f, size_t i, struct rf_ima
 			for (size_t k = 0; k < 3; k++)
 				rgb[(y * w + x) * 3 + k] = raw[((c == 3 ? k : 0) * w + x) * h + y];
 	free(raw);
-	*out = (struct rf_image){ (int)w, (int)h, 3, false, rgb };
+	*out = (struct rf_image){ .width = (int)w, .height = (int)h, .channels = 3, .pixels = rgb };
 	return RF_OK;
 }
 
@@ -271,6 +271,6 @@ enum rf_status rf_imagenet_seg_mask(rf_imagenet_seg *f, size_t i, struct rf_imag
 		for (size_t x = 0; x < w; x++)
 			px[y * w + x] = raw[x * h + y];
 	free(raw);
-	*out = (struct rf_image){ (int)w, (int)h, 1, false, px };
+	*out = (struct rf_image){ .width = (int)w, .height = (int)h, .channels = 1, .pixels = px };
 	return RF_OK;
 }
