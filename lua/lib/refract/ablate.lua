@@ -235,6 +235,7 @@ end
 -- layers: series = { {name =, values = attention_layer_ablations}, ... } (L+1 values
 -- each), layers = L; opts.title, opts.note.
 function M.chart(series, layers, opts)
+  require("refract.util").check_options(opts, "ablate.chart", { "title", "note" })
   opts = opts or {}
   local xs, ticks = {}, {}
   for k = 0, layers do

@@ -10,6 +10,7 @@
 --
 -- Labels and other indices in files count from 0, as the datasets' own files do.
 local refract = require("refract")
+local util = require("refract.util")
 
 local M = {}
 
@@ -301,6 +302,7 @@ end
 -- The raw values (strings) of FILE[:NAME] per image, with their places, before they are
 -- read as labels or groups. opts.paths: the images' paths (to match CSV rows by file).
 function M.read_values(spec, opts)
+  util.check_options(opts, "data.read_values", { "paths", "default_name" })
   opts = opts or {}
   local file, name = split_spec(spec)
   if is_dir(file) then return folder_values(file, opts, spec) end
@@ -331,6 +333,7 @@ end
 -- checked) or the list of class names (names in the file are then mapped to indices);
 -- opts.paths: image paths, to match CSV rows by their file column.
 function M.read_labels(spec, opts)
+  util.check_options(opts, "data.read_labels", { "count", "classes", "paths" })
   opts = opts or {}
   local values, where = M.read_values(spec, { paths = opts.paths, default_name = "labels" })
   check_count(values, opts, spec, "labels")
@@ -364,6 +367,7 @@ end
 
 -- Groups: any value per image (a string), e.g. Waterbirds' `place`.
 function M.read_groups(spec, opts)
+  util.check_options(opts, "data.read_groups", { "count", "paths" })
   opts = opts or {}
   local values = M.read_values(spec, { paths = opts.paths, default_name = "groups" })
   check_count(values, opts, spec, "groups")

@@ -67,13 +67,14 @@ end
 -- a list of { path =, file = (the name results use), picture = (a unique file name stem
 -- for pictures), mask = path or nil }.
 -- opts.dir: every .png/.jpg/.jpeg under it (sorted); files under the masks folder are
--- masks, never images. opts.images: a list of paths. opts.masks: the masks folder
+-- masks, never images; opts.pattern / opts.exclude: globs that pick the images under dir
+-- (refract.dataset's). opts.images: a list of paths. opts.masks: the masks folder
 -- (default for dir: DIR/masks if it exists). Masks match images by name without
 -- extension: the path relative to dir (photo.jpg <-> masks/photo.png, a/b.jpg <->
 -- masks/a/b.png), or for opts.images the file name.
 function M.folder(opts)
   for key in pairs(opts) do
-    if key ~= "dir" and key ~= "images" and key ~= "masks" then
+    if key ~= "dir" and key ~= "images" and key ~= "masks" and key ~= "pattern" and key ~= "exclude" then
       error("segment.folder: unknown option " .. tostring(key), 2)
     end
   end
@@ -84,7 +85,7 @@ function M.folder(opts)
     local dir = strip_slashes(opts.dir)
     if not is_dir(dir) then error("--dir " .. dir .. ": no such folder", 0) end
     if not masks and is_dir(dir .. "/masks") then masks = dir .. "/masks" end
-    local ds = refract.dataset({ dir = dir })
+    local ds = refract.dataset({ dir = dir, pattern = opts.pattern, exclude = opts.exclude })
     for i = 1, #ds do
       local path = ds:path(i)
       if not (masks and path:sub(1, #masks + 1) == masks .. "/") then
