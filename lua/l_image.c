@@ -205,8 +205,9 @@ static int dataset_open(lua_State *L, bool check)
 	enum rf_status s;
 	lua_getfield(L, 1, "pattern");
 	lua_getfield(L, 1, "exclude");
-	if ((!lua_isnil(L, -2) && lua_type(L, -2) != LUA_TSTRING) || (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING))
-		return luaL_error(L, "dataset: pattern and exclude must be strings (globs such as \"*.png\")");
+	for (int i = -2; i <= -1; i++)
+		if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TSTRING)
+			return luaL_error(L, "dataset: pattern and exclude must be strings (globs such as \"*.png\")");
 	const char *pattern = lua_tostring(L, -2), *exclude = lua_tostring(L, -1);
 	lua_getfield(L, 1, "dir");
 	lua_getfield(L, 1, "list");
