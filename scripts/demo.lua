@@ -1,7 +1,6 @@
 -- refract demo: the main job: the paper's analyses told on the bundled model and its world
 local refract = require("refract")
 local util = require("refract.util")
-local data = require("refract.data")
 local report = require("refract.report")
 
 local home = refract.home()
@@ -50,14 +49,12 @@ report.check_dir(report_dir)
 local d = refract.device()
 print(string.format("refract %s on %s (%s)", refract.version, d.name, d.type))
 
-local story
 if opts.model then
-  story = require("refract.demo_photos")
+  require("refract.demo_photos").run({ report = report_dir, model = opts.model, dtype = opts.dtype,
+                                       classes = opts.classes, templates = opts.templates, home = home })
 else
-  story = require("refract.demo_shapes")
+  require("refract.demo_shapes").run({ report = report_dir, dtype = opts.dtype, home = home })
 end
-story.run({ report = report_dir, model = opts.model, dtype = opts.dtype, classes = opts.classes,
-            templates = opts.templates, home = home })
 
 if not opts.model then
   print("")

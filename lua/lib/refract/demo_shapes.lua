@@ -375,9 +375,10 @@ local function layer_finding(attributes, study, layers)
   return text, means, worst
 end
 
--- Runs the demo. opts.report: the report folder (checked by the caller); opts.dtype;
--- opts.home (refract.home()).
+-- Runs the demo. opts.report: the report folder (made if missing); opts.dtype; opts.home
+-- (default refract.home()).
 function M.run(opts)
+  require("refract.util").check_options(opts, "demo_shapes.run", { "report", "dtype", "home" })
   local start = refract.clock()
   local home = opts.home or refract.home()
   local model_dir = home .. "/scripts/data/models/tinyclip-shapes"
