@@ -180,7 +180,9 @@ static void set_number(lua_State *L, const char *name, double v)
 ** { ours=, openblas=, ratio=, ours_best=, max_rel_diff=, kernel=, runs=, blas_runs= } */
 static int l_bench_gemm(lua_State *L)
 {
+	static const char *const keys[] = { "m", "n", "k", "dtype", "seconds", "threads", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
+	rf_lua_check_keys(L, 1, "bench_gemm", keys);
 	struct bench_args b = { int_field(L, "m", -1), int_field(L, "n", -1), int_field(L, "k", -1),
 				RF_F32, 1.0, (int)int_field(L, "threads", 2) };
 	lua_getfield(L, 1, "dtype");

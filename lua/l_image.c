@@ -10,6 +10,7 @@
 #include "image.h"
 #include "status.h"
 
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,15 @@
 #define LOADER_MT "refract.Loader"
 
 /* {===== preprocessing options */
+
+/* The keys of the tables that preprocessing, datasets and batches take (ended by NULL). */
+#define PREPROCESS_KEYS "model", "size", "mean", "std", "resize"
+#define DATASET_KEYS "dir", "list", "files", "pattern", "exclude"
+#define BATCHES_KEYS "batch", "start", "stop", "workers"
+static const char *const preprocess_keys[] = { PREPROCESS_KEYS, NULL };
+static const char *const dataset_keys[] = { DATASET_KEYS, NULL };
+static const char *const batches_keys[] = { BATCHES_KEYS, PREPROCESS_KEYS, NULL };
+static const char *const images_keys[] = { DATASET_KEYS, BATCHES_KEYS, PREPROCESS_KEYS, NULL };
 
 /* Reads preprocessing from a model or an options table {size=, mean=, std=, resize=}. */
 static struct rf_preprocess check_preprocess(lua_State *L, int idx)
@@ -87,6 +97,8 @@ static int l_image_load(lua_State *L)
 /* refract.preprocess(path or {paths}, model or options) -> f32 device [B, 3, S, S]. */
 static int l_preprocess(lua_State *L)
 {
+	if (lua_istable(L, 2))
+		rf_lua_check_keys(L, 2, "preprocess", preprocess_keys);
 	struct rf_preprocess p = check_preprocess(L, 2);
 	int n = 1;
 	if (lua_istable(L, 1))
@@ -143,19 +155,70 @@ static int dataset_free(lua_State *L)
 	return 0;
 }
 
-/* refract.dataset{dir=} | {list=} | {files={...}} */
-static int l_dataset(lua_State *L)
+/* Whether an image found under `dir` matches a glob (fnmatch): a glob with a '/' is
+** matched against the path below dir ('*' not crossing folders), any other against the
+** file name. */
+static bool glob_matches(const char *glob, const char *path, const char *dir)
+{
+	const char *rel = path + strlen(dir) + 1;   /* the listing joins dir and name with '/' */
+	if (strchr(glob, '/'))
+		return fnmatch(glob, rel, FNM_PATHNAME) == 0;
+	const char *slash = strrchr(rel, '/');
+	return fnmatch(glob, slash ? slash + 1 : rel, 0) == 0;
+}
+
+/* Keeps the images of *ds (listed from dir) that match `pattern` (if any) and not
+** `exclude` (if any). */
+static enum rf_status filter_dataset(lua_State *L, rf_dataset **ds, const char *dir, const char *pattern,
+				     const char *exclude)
+{
+	size_t n = rf_dataset_count(*ds), kept = 0;
+	const char **paths = lua_newuserdatauv(L, n * sizeof *paths, 0);   /* a listing is never empty */
+	for (size_t i = 0; i < n; i++) {
+		const char *p = rf_dataset_path(*ds, i);
+		if ((!pattern || glob_matches(pattern, p, dir)) && !(exclude && glob_matches(exclude, p, dir)))
+			paths[kept++] = p;
+	}
+	if (!kept)
+		luaL_error(L, "dataset: no image under %s matches%s%s%s%s", dir, pattern ? " pattern " : "",
+			   pattern ? pattern : "", exclude ? " without matching exclude " : "", exclude ? exclude : "");
+	rf_dataset *filtered;
+	enum rf_status s = rf_dataset_from_paths(paths, kept, &filtered);
+	lua_pop(L, 1);
+	if (s != RF_OK)
+		return s;
+	rf_dataset_destroy(*ds);
+	*ds = filtered;
+	return RF_OK;
+}
+
+/* refract.dataset{dir= [, pattern=, exclude=]} | {list=} | {files={...}}; `check`: whether
+** to refuse keys other than the dataset's (refract.images passes its batches' too). */
+static int dataset_open(lua_State *L, bool check)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	if (check)
+		rf_lua_check_keys(L, 1, "dataset", dataset_keys);
 	ldataset *h = lua_newuserdatauv(L, sizeof *h, 1);
 	h->ds = NULL;
 	luaL_setmetatable(L, DATASET_MT);
 	enum rf_status s;
+	lua_getfield(L, 1, "pattern");
+	lua_getfield(L, 1, "exclude");
+	for (int i = -2; i <= -1; i++)
+		if (!lua_isnil(L, i) && lua_type(L, i) != LUA_TSTRING)
+			return luaL_error(L, "dataset: pattern and exclude must be strings (globs such as \"*.png\")");
+	const char *pattern = lua_tostring(L, -2), *exclude = lua_tostring(L, -1);
 	lua_getfield(L, 1, "dir");
 	lua_getfield(L, 1, "list");
 	lua_getfield(L, 1, "files");
+	if ((pattern || exclude) && !lua_isstring(L, -3))
+		return luaL_error(L, "dataset: pattern and exclude go with dir");
 	if (lua_isstring(L, -3)) {
-		s = rf_dataset_from_dir(lua_tostring(L, -3), &h->ds);
+		const char *dir = lua_tostring(L, -3);
+		s = rf_dataset_from_dir(dir, &h->ds);
+		if (s == RF_OK && (pattern || exclude))
+			s = filter_dataset(L, &h->ds, dir, pattern, exclude);
 	} else if (lua_isstring(L, -2)) {
 		s = rf_dataset_from_list(lua_tostring(L, -2), &h->ds);
 	} else if (lua_istable(L, -1)) {
@@ -175,8 +238,18 @@ static int l_dataset(lua_State *L)
 	}
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "dataset");
-	lua_pop(L, 3);
+	lua_pop(L, 5);
 	return 1;
+}
+
+static int l_dataset(lua_State *L)
+{
+	return dataset_open(L, true);
+}
+
+static int l_dataset_unchecked(lua_State *L)
+{
+	return dataset_open(L, false);
 }
 
 static int dataset_len(lua_State *L)
@@ -233,10 +306,12 @@ static int loader_step(lua_State *L)
 
 /* ds:batches{batch=, model= or size=/mean=/std=, start=, stop= (1-based, inclusive),
 ** workers=} -> iterator */
-static int dataset_batches(lua_State *L)
+static int batches_open(lua_State *L, bool check)
 {
 	rf_dataset *ds = check_dataset(L, 1);
 	luaL_checktype(L, 2, LUA_TTABLE);
+	if (check)
+		rf_lua_check_keys(L, 2, "batches", batches_keys);
 	struct rf_preprocess pre = check_preprocess(L, 2);
 	lua_getfield(L, 2, "batch");
 	lua_getfield(L, 2, "start");
@@ -265,16 +340,27 @@ static int dataset_batches(lua_State *L)
 	return 1;
 }
 
+static int dataset_batches(lua_State *L)
+{
+	return batches_open(L, true);
+}
+
+static int batches_unchecked(lua_State *L)
+{
+	return batches_open(L, false);
+}
+
 /* refract.images{dir= | list= | files=, batch=, model= or size=..., start=, stop=,
 ** workers=} -> the batches iterator of refract.dataset(spec):batches(spec). */
 static int l_images(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
+	rf_lua_check_keys(L, 1, "images", images_keys);
 	lua_settop(L, 1);
-	lua_pushcfunction(L, l_dataset);
+	lua_pushcfunction(L, l_dataset_unchecked);
 	lua_pushvalue(L, 1);
 	lua_call(L, 1, 1);              /* the dataset, kept alive by the loader's uservalue */
-	lua_pushcfunction(L, dataset_batches);
+	lua_pushcfunction(L, batches_unchecked);
 	lua_insert(L, -2);
 	lua_pushvalue(L, 1);
 	lua_call(L, 2, 1);

@@ -48,8 +48,9 @@ static int l_load(lua_State *L)
 	char vocab[4200];
 	snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", rf_paths_data());
 	opt.vocab_path = vocab;
+	static const char *const keys[] = { "dtype", "vocab", "vision_only", NULL };
+	rf_lua_check_keys(L, 2, "load", keys);
 	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
 		lua_getfield(L, 2, "dtype");
 		opt.storage = rf_lua_opt_dtype(L, -1, RF_F32);
 		luaL_argcheck(L, opt.storage == RF_F32 || opt.storage == RF_F16, 2,
@@ -107,6 +108,10 @@ static int model_config(lua_State *L)
 		set_int(L, "text_width", c->text.width);
 		set_int(L, "text_layers", c->text.layers);
 		set_int(L, "text_heads", c->text.heads);
+	}
+	if (c->has_logit_scale) {
+		lua_pushnumber(L, c->logit_scale);
+		lua_setfield(L, -2, "logit_scale");
 	}
 	lua_pushstring(L, rf_clip_storage(m) == RF_F16 ? "f16" : "f32");
 	lua_setfield(L, -2, "dtype");
@@ -268,10 +273,11 @@ static void push_decomposition(lua_State *L, struct rf_decomposition *d)
 ** centering="reference"|"exact"} at idx (nil: defaults). */
 static struct rf_decompose_options check_decompose_options(lua_State *L, int idx)
 {
+	static const char *const keys[] = { "spatial", "reduce", "project", "centering", NULL };
 	struct rf_decompose_options opt = { 0 };
+	rf_lua_check_keys(L, idx, "decompose", keys);
 	if (lua_isnoneornil(L, idx))
 		return opt;
-	luaL_checktype(L, idx, LUA_TTABLE);
 	lua_getfield(L, idx, "spatial");
 	opt.spatial = lua_toboolean(L, -1);
 	lua_getfield(L, idx, "reduce");

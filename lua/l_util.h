@@ -24,6 +24,12 @@ rf_ctx *rf_lua_ctx_if_created(lua_State *L);
 ** jump shows, and only once every C resource is released or owned by a handle. */
 int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 
+/* Checks the options table at `idx`: a key that is not a string in `allowed` (a list
+** ended by NULL) raises "<fn>: unknown option '<key>' (<allowed, comma-separated>)", so a
+** misspelt option is never silently ignored. Nil or none at `idx` is no options; any
+** other non-table raises "<fn>: options must be a table". */
+void rf_lua_check_keys(lua_State *L, int idx, const char *fn, const char *const allowed[]);
+
 /* Sets `s = call` and, if that failed for device memory, runs a full collection (which
 ** frees the device memory of unreachable tensors) and sets `s = call` once more. Raises
 ** nothing (finalizers' errors become warnings in Lua 5.4): the caller checks `s`. */

@@ -9,8 +9,9 @@ local batches_of = require("refract.batches").batches
 local output = require("refract.output")
 
 local usage = [==[
-usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
-                         --pixels FILE[:TENSOR]) [--spatial] [--centering reference|exact]
+usage: refract decompose --model DIR (--images FILE... | --dir DIR [--pattern GLOB]
+                         [--exclude GLOB] | --list FILE | --pixels FILE[:TENSOR])
+                         [--spatial] [--centering reference|exact]
                          [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
                          [--chunks DIR [--chunk-size N] [--shard K/N | --devices LIST]]
                          [--on-error abort|skip] [--batch N] [--dtype f32|f16]
@@ -29,6 +30,9 @@ N x N x heads x width is ever formed.
   --model DIR          a CLIP checkpoint directory (open_clip or Hugging Face layout)
   --images FILE...     images to decompose
   --dir DIR            every .png/.jpg/.jpeg under DIR (recursively, sorted by path)
+  --pattern GLOB       with --dir: only the images matching GLOB (a file name glob such
+                       as '*.png', or with a '/' a glob of the path below DIR)
+  --exclude GLOB       with --dir: leave out the images matching GLOB
   --list FILE          one image path per line (relative to the list's folder)
   --pixels FILE[:NAME] preprocessed pixels [B, 3, S, S] (.npy, or a tensor of a
                        .safetensors file, default name: pixels)
@@ -65,6 +69,7 @@ local opts = util.parse_args(arg, {
   reduce = { arg = true }, project = { arg = true }, mean_only = {}, chunks = { arg = true },
   chunk_size = { arg = true }, batch = { arg = true }, dtype = { arg = true }, out = { arg = true },
   shard = { arg = true }, devices = { arg = true }, on_error = { arg = true },
+  pattern = { arg = true }, exclude = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
@@ -87,6 +92,7 @@ local on_error = opts.on_error or "abort"
 if on_error ~= "abort" and on_error ~= "skip" then usage_error("--on-error must be abort or skip, not " .. on_error) end
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
 if sources ~= 1 then usage_error("give exactly one of --images, --dir, --list or --pixels") end
+if (opts.pattern or opts.exclude) and not opts.dir then usage_error("--pattern and --exclude go with --dir") end
 local centering = opts.centering or "reference"
 if centering ~= "reference" and centering ~= "exact" then
   usage_error("--centering must be reference or exact, not " .. centering)
@@ -119,7 +125,8 @@ local function batches()
       return part, first - count, count
     end
   end
-  local ds = refract.dataset({ dir = opts.dir, list = opts.list, files = opts.images })
+  local ds = refract.dataset({ dir = opts.dir, list = opts.list, files = opts.images, pattern = opts.pattern,
+                               exclude = opts.exclude })
   return #ds, ds, nil
 end
 

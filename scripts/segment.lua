@@ -8,7 +8,8 @@ local Progress = require("refract.progress")
 
 local usage = [==[
 usage: refract segment --model DIR --classifier FILE[:NAME]
-                       (--images FILE... | --dir DIR | --imagenet-seg FILE.mat)
+                       (--images FILE... | --dir DIR [--pattern GLOB] [--exclude GLOB] |
+                        --imagenet-seg FILE.mat)
                        [--masks DIR] [--limit N] [--pictures DIR] [--batch N]
                        [--dtype f32|f16] --out SEG.json
 
@@ -25,6 +26,9 @@ and object, average precision). Definitions: tests/data/tiny-gelu/README.md, ite
                        a .safetensors file, default classifier, or .npy)
   --images FILE...     images to segment
   --dir DIR            every .png/.jpg/.jpeg under DIR (sorted), except the masks
+  --pattern GLOB       with --dir: only the images matching GLOB (a file name glob such
+                       as '*.png', or with a '/' a glob of the path below DIR)
+  --exclude GLOB       with --dir: leave out the images matching GLOB
   --masks DIR          ground-truth masks, matched to images by name without extension
                        (photo.jpg <-> DIR/photo.png; for --dir the path below it); 8-bit,
                        object where >= 128 (or where 1 in 0/1 masks). Default with --dir:
@@ -50,6 +54,7 @@ local opts = util.parse_args(arg, {
   model = { arg = true }, classifier = { arg = true }, images = { arg = true, many = true },
   dir = { arg = true }, masks = { arg = true }, imagenet_seg = { arg = true }, limit = { arg = true },
   pictures = { arg = true }, batch = { arg = true }, dtype = { arg = true }, out = { arg = true },
+  pattern = { arg = true }, exclude = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
@@ -61,6 +66,7 @@ local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.imagene
 if sources ~= 1 then usage_error("give exactly one of --images, --dir or --imagenet-seg") end
 if opts.masks and opts.imagenet_seg then usage_error("--masks goes with --images or --dir") end
 if opts.limit and not opts.imagenet_seg then usage_error("--limit goes with --imagenet-seg") end
+if (opts.pattern or opts.exclude) and not opts.dir then usage_error("--pattern and --exclude go with --dir") end
 local function positive(name)
   local v = tonumber(opts[name])
   if not v or v < 1 or v ~= math.floor(v) then usage_error("--" .. name .. " must be a positive integer") end
@@ -79,7 +85,8 @@ local items, masks_dir, seg
 if opts.imagenet_seg then
   seg = refract.imagenet_seg(opts.imagenet_seg)
 else
-  items, masks_dir = segment.folder({ dir = opts.dir, images = opts.images, masks = opts.masks })
+  items, masks_dir = segment.folder({ dir = opts.dir, images = opts.images, masks = opts.masks,
+                                      pattern = opts.pattern, exclude = opts.exclude })
 end
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local classifier, class_names = require("refract.classifier").read(opts.classifier)

@@ -202,6 +202,11 @@ static void test_hf_layout(rf_ctx *ctx, rf_clip *m, const rf_tensor *pixels, con
 	CHECK_OK(rf_clip_load(ctx, dir, &opt, &hf));
 	if (hf) {
 		CHECK(rf_clip_get_config(hf)->layout == RF_LAYOUT_HF);
+		/* The random model keeps open_clip's initial logit scale, ln(1 / 0.07), in both
+		** layouts' `logit_scale` tensor (not in their configs). */
+		const struct rf_clip_config *c1 = rf_clip_get_config(m), *c2 = rf_clip_get_config(hf);
+		CHECK(c1->has_logit_scale && fabs(c1->logit_scale - log(1 / 0.07)) < 1e-6);
+		CHECK(c2->has_logit_scale && c2->logit_scale == c1->logit_scale);
 		rf_tensor *a = NULL, *b = NULL, *tokens = rf_golden_read(ref, "text_tokens");
 		CHECK_OK(rf_clip_encode_images(m, pixels, &a));
 		CHECK_OK(rf_clip_encode_images(hf, pixels, &b));

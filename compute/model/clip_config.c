@@ -74,6 +74,19 @@ static enum rf_status get_real(const struct fields *f, const char *key, double d
 	return RF_OK;
 }
 
+/* An optional finite number: *has tells whether the field is there. */
+static enum rf_status get_finite(const struct fields *f, const char *key, bool *has, float *out)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	*has = v && !json_is_null(v);
+	if (!*has)
+		return RF_OK;
+	if (!json_is_number(v) || !isfinite(json_number_value(v)))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a finite number", f->path, f->section, key);
+	*out = (float)json_number_value(v);
+	return RF_OK;
+}
+
 static bool get_bool(const struct fields *f, const char *key, bool def)
 {
 	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
@@ -195,7 +208,8 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	struct fields v = { path, "model_cfg.vision_cfg", vision };
 	struct fields t = { path, "model_cfg.text_cfg", text };
 	enum rf_status s;
-	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK)
+	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK ||
+	    (s = get_finite(&m, "init_logit_scale", &c->has_logit_scale, &c->logit_scale)) != RF_OK)
 		return s;
 	c->act = get_bool(&m, "quick_gelu", false) ? RF_ACT_QUICKGELU : RF_ACT_GELU;
 	static const char *unsupported_vision[][2] = {
@@ -323,6 +337,7 @@ static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_co
 	struct fields t = { path, "text_config", text };
 	enum rf_status s;
 	if ((s = get_int(&r, "projection_dim", 512, false, &c->embed_dim)) != RF_OK ||
+	    (s = get_finite(&r, "logit_scale_init_value", &c->has_logit_scale, &c->logit_scale)) != RF_OK ||
 	    (s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
 	    (s = get_int(&v, "patch_size", 32, false, &c->patch_size)) != RF_OK ||
 	    (s = parse_hf_tower(&v, &c->vision, 768, 12, 12, 3072)) != RF_OK ||

@@ -39,6 +39,13 @@ struct rf_clip_config {
 	int64_t eot_id;                   /* pooling token; the largest id in CLIP's vocabulary */
 	/* preprocessing */
 	struct rf_preprocess preprocess;
+	/* The natural log of the factor CLIP multiplies cosine similarities by before the
+	** softmax (logits = exp(logit_scale) * cos): the checkpoint's `logit_scale` tensor
+	** (set by rf_clip_load), else the config's initial value (open_clip's
+	** model_cfg.init_logit_scale, transformers' logit_scale_init_value); has_logit_scale
+	** is false when neither says. */
+	bool has_logit_scale;
+	float logit_scale;
 };
 
 /* Reads the configuration of the model directory `dir`. Missing files, malformed JSON,

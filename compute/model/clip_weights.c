@@ -6,6 +6,7 @@
 #include "clip_internal.h"
 #include "status.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,10 +366,32 @@ static enum rf_status load_text(rf_clip *m)
 	return load_tower(m, "text", &c->text, &m->text);
 }
 
+/* The learned logit scale, when the checkpoint has it (one number, any float dtype),
+** replaces the config's initial value. */
+static enum rf_status read_logit_scale(rf_clip *m)
+{
+	const struct rf_st_entry *e = rf_safetensors_find(m->st, "logit_scale");
+	if (!e)
+		return RF_OK;
+	char a[96];
+	if (rf_shape_numel(&e->shape) != 1 || (e->dtype != RF_F32 && e->dtype != RF_F16 && e->dtype != RF_BF16))
+		return rf_error(RF_ERR_FORMAT, "%s: tensor 'logit_scale' is %s %s; expected one float number",
+				m->cfg.weights_path, rf_dtype_name(e->dtype), rf_shape_str(&e->shape, a, sizeof a));
+	float v;
+	rf_convert_to_f32(e->dtype, e->data, &v, 1);
+	if (!isfinite(v))
+		return rf_error(RF_ERR_FORMAT, "%s: tensor 'logit_scale' is not finite", m->cfg.weights_path);
+	m->cfg.logit_scale = v;
+	m->cfg.has_logit_scale = true;
+	return RF_OK;
+}
+
 enum rf_status rf_clip_load_weights(rf_clip *m)
 {
 	enum rf_status s = rf_safetensors_open(m->cfg.weights_path, &m->st);
 	if (s != RF_OK)
+		return s;
+	if ((s = read_logit_scale(m)) != RF_OK)
 		return s;
 	if ((s = load_vision(m)) != RF_OK)
 		return s;

@@ -67,13 +67,14 @@ end
 -- a list of { path =, file = (the name results use), picture = (a unique file name stem
 -- for pictures), mask = path or nil }.
 -- opts.dir: every .png/.jpg/.jpeg under it (sorted); files under the masks folder are
--- masks, never images. opts.images: a list of paths. opts.masks: the masks folder
+-- masks, never images; opts.pattern / opts.exclude: globs that pick the images under dir
+-- (refract.dataset's). opts.images: a list of paths. opts.masks: the masks folder
 -- (default for dir: DIR/masks if it exists). Masks match images by name without
 -- extension: the path relative to dir (photo.jpg <-> masks/photo.png, a/b.jpg <->
 -- masks/a/b.png), or for opts.images the file name.
 function M.folder(opts)
   for key in pairs(opts) do
-    if key ~= "dir" and key ~= "images" and key ~= "masks" then
+    if key ~= "dir" and key ~= "images" and key ~= "masks" and key ~= "pattern" and key ~= "exclude" then
       error("segment.folder: unknown option " .. tostring(key), 2)
     end
   end
@@ -84,7 +85,7 @@ function M.folder(opts)
     local dir = strip_slashes(opts.dir)
     if not is_dir(dir) then error("--dir " .. dir .. ": no such folder", 0) end
     if not masks and is_dir(dir .. "/masks") then masks = dir .. "/masks" end
-    local ds = refract.dataset({ dir = dir })
+    local ds = refract.dataset({ dir = dir, pattern = opts.pattern, exclude = opts.exclude })
     for i = 1, #ds do
       local path = ds:path(i)
       if not (masks and path:sub(1, #masks + 1) == masks .. "/") then
@@ -174,19 +175,39 @@ end
 
 -- {===== maps and scores
 
+-- Steps 1 and 2 from a decomposition `d` of a batch (model:decompose with spatial = true):
+-- the chosen classes (1-based) and the patch maps [P, P] (the class's score minus the mean
+-- over classes), one per image. d.attn_spatial is either already summed over layers and
+-- heads and projected on the classifier, [B, N, C], or whole, [B, L, N, H, D] (summed and
+-- projected here: the projection is linear, so both give the same maps). `d` is left as it
+-- was; `c` is the model's config.
+function M.maps_from(d, classifier, c)
+  local logits = d.image_embeds:matmul(classifier)
+  local best = logits:argmax(2):totable()
+  logits:free()
+  local spatial = d.attn_spatial
+  local projected
+  if spatial:ndim() == 5 then
+    local summed = spatial:sum({ 2, 4 })                                     -- [B, N, D]
+    projected = summed:matmul(classifier)                                    -- [B, N, C]
+    summed:free()
+    spatial = projected
+  end
+  local maps = {}
+  for i, k in ipairs(best) do
+    local patches = spatial[i]:slice(1, 2, c.tokens)                        -- [P*P, C]
+    maps[i] = (patches:select(2, k) - patches:mean(2)):reshape(c.grid, c.grid)
+    patches:free()
+  end
+  if projected then projected:free() end
+  return best, maps
+end
+
 -- Step 1 and 2 for a batch: the chosen classes (1-based) and the patch maps [P, P]
 -- (host values of the class's score minus the mean over classes), one per image.
 function M.patch_maps(model, pixels, classifier)
-  local c = model:config()
   local d = model:decompose(pixels, { spatial = true, reduce = { "layers", "heads" }, project = classifier })
-  local logits = d.image_embeds:matmul(classifier)
-  local best = logits:argmax(2):totable()
-  local maps = {}
-  for i, k in ipairs(best) do
-    local patches = d.attn_spatial[i]:slice(1, 2, c.tokens)                 -- [P*P, C]
-    maps[i] = (patches:select(2, k) - patches:mean(2)):reshape(c.grid, c.grid)
-  end
-  logits:free()
+  local best, maps = M.maps_from(d, classifier, model:config())
   for _, t in pairs(d) do t:free() end
   return best, maps
 end
@@ -282,13 +303,17 @@ end
 -- {===== the whole run
 
 -- Segments every batch of `batches` (an iterator of pixels, entries as batches_of
--- makes: entries hold file, picture (a file name stem) and labels) with the classifier [D, C]. opts: pictures = folder, class_names = list,
--- progress = function(count). Returns { per_image = {...}, and with ground truth the
--- aggregates pixel_accuracy, iou, miou, map and all_foreground }.
+-- makes: entries hold file, picture (a file name stem) and labels) with the classifier
+-- [D, C]. An iterator that has decomposed the batch itself (to use the decomposition for
+-- more than segmentation) returns the chosen classes and patch maps of M.maps_from as
+-- third and fourth values; otherwise they are computed here. opts: pictures = folder,
+-- pictures_max = pictures of the first N images only, class_names = list, progress =
+-- function(count). Returns { per_image = {...}, and with ground truth the aggregates
+-- pixel_accuracy, iou, miou, map and all_foreground }.
 function M.run(model, classifier, batches, opts)
   opts = opts or {}
   for key in pairs(opts) do
-    if key ~= "pictures" and key ~= "class_names" and key ~= "progress" then
+    if key ~= "pictures" and key ~= "pictures_max" and key ~= "class_names" and key ~= "progress" then
       error("segment.run: unknown option " .. tostring(key), 2)
     end
   end
@@ -302,8 +327,8 @@ function M.run(model, classifier, batches, opts)
   local mean = refract.tensor(c.mean):reshape(3, 1, 1)
   local std = refract.tensor(c.std):reshape(3, 1, 1)
   local per_image, scores, object_pixels, labeled = {}, {}, {}, {}
-  for pixels, entries in batches do
-    local best, maps = M.patch_maps(model, pixels, classifier)
+  for pixels, entries, best, maps in batches do
+    if not maps then best, maps = M.patch_maps(model, pixels, classifier) end
     for i, entry in ipairs(entries) do
       local relevance = M.relevance(maps[i], size)
       local labels = entry.labels and entry.labels(size)
@@ -318,7 +343,7 @@ function M.run(model, classifier, batches, opts)
         labeled[#labeled + 1] = score.labeled
       end
       per_image[#per_image + 1] = row
-      if opts.pictures then
+      if opts.pictures and #per_image <= (opts.pictures_max or math.huge) then
         local image = (pixels[i] * std + mean):clamp(0, 1)
         M.write_pictures(opts.pictures, entry.picture or M.picture_name(entry.file), image, relevance, mask, labels)
         image:free()

@@ -46,6 +46,24 @@ function M.parse_args(args, spec, usage)
   return opts
 end
 
+-- Raises "<fn>: unknown option 'key' (a, b, c)" for a key of the options table `opts`
+-- that is not in the list `allowed`, as the C functions do: a misspelt option is never
+-- silently ignored. `level` is error()'s (default 3: the caller of the function that
+-- checks its options).
+function M.check_options(opts, fn, allowed, level)
+  if opts == nil then return end
+  if type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, not %s", fn, type(opts)), level or 3)
+  end
+  local ok = {}
+  for _, k in ipairs(allowed) do ok[k] = true end
+  for key in pairs(opts) do
+    if not ok[key] then
+      error(string.format("%s: unknown option '%s' (%s)", fn, tostring(key), table.concat(allowed, ", ")), level or 3)
+    end
+  end
+end
+
 -- The strings of a JSON list file, or of a text file (one string per line).
 function M.read_texts(path)
   local refract = require("refract")
