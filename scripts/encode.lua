@@ -2,7 +2,6 @@
 local refract = require("refract")
 local util = require("refract.util")
 local output = require("refract.output")
-local chunks = require("refract.chunks")
 local Progress = require("refract.progress")
 
 local usage = [==[
@@ -75,7 +74,9 @@ if dataset then
   progress:finish()
   out.pixels = #pixels == 1 and pixels[1] or refract.cat(pixels, 1)
   out.image_embeds = #embeds == 1 and embeds[1] or refract.cat(embeds, 1)
-  metadata.paths = refract.json_encode(chunks.paths(dataset, 1, #dataset))
+  local paths = {}
+  for i = 1, #dataset do paths[i] = dataset:path(i) end
+  metadata.paths = refract.json_encode(paths)
 elseif opts.pixels then
   out.pixels = util.read_tensor(opts.pixels, "pixels")
   out.image_embeds = model:encode_images(out.pixels)
