@@ -3,7 +3,8 @@
 ** from its SPIR-V (checked against blocks counted by hand from the GLSL), and a dispatch
 ** whose push constants are not exactly that size is refused; malformed SPIR-V is an
 ** error, not a crash. That every launcher passes the right size is proven by the other
-** tests, which run every launcher through the same check.
+** tests, which run every launcher through the same check. Also: the kernel choices of
+** the environment (REFRACT_GEMM, REFRACT_KERNELS) are read once, into the context's caps.
 */
 #include "harness.h"
 #include "cmd.h"
@@ -102,6 +103,41 @@ static void test_malformed(void)
 	free(copy);
 }
 
+static rf_ctx *ctx_with(const char *gemm, const char *rows)
+{
+	setenv("REFRACT_GEMM", gemm, 1);
+	setenv("REFRACT_KERNELS", rows, 1);
+	rf_ctx *ctx = NULL;
+	CHECK_OK(rf_ctx_create(NULL, &ctx));
+	if (!ctx)
+		exit(rf_test_finish());
+	return ctx;
+}
+
+static void test_kernel_choices(void)
+{
+	rf_ctx *a = ctx_with("tiled", "gpu");
+	rf_ctx *b = ctx_with("generic", "cpu");
+	rf_ctx *c = ctx_with("auto", "neither");
+	CHECK(rf_ctx_caps(a)->gemm == RF_GEMM_TILED && rf_ctx_caps(a)->rows == RF_ROWS_GPU);
+	CHECK(rf_ctx_caps(b)->gemm == RF_GEMM_GENERIC && rf_ctx_caps(b)->rows == RF_ROWS_CPU);
+	CHECK(rf_ctx_caps(c)->gemm == RF_GEMM_AUTO && rf_ctx_caps(c)->rows == RF_ROWS_AUTO);
+	/* Later changes of the environment leave existing contexts as they were made. */
+	setenv("REFRACT_GEMM", "lanes", 1);
+	setenv("REFRACT_KERNELS", "cpu", 1);
+	CHECK(rf_ctx_caps(a)->gemm == RF_GEMM_TILED && rf_ctx_caps(a)->rows == RF_ROWS_GPU);
+	setenv("REFRACT_GEMM", "fastest", 1);
+	rf_ctx *bad = NULL;
+	CHECK_FAILS(rf_ctx_create(NULL, &bad), RF_ERR_INVALID,
+		    "REFRACT_GEMM=fastest: expected auto, lanes, tiled or generic");
+	CHECK(bad == NULL);
+	unsetenv("REFRACT_GEMM");
+	unsetenv("REFRACT_KERNELS");
+	rf_ctx_release(a);
+	rf_ctx_release(b);
+	rf_ctx_release(c);
+}
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -109,5 +145,6 @@ int main(void)
 	test_malformed();
 	test_every_shader(ctx);
 	test_wrong_size_refused(ctx);
+	test_kernel_choices();
 	return rf_test_finish();
 }

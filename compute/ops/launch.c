@@ -118,12 +118,10 @@ uint32_t rf_texel_base(const rf_tensor *t, uint32_t texel_bytes)
 
 bool rf_launch_cpu_like(const rf_ctx *ctx)
 {
-	/* REFRACT_KERNELS=gpu|cpu forces one layout, so that the GPU layouts (shared memory,
-	** barriers) are tested on a CPU device too. */
-	const char *force = getenv("REFRACT_KERNELS");
-	if (force && !strcmp(force, "gpu"))
-		return false;
-	if (force && !strcmp(force, "cpu"))
-		return true;
-	return rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
+	/* REFRACT_KERNELS=gpu|cpu (rf_caps.rows) forces one layout, so that the GPU layouts
+	** (shared memory, barriers) are tested on a CPU device too. */
+	const struct rf_caps *caps = rf_ctx_caps(ctx);
+	if (caps->rows != RF_ROWS_AUTO)
+		return caps->rows == RF_ROWS_CPU;
+	return caps->device_class == RF_DEVICE_CPU;
 }
