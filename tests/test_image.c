@@ -132,7 +132,7 @@ static void test_decoded(void)
 			else
 				CHECK(differ == 0);
 		}
-		rf_image_free(&img);
+		rf_image_fini(&img);
 	}
 }
 
@@ -199,8 +199,8 @@ static void test_nearest_masks(void)
 		CHECK_OK(rf_image_resize_nearest(&m, S, S, &r));
 		for (int i = 0; r.pixels && i < S * S; i++)
 			bad += (r.pixels[i] == 255) != gt[b * S * S + i];
-		rf_image_free(&m);
-		rf_image_free(&r);
+		rf_image_fini(&m);
+		rf_image_fini(&r);
 	}
 	printf("gt_labels via NEAREST resize         %zu/%d labels differ\n", bad, NIMG * S * S);
 	CHECK(bad == 0);
@@ -226,8 +226,8 @@ static void test_squash(void)
 		struct rf_preprocess q = rf_preprocess_openai(S);
 		CHECK_OK(rf_image_preprocess(&sq, &q, want));
 		CHECK(float_diffs(out, want, PIX, &max_abs) == 0);
-		rf_image_free(&img);
-		rf_image_free(&sq);
+		rf_image_fini(&img);
+		rf_image_fini(&sq);
 	}
 }
 
@@ -273,7 +273,7 @@ static void test_resize_golden(void)
 				(unsigned long long)want->nbytes);
 			bad_cases++;
 		}
-		rf_image_free(&out);
+		rf_image_fini(&out);
 	}
 	printf("resize vs Pillow %s: %d/%d cases bit-exact\n",
 	       rf_safetensors_metadata(st, "pillow") ? rf_safetensors_metadata(st, "pillow") : "?",
@@ -315,7 +315,7 @@ static void test_decode_golden(void)
 			fprintf(stderr, "PIL-written PNG %s (opens as %s) decodes differently\n", label, mode);
 			bad++;
 		}
-		rf_image_free(&img);
+		rf_image_fini(&img);
 	}
 	printf("PNGs written by Pillow: %d/%d decoded as Pillow decodes them\n", n - bad, n);
 	CHECK(n >= 11 && bad == 0);
@@ -419,9 +419,9 @@ static void test_png_modes(void)
 	CHECK_OK(rf_image_resize(&im4, 7, 2, &r4));
 	for (int i = 0; r2.pixels && r4.pixels && i < 14; i++)
 		CHECK(r2.pixels[2 * i] == r4.pixels[4 * i] && r2.pixels[2 * i + 1] == r4.pixels[4 * i + 3]);
-	rf_image_free(&r2);
-	rf_image_free(&r4);
-	rf_image_free(&img);
+	rf_image_fini(&r2);
+	rf_image_fini(&r4);
+	rf_image_fini(&img);
 
 	/* Palette (with transparency, ignored): RGB of the palette, resized with NEAREST. */
 	static const uint8_t plte[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255}, trns[3] = {0, 128, 255};
@@ -435,30 +435,30 @@ static void test_png_modes(void)
 	for (int y = 0; r.pixels && y < 4; y++)
 		for (int x = 0; x < 6; x++)
 			CHECK(!memcmp(r.pixels + 3 * (y * 6 + x), plte + 3 * idx[(y / 2) * 3 + x / 2], 3));
-	rf_image_free(&r);
-	rf_image_free(&img);
+	rf_image_fini(&r);
+	rf_image_fini(&img);
 
 	/* 1-bit gray (PIL mode 1): 0/255, NEAREST; 4-bit gray: L, values x 17. */
 	uint8_t bits[2] = {0xa0, 0x50};
 	img = decode_png(make_png(4, 2, 1, 0, bits, 1, NULL, 0, NULL, 0), "1-bit");
 	CHECK(img.channels == 1 && img.nearest && img.pixels && img.pixels[0] == 255 &&
 	      img.pixels[1] == 0 && img.pixels[5] == 255);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	uint8_t nib[2] = {0x1f, 0x80};
 	img = decode_png(make_png(4, 1, 4, 0, nib, 2, NULL, 0, NULL, 0), "4-bit");
 	CHECK(img.channels == 1 && !img.nearest && img.pixels && img.pixels[0] == 17 &&
 	      img.pixels[1] == 255 && img.pixels[2] == 136 && img.pixels[3] == 0);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 
 	/* Gray and RGB with a transparency colour stay 1 and 3 channels, values untouched. */
 	uint8_t gray[4] = {0, 50, 100, 150}, key[2] = {0, 50};
 	img = decode_png(make_png(4, 1, 8, 0, gray, 4, NULL, 0, key, 2), "gray+tRNS");
 	CHECK(img.channels == 1 && img.pixels && !memcmp(img.pixels, gray, 4));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	uint8_t rgb[6] = {1, 2, 3, 4, 5, 6}, rkey[6] = {0, 1, 0, 2, 0, 3};
 	img = decode_png(make_png(2, 1, 8, 2, rgb, 6, NULL, 0, rkey, 6), "RGB+tRNS");
 	CHECK(img.channels == 3 && img.pixels && !memcmp(img.pixels, rgb, 6));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 }
 
 /* }===== */
@@ -605,7 +605,7 @@ static void test_bad_args(void)
 	p.std[1] = 0;
 	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "std[1]");
 	CHECK_FAILS(rf_image_decode(NULL, 0, "mem", &out), RF_ERR_FORMAT, "mem: empty");
-	rf_image_free(NULL);
+	rf_image_fini(NULL);
 }
 
 /* }===== */

@@ -260,7 +260,7 @@ enum rf_status rf_image_decode(const void *data, size_t size, const char *name, 
 	int w, h, comp;
 	/* stb converts to the channel count asked for: palette to RGB, tRNS-derived alpha
 	** dropped, 1/2/4-bit gray scaled to 0..255 as PIL does. Its buffer comes from malloc
-	** (stb_impl.c keeps the default allocator), so rf_image_free can free() it. */
+	** (stb_impl.c keeps the default allocator), so rf_image_fini can free() it. */
 	uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, p.channels);
 	if (!px)
 		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s data (stb_image: %s)", name, p.format,
@@ -323,7 +323,7 @@ enum rf_status rf_image_load(const char *path, struct rf_image *out)
 	return s;
 }
 
-void rf_image_free(struct rf_image *img)
+void rf_image_fini(struct rf_image *img)
 {
 	if (!img)
 		return;

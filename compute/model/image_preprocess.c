@@ -98,7 +98,7 @@ enum rf_status rf_image_preprocess(const struct rf_image *img, const struct rf_p
 	}
 	/* Both sides are at least `size` here, so the crop never pads. */
 	crop_normalise(r, half_round_even(rw - p->size), half_round_even(rh - p->size), p, out);
-	rf_image_free(&resized);
+	rf_image_fini(&resized);
 	return RF_OK;
 }
 
@@ -109,6 +109,6 @@ enum rf_status rf_image_load_preprocessed(const char *path, const struct rf_prep
 	enum rf_status s = rf_image_load(path, &img);
 	if (s == RF_OK)
 		s = rf_image_preprocess(&img, p, out);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	return s;
 }

@@ -205,7 +205,7 @@ enum rf_status rf_image_resize_nearest(const struct rf_image *in, int width, int
 	size_t ch = (size_t)in->channels;
 	int *xs = malloc((size_t)width * sizeof *xs);
 	if (!xs) {
-		rf_image_free(out);
+		rf_image_fini(out);
 		return rf_error(RF_ERR_OOM_HOST, "image resize: allocating a table");
 	}
 	/* PIL's affine scaling: the source position accumulates in double precision from the
@@ -256,7 +256,7 @@ static enum rf_status resample(const struct rf_image *src, int width, int height
 	}
 	coeffs_free(&ch);
 	coeffs_free(&cv);
-	rf_image_free(&tmp);
+	rf_image_fini(&tmp);
 	return s;
 }
 
@@ -284,7 +284,7 @@ enum rf_status rf_image_resize(const struct rf_image *in, int width, int height,
 	memcpy(pre.pixels, in->pixels, image_bytes(in));
 	premultiply(pre.pixels, (size_t)in->width * (size_t)in->height, in->channels);
 	s = resample(&pre, width, height, out);
-	rf_image_free(&pre);
+	rf_image_fini(&pre);
 	if (s == RF_OK)
 		unpremultiply(out->pixels, (size_t)width * (size_t)height, out->channels);
 	return s;
