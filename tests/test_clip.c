@@ -118,12 +118,12 @@ static void test_decomposition(rf_clip *m, const rf_tensor *pixels, const char *
 	CHECK(worst <= 1e-6);
 	free(sp);
 	free(cls);
-	rf_decomposition_free(&d);
+	rf_decomposition_fini(&d);
 
 	opt.centering = RF_CENTER_EXACT;
 	CHECK_OK(rf_clip_decompose(m, pixels, &opt, &d));
 	check_identity("exact centring", &d, 8, l, n, h, dim);
-	rf_decomposition_free(&d);
+	rf_decomposition_fini(&d);
 }
 
 /* Reductions and a projection equal the host reduction of the full output. */
@@ -155,8 +155,8 @@ static void test_reductions(rf_clip *m, const rf_tensor *pixels, const char *tex
 	free(sp);
 	free(got);
 	free(ref);
-	rf_decomposition_free(&a);
-	rf_decomposition_free(&b);
+	rf_decomposition_fini(&a);
+	rf_decomposition_fini(&b);
 	rf_tensor_destroy(classifier);
 }
 
@@ -175,7 +175,7 @@ static void test_dataset_components(rf_clip *m, const char *textspan)
 	want = rf_golden_read(textspan, "dataset_cls_attn");
 	rf_golden_compare("dataset_cls_attn", d.cls_attn, want, 1e-6);
 	rf_tensor_destroy(want);
-	rf_decomposition_free(&d);
+	rf_decomposition_fini(&d);
 	rf_tensor_destroy(pixels);
 }
 
@@ -230,7 +230,7 @@ static void test_hf_layout(rf_ctx *ctx, rf_clip *m, const rf_tensor *pixels, con
 		x = host_values(d1.attn_spatial), y = host_values(d2.attn_spatial);
 		CHECK(memcmp(x, y, rf_tensor_nbytes(d1.attn_spatial)) == 0);
 		free(x), free(y);
-		rf_decomposition_free(&d1), rf_decomposition_free(&d2);
+		rf_decomposition_fini(&d1), rf_decomposition_fini(&d2);
 		rf_clip_destroy(hf);
 	}
 	rf_temp_dir_remove(dir);
