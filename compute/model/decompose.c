@@ -18,10 +18,6 @@ static void scratch_fini(rf_decomposer *d)
 	rf_tensor_destroy(sc->t0);
 	rf_tensor_destroy(sc->hidden_cls);
 	rf_tensor_destroy(sc->mlp_cls);
-	rf_tensor_destroy(sc->layer_out);
-	for (int l = 0; l < d->l && sc->vscaled; l++)
-		rf_tensor_destroy(sc->vscaled[l]);
-	free(sc->vscaled);
 	memset(sc, 0, sizeof *sc);
 }
 
@@ -40,29 +36,13 @@ static enum rf_status scratch_for(rf_decomposer *d, int batch)
 	enum rf_status s;
 	if ((s = rf_tensor_create(ctx, RF_F32, &st0, &sc->t0)) != RF_OK ||
 	    (s = rf_tensor_create(ctx, RF_F32, &shid, &sc->hidden_cls)) != RF_OK ||
-	    (s = rf_tensor_create(ctx, RF_F32, &smlp, &sc->mlp_cls)) != RF_OK)
-		goto fail;
-	if (d->deferred) {
-		int64_t heads = d->reduce_heads ? 1 : d->h;
-		struct rf_shape sv = rf_shape_of(2, b * d->n, (int64_t)d->h * (d->dh + RF_FOLD_EXTRA));
-		struct rf_shape sl = rf_shape_of(2, b, (int64_t)d->n * heads * d->c);
-		sc->vscaled = calloc((size_t)d->l, sizeof *sc->vscaled);
-		if (!sc->vscaled) {
-			s = rf_error(RF_ERR_OOM_HOST, "decomposition scratch");
-			goto fail;
-		}
-		for (int l = 0; l < d->l; l++)
-			if ((s = rf_tensor_create(ctx, RF_F32, &sv, &sc->vscaled[l])) != RF_OK)
-				goto fail;
-		if ((s = rf_tensor_create(ctx, RF_F32, &sl, &sc->layer_out)) != RF_OK)
-			goto fail;
+	    (s = rf_tensor_create(ctx, RF_F32, &smlp, &sc->mlp_cls)) != RF_OK) {
+		scratch_fini(d);
+		return s;
 	}
 	sc->batch = batch;
 	d->stats.scratch_builds++;
 	return RF_OK;
-fail:
-	scratch_fini(d);
-	return s;
 }
 
 /* }===== */

@@ -92,9 +92,10 @@ static enum rf_status on_attention(void *user, struct rf_clip *m, int layer, rf_
 	/* Every source token's value, weighted by the CLS query's attention to it; multiplied
 	** by the folds once ln_post's constants are known (finish_spatial). */
 	if (d->deferred) {
-		s = rf_op_decomp_scale_values(d->m->ctx, qkv, cls_probs, (uint32_t)r->b, (uint32_t)d->n,
-					      (uint32_t)d->h, (uint32_t)d->dh, d->scratch.vscaled[layer]);
-		if (s != RF_OK)
+		struct rf_shape sv = rf_shape_of(2, (int64_t)r->b * n, (int64_t)d->h * (d->dh + RF_FOLD_EXTRA));
+		if ((s = rf_tensor_create(d->m->ctx, RF_F32, &sv, &r->vscaled[layer])) != RF_OK ||
+		    (s = rf_op_decomp_scale_values(d->m->ctx, qkv, cls_probs, (uint32_t)r->b, (uint32_t)d->n,
+						   (uint32_t)d->h, (uint32_t)d->dh, r->vscaled[layer])) != RF_OK)
 			return s;
 	} else if (d->opt.spatial) {
 		/* Summing the spatial terms over tokens gives the head terms exactly. */
@@ -142,18 +143,19 @@ static enum rf_status finish_output(struct rf_decomp_run *r, enum rf_decomp_outp
 /* attn_spatial [B, L', N, H', C] = for every layer, the completed value rows of all
 ** images times the extended folds (one product per layer; a slot that sums layers
 ** accumulates them), each layer's result then copied into its place in every image's
-** block by transfer copies. */
+** block by transfer copies. The value rows are freed once used. */
 static enum rf_status finish_spatial(struct rf_decomp_run *r)
 {
 	const rf_decomposer *d = r->d;
 	rf_ctx *ctx = d->m->ctx;
-	rf_tensor *layer_out = d->scratch.layer_out;
 	int64_t heads = d->reduce_heads ? 1 : d->h, ext = d->dh + RF_FOLD_EXTRA;
 	int64_t per_layer = (int64_t)d->n * heads * d->c, slots = d->plan[RF_OUT_SPATIAL].nslots;
+	struct rf_shape sl = rf_shape_of(2, (int64_t)r->b, per_layer);
+	rf_tensor *layer_out = NULL;
 	float w = (float)(1.0 / ((double)d->k * d->n * d->h));
-	enum rf_status s = RF_OK;
+	enum rf_status s = rf_tensor_create(ctx, RF_F32, &sl, &layer_out);
 	for (int l = 0; l < d->l && s == RF_OK; l++) {
-		rf_tensor *v = d->scratch.vscaled[l];
+		rf_tensor *v = r->vscaled[l];
 		float beta = d->reduce_layers && l > 0 ? 1.0f : 0.0f;
 		if ((s = rf_op_decomp_extra(ctx, r->mean, r->std, r->norm, (uint32_t)d->n, (uint32_t)d->h,
 					    (uint32_t)d->dh, w, v)) != RF_OK)
@@ -179,6 +181,11 @@ static enum rf_status finish_spatial(struct rf_decomp_run *r)
 					((uint64_t)b * (uint64_t)slots +
 					 (uint64_t)rf_decomp_slot_of_layer(d, l)) * bytes, bytes);
 	}
+	for (int l = 0; l < d->l; l++) {
+		rf_tensor_destroy(r->vscaled[l]);
+		r->vscaled[l] = NULL;
+	}
+	rf_tensor_destroy(layer_out);
 	return s;
 }
 

@@ -33,16 +33,14 @@ struct rf_slot_plan {
 	uint32_t first_bias;   /* row of the constants holding slot 0's bias */
 };
 
-/* Scratch for batches of `batch` images, kept for the next batch of that size. */
+/* Scratch for batches of `batch` images, kept for the next batch of that size. (The
+** per-token spatial buffers are not kept: they are as large as the output, and a run frees
+** them as soon as attn_spatial is made, so a run's peak and an idle decomposer stay small.) */
 struct rf_decomp_scratch {
 	int batch;             /* 0: not made yet */
 	rf_tensor *t0;         /* [B, H, C]: CLS products */
 	rf_tensor *hidden_cls; /* [B, mlp]: the CLS rows of an MLP's hidden layer */
 	rf_tensor *mlp_cls;    /* [B, W]: the MLP's output at CLS */
-	rf_tensor **vscaled;   /* per layer [B*N, H*(dh+4)] (attn_spatial per token only): value
-				  rows weighted by the CLS query's attention, each head's followed
-				  by 4 entries for the fold's constant rows */
-	rf_tensor *layer_out;  /* [B, N*H'*C] (likewise): one layer's attn_spatial */
 };
 
 struct rf_decomposer {
@@ -65,6 +63,10 @@ struct rf_decomp_run {
 	int b;
 	rf_tensor **slots[RF_OUT_COUNT];   /* [nslots] device tensors [B, rows, C] (NULL when deferred) */
 	rf_tensor *spatial_all;            /* [B, L', N, H', C] when deferred */
+	rf_tensor **vscaled;               /* when deferred, per layer [B*N, H*(dh+4)]: value rows
+					      weighted by the CLS query's attention, each head's
+					      followed by 4 entries for the fold's constant rows;
+					      times the folds once ln_post's constants are known */
 	rf_tensor *mean, *std, *embeds;    /* copies of the forward's final values */
 	rf_tensor *norm;                   /* [B, 1]: ||e|| */
 };

@@ -132,6 +132,8 @@ enum rf_status rf_decomp_slots_create(struct rf_decomp_run *r)
 		for (int j = 0; j < p->nslots && p->rows > 0 && s == RF_OK; j++)
 			s = rf_tensor_zeros(d->m->ctx, RF_F32, &shape, &r->slots[i][j]);
 	}
+	if (s == RF_OK && d->deferred && !(r->vscaled = calloc((size_t)d->l, sizeof *r->vscaled)))
+		s = rf_error(RF_ERR_OOM_HOST, "decomposition slots");
 	if (s == RF_OK && d->deferred) {
 		struct rf_shape sf = rf_shape_of(5, (int64_t)r->b, (int64_t)d->plan[RF_OUT_SPATIAL].nslots,
 						 (int64_t)d->n, (int64_t)(d->reduce_heads ? 1 : d->h),
@@ -149,6 +151,10 @@ void rf_decomp_run_fini(struct rf_decomp_run *r)
 		free(r->slots[i]);
 		r->slots[i] = NULL;
 	}
+	for (int l = 0; l < r->d->l && r->vscaled; l++)
+		rf_tensor_destroy(r->vscaled[l]);
+	free(r->vscaled);
+	r->vscaled = NULL;
 	rf_tensor_destroy(r->spatial_all);
 	rf_tensor_destroy(r->mean);
 	rf_tensor_destroy(r->std);

@@ -10,9 +10,6 @@
 #include "device.h"
 #include "status.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 static const char *const kernel_names[] = {
 	[RF_MM_LANES] = "lanes", [RF_MM_TILED] = "tiled", [RF_MM_GENERIC] = "generic",
 };

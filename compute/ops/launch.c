@@ -5,9 +5,6 @@
 #include "launch.h"
 #include "status.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 enum rf_status rf_launch_pipeline(rf_ctx *ctx, enum rf_shader_id id, const uint32_t *spec,
 				  uint32_t nspec, rf_pipeline **out)
 {
