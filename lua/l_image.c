@@ -88,7 +88,7 @@ static int l_image_load(lua_State *L)
 		return rf_lua_fail(L, s, "image_load");
 	struct rf_shape shape = rf_shape_of(3, (int64_t)img.height, (int64_t)img.width, (int64_t)img.channels);
 	s = rf_tensor_from_host_data(RF_U8, &shape, img.pixels, &h->t);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "image_load");
 	return 1;

@@ -53,7 +53,7 @@ static size_t check_index(lua_State *L, rf_imagenet_seg *f, int arg)
 /* An image in a collected box, so an error before it is handed over frees it. */
 static int image_gc(lua_State *L)
 {
-	rf_image_free(luaL_checkudata(L, 1, IMAGE_MT));
+	rf_image_fini(luaL_checkudata(L, 1, IMAGE_MT));
 	return 0;
 }
 
@@ -123,7 +123,7 @@ static int seg_pixels(lua_State *L)
 			s = rf_image_preprocess(img, &p, host + (size_t)k * per);
 		if (s != RF_OK)
 			return rf_lua_fail(L, s, "imagenet_seg");
-		rf_image_free(img);
+		rf_image_fini(img);
 		lua_pop(L, 1);
 	}
 	struct rf_shape shape = rf_shape_of(4, (int64_t)count, (int64_t)3, (int64_t)p.size, (int64_t)p.size);

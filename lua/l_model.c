@@ -1,11 +1,10 @@
 /*
 ** l_model.c: refract.Model: loading a CLIP checkpoint directory and running it from Lua:
-** config, tokenize, encode_images, encode_texts, decompose. Lua layer (L6).
+** config, tokenize, encode_images, encode_texts (decompose: l_decomposer.c). Lua layer (L6).
 */
 #include "lhost.h"
 #include "ltensor.h"
 #include "clip.h"
-#include "decompose.h"
 #include "paths.h"
 #include "status.h"
 
@@ -14,7 +13,6 @@
 #include <string.h>
 
 #define MODEL_MT "refract.Model"
-#define DECOMPOSITION_MT "refract.Decomposition"   /* results in the making (not in Lua) */
 
 typedef struct {
 	rf_clip *m;
@@ -30,6 +28,12 @@ static rf_clip *check_model(lua_State *L, int idx)
 rf_clip *rf_lua_check_model(lua_State *L, int idx)
 {
 	return check_model(L, idx);
+}
+
+bool rf_lua_model_is(lua_State *L, int idx, const rf_clip *m)
+{
+	lmodel *h = luaL_testudata(L, idx, MODEL_MT);
+	return h && h->m && h->m == m;
 }
 
 static int model_free(lua_State *L)
@@ -196,130 +200,6 @@ static int model_encode_images(lua_State *L)
 	return 1;
 }
 
-static uint32_t check_reduce(lua_State *L, int idx)
-{
-	uint32_t mask = 0;
-	if (lua_isnil(L, idx))
-		return 0;
-	if (lua_type(L, idx) == LUA_TSTRING) {
-		lua_createtable(L, 1, 0);
-		lua_pushvalue(L, idx);
-		lua_rawseti(L, -2, 1);
-		lua_replace(L, idx);
-	}
-	luaL_argcheck(L, lua_istable(L, idx), idx, "reduce must be a list of \"layers\", \"tokens\", \"heads\"");
-	for (lua_Integer i = 1; i <= luaL_len(L, idx); i++) {
-		lua_geti(L, idx, i);
-		const char *axis = lua_tostring(L, -1);
-		if (axis && !strcmp(axis, "layers")) mask |= RF_REDUCE_LAYERS;
-		else if (axis && !strcmp(axis, "tokens")) mask |= RF_REDUCE_TOKENS;
-		else if (axis && !strcmp(axis, "heads")) mask |= RF_REDUCE_HEADS;
-		else luaL_error(L, "unknown reduce axis '%s' (layers, tokens, heads)",
-				axis ? axis : luaL_typename(L, -1));
-		lua_pop(L, 1);
-	}
-	return mask;
-}
-
-/* {===== decomposition results */
-
-/* A decomposition's tensors wait in a holder userdata until each has its own handle; the
-** holder is made before the decomposition runs and its __gc frees whatever it still
-** holds, so an error at any step (a memory error in lua_setfield) leaks nothing
-** (liolib's newprefile: the handle first, then the resource). */
-static struct rf_decomposition *push_decomposition_holder(lua_State *L)
-{
-	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
-	memset(d, 0, sizeof *d);
-	luaL_setmetatable(L, DECOMPOSITION_MT);
-	return d;
-}
-
-static int decomposition_gc(lua_State *L)
-{
-	rf_decomposition_free(luaL_checkudata(L, 1, DECOMPOSITION_MT));
-	return 0;
-}
-
-/* Moves the holder's tensor *t (if any) into a new handle, field `name` of the table on
-** the stack top. The handle exists before the tensor leaves the holder, and the field
-** is set after: the tensor has an owner at every step. */
-static void move_tensor(lua_State *L, const char *name, rf_tensor **t)
-{
-	if (!*t)
-		return;
-	rf_ltensor *h = rf_lua_push_tensor_handle(L);
-	h->t = *t;
-	*t = NULL;
-	lua_setfield(L, -2, name);
-}
-
-/* Pushes the table of named tensors taken from the holder d (left empty). */
-static void push_decomposition(lua_State *L, struct rf_decomposition *d)
-{
-	lua_createtable(L, 0, 8);
-	move_tensor(L, "attn_spatial", &d->attn_spatial);
-	move_tensor(L, "attn_heads", &d->attn_heads);
-	move_tensor(L, "mlps", &d->mlps);
-	move_tensor(L, "cls_attn", &d->cls_attn);
-	move_tensor(L, "ln_post_mean", &d->ln_post_mean);
-	move_tensor(L, "ln_post_std", &d->ln_post_std);
-	move_tensor(L, "image_embeds", &d->image_embeds);
-}
-
-/* }===== */
-
-/* Reads decomposition options {spatial=, reduce={...}, project=tensor [D, C],
-** centering="reference"|"exact"} at idx (nil: defaults). */
-static struct rf_decompose_options check_decompose_options(lua_State *L, int idx)
-{
-	static const char *const keys[] = { "spatial", "reduce", "project", "centering", NULL };
-	struct rf_decompose_options opt = { 0 };
-	rf_lua_check_keys(L, idx, "decompose", keys);
-	if (lua_isnoneornil(L, idx))
-		return opt;
-	lua_getfield(L, idx, "spatial");
-	opt.spatial = lua_toboolean(L, -1);
-	lua_getfield(L, idx, "reduce");
-	opt.reduce = check_reduce(L, lua_gettop(L));
-	lua_getfield(L, idx, "project");
-	if (!lua_isnil(L, -1))
-		opt.project = rf_lua_check_tensor(L, lua_gettop(L));
-	lua_getfield(L, idx, "centering");
-	const char *c = lua_isnil(L, -1) ? "reference" : luaL_checkstring(L, -1);
-	if (!strcmp(c, "exact"))
-		opt.centering = RF_CENTER_EXACT;
-	else if (strcmp(c, "reference") != 0)
-		luaL_error(L, "bad argument #%d: centering must be \"reference\" or \"exact\", not \"%s\"",
-			   idx - 1, c);
-	lua_pop(L, 4);   /* the projection stays referenced by the options table */
-	return opt;
-}
-
-/* model:max_decompose_batch([options]) -> the largest batch that fits the device. */
-static int model_max_decompose_batch(lua_State *L)
-{
-	rf_clip *m = check_model(L, 1);
-	struct rf_decompose_options opt = check_decompose_options(L, 2);
-	lua_pushinteger(L, RF_MIN(rf_decompose_max_batch(m, &opt), 32));
-	return 1;
-}
-
-/* model:decompose(pixels [, options]) -> table of named tensors */
-static int model_decompose(lua_State *L)
-{
-	rf_clip *m = check_model(L, 1);
-	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
-	struct rf_decompose_options opt = check_decompose_options(L, 3);
-	struct rf_decomposition *d = push_decomposition_holder(L);
-	enum rf_status s;
-	RF_LUA_RETRY_OOM(L, s, rf_clip_decompose(m, pixels, &opt, d));
-	if (s != RF_OK)
-		return rf_lua_fail(L, s, "decompose");
-	push_decomposition(L, d);
-	return 1;
-}
-
 static int model_tostring(lua_State *L)
 {
 	lmodel *h = luaL_checkudata(L, 1, MODEL_MT);
@@ -338,7 +218,6 @@ void rf_lua_open_model(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "config", model_config }, { "tokenize", model_tokenize },
 		{ "encode_texts", model_encode_texts }, { "encode_images", model_encode_images },
-		{ "decompose", model_decompose }, { "max_decompose_batch", model_max_decompose_batch },
 		{ "free", model_free },
 		{ NULL, NULL },
 	};
@@ -346,10 +225,6 @@ void rf_lua_open_model(lua_State *L)
 		{ "__gc", model_free }, { "__close", model_free }, { "__tostring", model_tostring },
 		{ NULL, NULL },
 	};
-	luaL_newmetatable(L, DECOMPOSITION_MT);
-	lua_pushcfunction(L, decomposition_gc);
-	lua_setfield(L, -2, "__gc");
-	lua_pop(L, 1);
 	luaL_newmetatable(L, MODEL_MT);
 	luaL_setfuncs(L, meta, 0);
 	luaL_newlib(L, methods);

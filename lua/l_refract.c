@@ -59,6 +59,7 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_tensor(L);
 	rf_lua_open_model(L);
 	rf_lua_open_intervene(L);
+	rf_lua_open_decomposer(L);
 	rf_lua_open_image(L);
 	rf_lua_open_png(L);
 	rf_lua_open_json(L);

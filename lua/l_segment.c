@@ -111,7 +111,7 @@ static int l_segment_score(lua_State *L)
 /* A decoded image owned by a userdata, so an error before it is copied frees it. */
 static int image_box_gc(lua_State *L)
 {
-	rf_image_free(luaL_checkudata(L, 1, IMAGE_BOX_MT));
+	rf_image_fini(luaL_checkudata(L, 1, IMAGE_BOX_MT));
 	return 0;
 }
 

@@ -57,6 +57,7 @@ const char *rf_status_str(enum rf_status status)
 	case RF_ERR_NO_DEVICE: return "no Vulkan device";
 	case RF_ERR_DEVICE_LOST: return "device lost";
 	case RF_ERR_INTERRUPTED: return "interrupted";
+	case RF_ERR_INTERNAL: return "internal error";
 	}
 	return "unknown status";
 }

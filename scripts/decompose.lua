@@ -103,9 +103,11 @@ if opts.chunks and opts.pixels then usage_error("--chunks needs --images, --dir 
 
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
-local decompose_opts = { spatial = opts.spatial or false, reduce = reduce, project = project,
-                         centering = centering }
-local batch = tonumber(opts.batch or model:max_decompose_batch(decompose_opts))
+-- One decomposer for the whole run: the fold of the model, the projection and the
+-- centring is built once, and the scratch is reused from batch to batch.
+local decomposer = model:decomposer({ spatial = opts.spatial or false, reduce = reduce,
+                                      project = project, centering = centering })
+local batch = tonumber(opts.batch or decomposer:max_batch())
 if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
 local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }
 if opts.spatial then table.insert(names, 1, "attn_spatial") end
@@ -183,6 +185,7 @@ if opts.chunks then
   local on_done = function(n) progress:add(n) end
   if opts.devices then
     -- One worker per device on the same chunk queue; this process waits, then checks.
+    decomposer:free()
     model:free()
     local shown = 0
     workers.run("decompose", workers.arguments(arg, { devices = true, out = true, batch = true },
@@ -199,7 +202,7 @@ if opts.chunks then
     local collected, skipped = {}, {}
     for pixels, _, count in batches_of(dataset, { batch = batch, model = model, start = store:first(k),
                                                   stop = store:last(k) }, on_error, skipped) do
-      local d = model:decompose(pixels, decompose_opts)
+      local d = decomposer:run(pixels)
       pixels:free()
       for _, name in ipairs(names) do
         collected[name] = collected[name] or {}
@@ -229,7 +232,7 @@ end
 local collected, skipped = {}, {}
 local next_batch = pixel_batches or batches_of(dataset, { batch = batch, model = model }, on_error, skipped)
 for pixels, _, count in next_batch do
-  local d = model:decompose(pixels, decompose_opts)
+  local d = decomposer:run(pixels)
   pixels:free()
   add_batch(d)
   if not opts.mean_only then

@@ -121,7 +121,7 @@ static void test_decoded(void)
 			       n, max_diff);
 			CHECK(differ == 0);
 		}
-		rf_image_free(&img);
+		rf_image_fini(&img);
 	}
 }
 
@@ -187,8 +187,8 @@ static void test_nearest_masks(void)
 		CHECK_OK(rf_image_resize_nearest(&m, S, S, &r));
 		for (int i = 0; r.pixels && i < S * S; i++)
 			bad += (r.pixels[i] == 255) != gt[b * S * S + i];
-		rf_image_free(&m);
-		rf_image_free(&r);
+		rf_image_fini(&m);
+		rf_image_fini(&r);
 	}
 	printf("gt_labels via NEAREST resize         %zu/%d labels differ\n", bad, NIMG * S * S);
 	CHECK(bad == 0);
@@ -214,8 +214,8 @@ static void test_squash(void)
 		struct rf_preprocess q = rf_preprocess_openai(S);
 		CHECK_OK(rf_image_preprocess(&sq, &q, want));
 		CHECK(float_diffs(out, want, PIX, &max_abs) == 0);
-		rf_image_free(&img);
-		rf_image_free(&sq);
+		rf_image_fini(&img);
+		rf_image_fini(&sq);
 	}
 }
 
@@ -262,7 +262,7 @@ static void test_resize_golden(void)
 				(unsigned long long)want->nbytes);
 			bad_cases++;
 		}
-		rf_image_free(&out);
+		rf_image_fini(&out);
 	}
 	printf("resize vs Pillow %s: %d/%d cases bit-exact\n",
 	       rf_safetensors_metadata(st, "pillow") ? rf_safetensors_metadata(st, "pillow") : "?",
@@ -304,7 +304,7 @@ static void test_decode_golden(void)
 			fprintf(stderr, "PIL-written PNG %s (opens as %s) decodes differently\n", label, mode);
 			bad++;
 		}
-		rf_image_free(&img);
+		rf_image_fini(&img);
 	}
 	printf("PNGs written by Pillow: %d/%d decoded as Pillow decodes them\n", n - bad, n);
 	CHECK(n >= 11 && bad == 0);
@@ -358,9 +358,9 @@ static void test_resize_window(void)
 				top, img.width, img.height, img.channels, width, height);
 			bad++;
 		}
-		rf_image_free(&full);
-		rf_image_free(&win);
-		rf_image_free(&img);
+		rf_image_fini(&full);
+		rf_image_fini(&win);
+		rf_image_fini(&img);
 	}
 	printf("resize windows equal to crops of the whole: %d/%d\n", n - bad, n);
 	CHECK(bad == 0);
@@ -382,12 +382,12 @@ static void test_cmyk_resize(void)
 		CHECK_OK(rf_image_resize(&gray, 9, 30, &g));
 		for (size_t i = 0; out.pixels && g.pixels && i < 9 * 30; i++)
 			bad += out.pixels[4 * i + (size_t)c] != g.pixels[i];
-		rf_image_free(&gray);
-		rf_image_free(&g);
+		rf_image_fini(&gray);
+		rf_image_fini(&g);
 	}
 	CHECK(out.cmyk && bad == 0);
-	rf_image_free(&out);
-	rf_image_free(&img);
+	rf_image_fini(&out);
+	rf_image_fini(&img);
 }
 
 /* }===== */
@@ -427,7 +427,7 @@ static void test_bad_args(void)
 	p.mean[0] = NAN;
 	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "mean[0] is not finite");
 	CHECK_FAILS(rf_image_decode(NULL, 0, "mem", &out), RF_ERR_FORMAT, "mem: empty");
-	rf_image_free(NULL);
+	rf_image_fini(NULL);
 }
 
 /* }===== */

@@ -184,7 +184,7 @@ static bool check_golden(const struct golden_case *g)
 	ok &= mem.pixels && mem.width == img.width && mem.height == img.height &&
 	      mem.channels == img.channels && !memcmp(mem.pixels, img.pixels, npx);
 	free(bytes);
-	rf_image_free(&mem);
+	rf_image_fini(&mem);
 
 	ok &= img.channels == channels && img.nearest == nearest && !img.cmyk;
 	snprintf(key, sizeof key, "rgb.%s", g->name);
@@ -214,7 +214,7 @@ static bool check_golden(const struct golden_case *g)
 	if (px)
 		printf(", pixels %zu/%zu differ", px_bad, nf);
 	printf("%s\n", ok ? "" : "  <-- FAIL");
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	return ok;
 }
 
@@ -285,9 +285,9 @@ static void test_png_modes(void)
 	CHECK_OK(rf_image_resize(&im4, 7, 2, &r4));
 	for (int i = 0; r2.pixels && r4.pixels && i < 14; i++)
 		CHECK(r2.pixels[2 * i] == r4.pixels[4 * i] && r2.pixels[2 * i + 1] == r4.pixels[4 * i + 3]);
-	rf_image_free(&r2);
-	rf_image_free(&r4);
-	rf_image_free(&img);
+	rf_image_fini(&r2);
+	rf_image_fini(&r4);
+	rf_image_fini(&img);
 
 	/* Palette (with transparency, ignored): RGB of the palette, resized with NEAREST. */
 	static const uint8_t plte[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255}, trns[3] = {0, 128, 255};
@@ -301,30 +301,30 @@ static void test_png_modes(void)
 	for (int y = 0; r.pixels && y < 4; y++)
 		for (int x = 0; x < 6; x++)
 			CHECK(!memcmp(r.pixels + 3 * (y * 6 + x), plte + 3 * idx[(y / 2) * 3 + x / 2], 3));
-	rf_image_free(&r);
-	rf_image_free(&img);
+	rf_image_fini(&r);
+	rf_image_fini(&img);
 
 	/* 1-bit gray (PIL mode 1): 0/255, NEAREST; 4-bit gray: L, values x 17. */
 	uint8_t bits[2] = {0xa0, 0x50};
 	img = decode_png(make_png(4, 2, 1, 0, bits, 1, NULL, 0, NULL, 0), "1-bit");
 	CHECK(img.channels == 1 && img.nearest && img.pixels && img.pixels[0] == 255 &&
 	      img.pixels[1] == 0 && img.pixels[5] == 255);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	uint8_t nib[2] = {0x1f, 0x80};
 	img = decode_png(make_png(4, 1, 4, 0, nib, 2, NULL, 0, NULL, 0), "4-bit");
 	CHECK(img.channels == 1 && !img.nearest && img.pixels && img.pixels[0] == 17 &&
 	      img.pixels[1] == 255 && img.pixels[2] == 136 && img.pixels[3] == 0);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 
 	/* Gray and RGB with a transparency colour stay 1 and 3 channels, values untouched. */
 	uint8_t gray[4] = {0, 50, 100, 150}, key[2] = {0, 50};
 	img = decode_png(make_png(4, 1, 8, 0, gray, 4, NULL, 0, key, 2), "gray+tRNS");
 	CHECK(img.channels == 1 && img.pixels && !memcmp(img.pixels, gray, 4));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	uint8_t rgb[6] = {1, 2, 3, 4, 5, 6}, rkey[6] = {0, 1, 0, 2, 0, 3};
 	img = decode_png(make_png(2, 1, 8, 2, rgb, 6, NULL, 0, rkey, 6), "RGB+tRNS");
 	CHECK(img.channels == 3 && img.pixels && !memcmp(img.pixels, rgb, 6));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 
 	/* 16-bit gray is PIL's mode I, clipped at 255 when converted: 0x0100 -> 255, 0x00ff -> 255,
 	** 0x0080 -> 128; 16-bit RGB keeps the high bytes. */
@@ -332,12 +332,12 @@ static void test_png_modes(void)
 	img = decode_png(make_png(3, 1, 16, 0, g16, 6, NULL, 0, NULL, 0), "gray16");
 	CHECK(img.channels == 1 && img.pixels && img.pixels[0] == 255 && img.pixels[1] == 255 &&
 	      img.pixels[2] == 128);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	uint8_t rgb16[6] = {0x12, 0x34, 0xff, 0x80, 0x00, 0xff};
 	img = decode_png(make_png(1, 1, 16, 2, rgb16, 6, NULL, 0, NULL, 0), "rgb16");
 	CHECK(img.channels == 3 && img.pixels && img.pixels[0] == 0x12 && img.pixels[1] == 0xff &&
 	      img.pixels[2] == 0);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 }
 
 /* }===== */
@@ -357,14 +357,14 @@ static void test_pixel_limit(void)
 		    "a.png: PNG of 11 x 10 pixels is over the limit of 100 pixels");
 	CHECK(img.pixels == NULL);
 	CHECK_OK(rf_image_decode(b.v, b.n, "b.png", &img));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 
 	rf_image_set_max_pixels(0);
 	setenv("REFRACT_MAX_IMAGE_PIXELS", "99", 1);
 	CHECK_FAILS(rf_image_decode(b.v, b.n, "b.png", &img), RF_ERR_UNSUPPORTED, "limit of 99 pixels");
 	rf_image_set_max_pixels(1000);   /* the setter wins over the environment */
 	CHECK_OK(rf_image_decode(b.v, b.n, "b.png", &img));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	rf_image_set_max_pixels(0);
 	setenv("REFRACT_MAX_IMAGE_PIXELS", "lots", 1);
 	CHECK_FAILS(rf_image_decode(b.v, b.n, "b.png", &img), RF_ERR_INVALID,
@@ -373,7 +373,7 @@ static void test_pixel_limit(void)
 	CHECK_FAILS(rf_image_decode(b.v, b.n, "b.png", &img), RF_ERR_INVALID, "positive integer");
 	unsetenv("REFRACT_MAX_IMAGE_PIXELS");
 	CHECK_OK(rf_image_decode(b.v, b.n, "b.png", &img));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	free(a.v);
 	free(b.v);
 }
@@ -442,7 +442,7 @@ static void test_not_regular(void)
 	tmp_file(p, sizeof p, "link.png");
 	CHECK(symlink(target, p) == 0);
 	CHECK_OK(rf_image_load(p, &img));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	unlink(p);
 }
 
@@ -574,8 +574,8 @@ static void test_bad_jpeg(void)
 	CHECK_OK(rf_image_decode(bad, n, "damaged.jpg", &a));
 	CHECK_OK(rf_image_decode(bad, n, "damaged.jpg", &b));
 	CHECK(a.pixels && b.pixels && !memcmp(a.pixels, b.pixels, (size_t)a.width * (size_t)a.height * 3));
-	rf_image_free(&a);
-	rf_image_free(&b);
+	rf_image_fini(&a);
+	rf_image_fini(&b);
 	free(bad);
 	free(jpg);
 }
@@ -601,7 +601,7 @@ static void test_many_scans(void)
 	put(&b, jpg + n - 2, 2);
 	struct rf_image img;
 	CHECK_OK(rf_image_decode(b.v, b.n, "scans30.jpg", &img));
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	b.n -= 2;
 	for (int i = 0; i < 1000; i++)
 		put(&b, jpg + last, scan);
@@ -642,7 +642,7 @@ static void test_bad_other(void)
 	struct rf_image img;
 	CHECK_OK(rf_image_decode(ppm, (size_t)len, "comments.pgm", &img));
 	CHECK(img.pixels && img.channels == 1 && img.pixels[0] == 'a' && img.pixels[1] == 'b');
-	rf_image_free(&img);
+	rf_image_fini(&img);
 }
 
 /* }===== */

@@ -5,7 +5,6 @@
 #include "clip_internal.h"
 #include "clip_hooks.h"
 #include "context.h"
-#include "decompose.h"
 #include "elementwise.h"
 #include "nn.h"
 #include "status.h"
@@ -72,8 +71,7 @@ void rf_clip_destroy(rf_clip *m)
 {
 	if (!m)
 		return;
-	rf_clip_drop_folds(m);
-	rf_clip_free_weights(m);
+	rf_clip_weights_fini(m);
 	rf_tokenizer_destroy(m->tokenizer);
 	rf_ctx_release(m->ctx);
 	free(m);

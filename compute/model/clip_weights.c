@@ -400,7 +400,7 @@ enum rf_status rf_clip_load_weights(rf_clip *m)
 	return s;
 }
 
-void rf_clip_free_weights(rf_clip *m)
+void rf_clip_weights_fini(rf_clip *m)
 {
 	rf_gemm_weights_destroy(m->patch);
 	rf_tensor_destroy(m->class_emb);

@@ -167,7 +167,7 @@ static enum rf_status decode(const void *data, size_t size, const char *name, bo
 		return rf_error_wrap(s, "%s", name);
 	s = dispatch(&src, out);
 	if (s != RF_OK)
-		rf_image_free(out);
+		rf_image_fini(out);
 	return s;
 }
 
@@ -266,7 +266,7 @@ enum rf_status rf_image_load_stored(const char *path, struct rf_image *out)
 
 /* }===== */
 
-void rf_image_free(struct rf_image *img)
+void rf_image_fini(struct rf_image *img)
 {
 	if (!img)
 		return;

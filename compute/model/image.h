@@ -59,7 +59,7 @@ enum rf_status rf_image_load(const char *path, struct rf_image *out);
 /* The same from memory; `name` (may be NULL) is used in error messages. */
 enum rf_status rf_image_decode(const void *data, size_t size, const char *name, struct rf_image *out);
 /* Frees the pixels and NULLs them; NULL or an already freed image is fine. */
-void rf_image_free(struct rf_image *img);
+void rf_image_fini(struct rf_image *img);
 
 enum rf_resize_mode {
 	RF_RESIZE_SHORTEST,  /* shorter side to `size`, then centre crop (CLIP's default) */

@@ -228,7 +228,7 @@ enum rf_status rf_image_decode_jpeg(const struct rf_image_src *src, struct rf_im
 	jpeg_destroy_decompress(&j->cinfo);
 	free(j->cmyk_row);
 	if (s != RF_OK)
-		rf_image_free(&j->img);
+		rf_image_fini(&j->img);
 	else
 		*out = j->img;
 	free(j);

@@ -238,7 +238,7 @@ enum rf_status rf_image_decode_png(const struct rf_image_src *src, struct rf_ima
 	png_destroy_read_struct(&j.png, &j.info, NULL);
 	free(j.raw);
 	if (s != RF_OK)
-		rf_image_free(&j.img);
+		rf_image_fini(&j.img);
 	else
 		*out = j.img;
 	return s;

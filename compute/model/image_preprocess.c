@@ -124,7 +124,7 @@ enum rf_status rf_image_preprocess(const struct rf_image *img, const struct rf_p
 	if (s != RF_OK)
 		return rf_error_wrap(s, "image preprocess");
 	s = crop_normalise(&crop, 0, 0, p, out);
-	rf_image_free(&crop);
+	rf_image_fini(&crop);
 	return s;
 }
 
@@ -136,6 +136,6 @@ enum rf_status rf_image_load_preprocessed(const char *path, const struct rf_prep
 	if (s != RF_OK)
 		return s;
 	s = rf_image_preprocess(&img, p, out);
-	rf_image_free(&img);
+	rf_image_fini(&img);
 	return s == RF_OK ? s : rf_error_wrap(s, "%s", path);
 }

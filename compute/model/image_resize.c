@@ -240,7 +240,7 @@ static enum rf_status nearest_window(const struct rf_image *in, const struct win
 	if (!xs || !ys) {
 		free(xs);
 		free(ys);
-		rf_image_free(out);
+		rf_image_fini(out);
 		return rf_error(RF_ERR_OOM_HOST, "image resize: allocating a table");
 	}
 	nearest_positions(in->width, win->width, win->left, win->w, xs);
@@ -307,10 +307,10 @@ static enum rf_status resample(const struct rf_image *src, const struct window *
 		}
 	}
 	if (s != RF_OK)
-		rf_image_free(out);
+		rf_image_fini(out);
 	coeffs_free(&ch);
 	coeffs_free(&cv);
-	rf_image_free(&tmp);
+	rf_image_fini(&tmp);
 	return s;
 }
 
@@ -341,7 +341,7 @@ enum rf_status rf_image_resize_window(const struct rf_image *in, int width, int 
 	memcpy(pre.pixels, in->pixels, image_bytes(in));
 	premultiply(pre.pixels, (size_t)in->width * (size_t)in->height, in->channels);
 	s = resample(&pre, &win, out);
-	rf_image_free(&pre);
+	rf_image_fini(&pre);
 	if (s == RF_OK)
 		unpremultiply(out->pixels, (size_t)w * (size_t)h, out->channels);
 	return s;

@@ -105,7 +105,7 @@ enum rf_status rf_image_decode_stb(const struct rf_image_src *src, const char *f
 		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: decoded %d x %d, the header says %d x %d",
 				src->name, format, w2, h2, w, h);
 	}
-	/* stb_impl.c keeps stb's default allocator, so rf_image_free's free() fits. */
+	/* stb_impl.c keeps stb's default allocator, so rf_image_fini's free() fits. */
 	*out = (struct rf_image){.width = w, .height = h, .channels = channels, .pixels = px};
 	out->nearest = !strcmp(format, "GIF") || (!strcmp(format, "BMP") &&
 						 bmp_palette(src->data, src->size));

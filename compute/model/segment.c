@@ -106,6 +106,6 @@ enum rf_status rf_seg_labels(const struct rf_image *mask, int size, uint8_t *lab
 		uint8_t v = small.pixels[i * ch];
 		labels[i] = binary ? v == 1 : v >= 128;
 	}
-	rf_image_free(&small);
+	rf_image_fini(&small);
 	return RF_OK;
 }

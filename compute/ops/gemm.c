@@ -1,16 +1,14 @@
 /*
 ** gemm.c: rf_op_gemm, the Linear layer: argument checks with messages that name the
 ** shapes, then one matrix-product description for the kernel family the weights were
-** packed for; and the choice of that family (REFRACT_GEMM). Compute layer (L4).
+** packed for; and the choice of that family (REFRACT_GEMM, read into rf_caps when the
+** context is created). Compute layer (L4).
 */
 #include "gemm_internal.h"
 #include "launch.h"
 #include "context.h"
 #include "device.h"
 #include "status.h"
-
-#include <stdlib.h>
-#include <string.h>
 
 static const char *const kernel_names[] = {
 	[RF_MM_LANES] = "lanes", [RF_MM_TILED] = "tiled", [RF_MM_GENERIC] = "generic",
@@ -23,19 +21,17 @@ const char *rf_mm_kernel_name(enum rf_mm_kernel k)
 
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out)
 {
-	const char *want = getenv("REFRACT_GEMM");
-	if (!want || !*want || !strcmp(want, "auto")) {
-		/* CPU drivers run a workgroup as one SIMD thread: the register-blocked kernel.
-		** Everything else is a GPU of some kind: shared-memory tiles. */
-		*out = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU ? RF_MM_LANES : RF_MM_TILED;
-		return RF_OK;
+	const struct rf_caps *caps = rf_ctx_caps(ctx);
+	switch (caps->gemm) {
+	case RF_GEMM_LANES: *out = RF_MM_LANES; return RF_OK;
+	case RF_GEMM_TILED: *out = RF_MM_TILED; return RF_OK;
+	case RF_GEMM_GENERIC: *out = RF_MM_GENERIC; return RF_OK;
+	case RF_GEMM_AUTO: break;
 	}
-	for (size_t i = 0; i < RF_ARRAY_LEN(kernel_names); i++)
-		if (!strcmp(want, kernel_names[i])) {
-			*out = (enum rf_mm_kernel)i;
-			return RF_OK;
-		}
-	return rf_error(RF_ERR_INVALID, "REFRACT_GEMM=%s: expected auto, lanes, tiled or generic", want);
+	/* CPU drivers run a workgroup as one SIMD thread: the register-blocked kernel.
+	** Everything else is a GPU of some kind: shared-memory tiles. */
+	*out = caps->device_class == RF_DEVICE_CPU ? RF_MM_LANES : RF_MM_TILED;
+	return RF_OK;
 }
 
 /* Whether two device tensors share bytes. */

@@ -57,7 +57,7 @@ static void preprocess(const struct rf_image *img, uint8_t knob)
 	free(out);
 	struct rf_image r;
 	if (rf_image_resize_nearest(img, 1 + knob % 13, 1 + knob % 7, &r) == RF_OK)
-		rf_image_free(&r);
+		rf_image_fini(&r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (img.width < 1 || img.height < 1 || img.channels < 1 || img.channels > 4 || img.cmyk)
 			abort();
 		preprocess(&img, knob);
-		rf_image_free(&img);
+		rf_image_fini(&img);
 	}
 	if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
 		struct rf_image_src src = {data, size, "fuzz.jpg", FUZZ_MAX_PIXELS, true};
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_failure(s, &img);
 		} else {
 			preprocess(&img, knob);
-			rf_image_free(&img);
+			rf_image_fini(&img);
 		}
 	}
 	return 0;

@@ -20,7 +20,7 @@ local pixels = refract.preprocess(g .. "/images/00_exact_disc.png", model)
 local unknown = {
   { "load", function() refract.load(g .. "/model", { dtyp = "f16" }) end },
   { "decompose", function() model:decompose(pixels, { spatal = true }) end },
-  { "decompose", function() model:max_decompose_batch({ reduce_axes = "layers" }) end },
+  { "decomposer", function() model:decomposer({ reduce_axes = "layers" }) end },
   { "preprocess", function() refract.preprocess(g .. "/images/00_exact_disc.png", { siz = 32 }) end },
   { "dataset", function() refract.dataset({ dir = g .. "/images", recursive = true }) end },
   { "batches", function() refract.dataset({ dir = g .. "/images" }):batches({ model = model, bach = 2 }) end },

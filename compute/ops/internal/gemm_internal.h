@@ -29,7 +29,8 @@ struct rf_gemm_weights {
 	int64_t ld;                   /* rows: elements per row */
 };
 
-/* The family REFRACT_GEMM asks for, or the device's own (CPU: lanes, else tiled). */
+/* The family REFRACT_GEMM asked for when the context was created (rf_caps.gemm), or the
+** device's own (CPU: lanes, else tiled). */
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out);
 const char *rf_mm_kernel_name(enum rf_mm_kernel k);
 

@@ -15,7 +15,7 @@ usage: refract bench vit [--arch ViT-B-16] [--model DIR] [--batch N] [--seconds 
 Writes random weights of ARCH (ViT-B-16, ViT-B-32, ViT-L-14, ViT-H-14, tiny; vision tower only)
 to a temporary folder unless --model names a checkpoint, then times on random pixels:
   encode f32 / f16     model:encode_images, images/s
-  decompose heads      model:decompose (attn_heads, mlps, cls_attn), images/s and
+  decompose heads      a decomposer's run (attn_heads, mlps, cls_attn), images/s and
                        ratio to encode f32
   decompose spatial    the same with attn_spatial (every head x source token), ratio
 and prints the peak device memory of one spatial decomposition of a batch next to the
@@ -71,23 +71,31 @@ function M.run(args)
   end
   local encode = rate(function(x) return model:encode_images(x) end, pixels, seconds)
   row("encode f32", encode)
-  local heads = rate(function(x) return model:decompose(x) end, pixels, seconds)
+  -- As a dataset loop runs: one decomposer, its fold built once, a run per batch.
+  local dec = model:decomposer()
+  local heads = rate(function(x) return dec:run(x) end, pixels, seconds)
   row("decompose heads", heads, heads / encode)
-  local spatial = rate(function(x) return model:decompose(x, { spatial = true }) end, pixels, seconds)
+  dec:free()
+  dec = model:decomposer({ spatial = true })
+  local spatial = rate(function(x) return dec:run(x) end, pixels, seconds)
   row("decompose spatial", spatial, spatial / encode)
+  dec:free()
 
-  -- Peak memory of one spatial decomposition, beyond what the model already holds.
+  -- Peak memory of one spatial decomposition, beyond what the model and the
+  -- decomposer's fold hold.
+  dec = model:decomposer({ spatial = true })
   refract.finish()
   local held = refract.memory().in_use
   refract.reset_peak_memory()
-  local out = model:decompose(pixels, { spatial = true })
+  local out = dec:run(pixels)
   refract.finish()
   local peak = refract.memory().peak - held
   for _, t in pairs(out) do t:free() end
+  dec:free()
   local n, h, w, l = c.tokens, c.heads, c.width, c.layers
   local reference = n * n * h * w * 4
   print(string.format("  peak device memory, spatial decomposition of %d images: %.1f MiB beyond the "
-    .. "%.1f MiB of weights", batch, mib(peak), mib(held)))
+    .. "%.1f MiB of weights and fold", batch, mib(peak), mib(held)))
   print(string.format("  (attn_spatial itself: %.1f MiB; the reference materialises N*N*H*width floats = "
     .. "%.0f MiB per image and layer, %.1f GiB for this batch's %d layers)", mib(batch * l * n * h * c.embed_dim * 4),
     mib(reference), reference * batch * l / 2^30, l))

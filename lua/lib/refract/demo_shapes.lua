@@ -114,13 +114,14 @@ end
 -- (refract.data's form) and the segmentation result.
 local function decompose_and_segment(model, items, shape, pictures_dir)
   local c = model:config()
-  local batch = model:max_decompose_batch({ spatial = true })
+  local decomposer <close> = model:decomposer({ spatial = true })
+  local batch = decomposer:max_batch()
   local next_batch = segment.batches_of(items, model, batch)
   local kept = { attn_heads = {}, mlps = {}, cls_attn = {} }
   local function batches()
     local pixels, entries = next_batch()
     if not pixels then return nil end
-    local d = model:decompose(pixels, { spatial = true })
+    local d = decomposer:run(pixels)
     local best, maps = segment.maps_from(d, shape.classifier, c)
     for name, t in pairs(d) do
       if kept[name] then table.insert(kept[name], t) else t:free() end

@@ -203,10 +203,24 @@ function M.maps_from(d, classifier, c)
   return best, maps
 end
 
+-- The decomposer step 1 needs: per-token terms summed over layers and heads, projected on
+-- the classifier's columns (so nothing of size N x H x D is formed).
+function M.decomposer(model, classifier)
+  return model:decomposer({ spatial = true, reduce = { "layers", "heads" }, project = classifier })
+end
+
 -- Step 1 and 2 for a batch: the chosen classes (1-based) and the patch maps [P, P]
--- (host values of the class's score minus the mean over classes), one per image.
-function M.patch_maps(model, pixels, classifier)
-  local d = model:decompose(pixels, { spatial = true, reduce = { "layers", "heads" }, project = classifier })
+-- (host values of the class's score minus the mean over classes), one per image. A loop
+-- passes the decomposer of M.decomposer (its fold is built once); without one, a
+-- decomposer is made for this batch.
+function M.patch_maps(model, pixels, classifier, decomposer)
+  local d
+  if decomposer then
+    d = decomposer:run(pixels)
+  else
+    local once <close> = M.decomposer(model, classifier)
+    d = once:run(pixels)
+  end
   local best, maps = M.maps_from(d, classifier, model:config())
   for _, t in pairs(d) do t:free() end
   return best, maps
@@ -327,8 +341,12 @@ function M.run(model, classifier, batches, opts)
   local mean = refract.tensor(c.mean):reshape(3, 1, 1)
   local std = refract.tensor(c.std):reshape(3, 1, 1)
   local per_image, scores, object_pixels, labeled = {}, {}, {}, {}
+  local decomposer   -- made at the first batch that brings no maps of its own
   for pixels, entries, best, maps in batches do
-    if not maps then best, maps = M.patch_maps(model, pixels, classifier) end
+    if not maps then
+      decomposer = decomposer or M.decomposer(model, classifier)
+      best, maps = M.patch_maps(model, pixels, classifier, decomposer)
+    end
     for i, entry in ipairs(entries) do
       local relevance = M.relevance(maps[i], size)
       local labels = entry.labels and entry.labels(size)
@@ -354,6 +372,7 @@ function M.run(model, classifier, batches, opts)
     if opts.progress then opts.progress(#entries) end
     pixels:free()
   end
+  if decomposer then decomposer:free() end
   local result = { per_image = per_image, images = #per_image, classes = classifier:shape(2),
                    image_size = size }
   if #scores > 0 then
