@@ -60,8 +60,7 @@ static struct rf_decompose_options check_options(lua_State *L, int idx, const ch
 	if (lua_isnoneornil(L, idx))
 		return opt;
 	static const char *const keys[] = { "spatial", "reduce", "project", "centering", NULL };
-	luaL_checktype(L, idx, LUA_TTABLE);
-	rf_lua_check_keys(L, idx, what, keys);
+	rf_lua_check_keys(L, idx, what, keys);   /* a non-table is an error there too */
 	/* Raw reads: a metamethod could run Lua code (and free things) mid-read. */
 	lua_pushliteral(L, "spatial");
 	lua_rawget(L, idx);

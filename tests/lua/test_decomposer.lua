@@ -50,7 +50,7 @@ pdec:free()
 T.fails(function() m:decomposer({ spatail = true }) end,
   "decomposer: unknown option 'spatail' (spatial, reduce, project, centering)")
 T.fails(function() m:decompose(px, { spatial = true, batch = 4 }) end, "decompose: unknown option 'batch'")
-T.fails(function() m:decomposer({ true }) end, "unknown option 'number'")
+T.fails(function() m:decomposer({ true }) end, "decomposer: options are named (spatial, reduce, project, centering), not a number key")
 T.fails(function() m:decomposer({ centering = "odd" }) end, "centering must be \"reference\" or \"exact\"")
 T.fails(function() m:decomposer({ reduce = { "rows" } }) end, "unknown reduce axis 'rows'")
 T.fails(function() m:decomposer({ project = refract.zeros({ 31, 6 }) }) end,
