@@ -29,5 +29,6 @@ void rf_lua_open_json(lua_State *L);
 void rf_lua_open_io(lua_State *L);
 void rf_lua_open_bench(lua_State *L);
 void rf_lua_open_checksum(lua_State *L);
+void rf_lua_open_file(lua_State *L);
 
 #endif

@@ -276,7 +276,9 @@ enum rf_status rf_image_decode(const void *data, size_t size, const char *name, 
 
 static enum rf_status read_file(const char *path, uint8_t **data, size_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat refuses it (it
+	** changes nothing for a regular file). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
 	struct stat st;
