@@ -116,7 +116,8 @@ struct rf_shape rf_lua_check_shape(lua_State *L, int idx)
 			luaL_argerror(L, table ? idx : idx + i,
 				      lua_pushfstring(L, "shape entries must be non-negative integers, "
 						      "got %I", (lua_Integer)s.dim[i]));
-	if (rf_shape_check(&s, RF_F32, "shape") != RF_OK)
+	/* The element count here (one byte each); the byte size once the dtype is known. */
+	if (rf_shape_check(&s, RF_U8, "shape") != RF_OK)
 		luaL_argerror(L, idx, "shape too large");
 	return s;
 }
