@@ -129,6 +129,8 @@ T.fails(function() refract.write(T.tmp("t.safetensors"), { ["a\0b"] = one }) end
 T.fails(function() refract.write(T.tmp("t.safetensors"), one, { k = "v\0w" }) end, "a metadata value holds a NUL byte")
 T.fails(function() refract.json_encode({ ["k\0ey"] = 1 }) end, "a key with a NUL byte")
 T.fails(function() refract.sha256(g .. "/texts.json\0") end, "holds a NUL byte")
+T.fails(function() model:forward(refract.zeros(1, 3, 32, 32), { taps = { "q.1\0x" } }) end,
+  "taps[1] holds a NUL byte")
 
 -- }=====
 
