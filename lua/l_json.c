@@ -219,7 +219,8 @@ static json_t *to_json(lua_State *L, int idx, int depth)
 static int l_encode(lua_State *L)
 {
 	luaL_checkany(L, 1);
-	int indent = (int)luaL_optinteger(L, 2, 0);
+	lua_Integer indent = luaL_optinteger(L, 2, 0);
+	luaL_argcheck(L, indent >= 0 && indent <= 31, 2, "indent must be in 0..31");
 	lua_settop(L, 1);
 	json_t **box = push_box(L);
 	*box = to_json(L, 1, 0);
@@ -227,8 +228,8 @@ static int l_encode(lua_State *L)
 		return luaL_error(L, "json_encode: the value holds something JSON cannot represent "
 				  "(a function, userdata, NaN/inf, non-string keys, a key with a NUL byte "
 				  "or nesting over 200)");
-	size_t flags = JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) |
-		       JSON_INDENT(indent > 0 ? indent : 0) | JSON_REAL_PRECISION(17);
+	size_t flags = JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) | JSON_INDENT((int)indent) |
+		       JSON_REAL_PRECISION(17);
 	size_t n = json_dumpb(*box, NULL, 0, flags);
 	if (n == 0)
 		return luaL_error(L, "json_encode: out of memory");
