@@ -214,7 +214,7 @@ struct slot {
 	int count;
 	int claimed, done;        /* images handed out / finished */
 	enum rf_status status;
-	char message[1024];
+	char message[8192];       /* room for a long path and the reason after it */
 	bool used;                /* assigned to a batch */
 };
 
@@ -368,7 +368,7 @@ enum rf_status rf_loader_next(rf_loader *ld, const float **pixels, size_t *index
 		pthread_cond_wait(&ld->ready, &ld->lock);
 	ld->returned = ld->head;
 	enum rf_status st = s->status;
-	char message[1024];
+	char message[sizeof s->message];
 	snprintf(message, sizeof message, "%s", s->message);
 	pthread_mutex_unlock(&ld->lock);
 	if (st != RF_OK)
