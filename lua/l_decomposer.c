@@ -38,8 +38,8 @@ static uint32_t check_reduce(lua_State *L, int idx)
 		lua_replace(L, idx);
 	}
 	luaL_argcheck(L, lua_istable(L, idx), idx, "reduce must be a list of \"layers\", \"tokens\", \"heads\"");
-	lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-	for (lua_Integer i = 1; i <= n; i++) {
+	int n = rf_lua_list_len(L, idx, 64, "reduce");
+	for (int i = 1; i <= n; i++) {
 		lua_rawgeti(L, idx, i);
 		const char *axis = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
 		if (axis && !strcmp(axis, "layers")) mask |= RF_REDUCE_LAYERS;
@@ -53,34 +53,32 @@ static uint32_t check_reduce(lua_State *L, int idx)
 }
 
 /* Reads {spatial=, reduce={...}, project=tensor [D, C], centering="reference"|"exact"} at
-** idx (none or nil: defaults). The projection tensor stays referenced by the table. */
+** idx (none or nil: defaults), raw (no metamethods), and leaves one value on the stack:
+** the projection's handle (or nil), which keeps the tensor alive for the call (a table
+** field can be changed by Lua code, a finalizer say, once the table has been read). */
 static struct rf_decompose_options check_options(lua_State *L, int idx, const char *what)
 {
-	struct rf_decompose_options opt = { 0 };
-	if (lua_isnoneornil(L, idx))
-		return opt;
 	static const char *const keys[] = { "spatial", "reduce", "project", "centering", NULL };
+	struct rf_decompose_options opt = { 0 };
 	rf_lua_check_keys(L, idx, what, keys);   /* a non-table is an error there too */
-	/* Raw reads: a metamethod could run Lua code (and free things) mid-read. */
-	lua_pushliteral(L, "spatial");
-	lua_rawget(L, idx);
+	if (lua_isnoneornil(L, idx)) {
+		lua_pushnil(L);
+		return opt;
+	}
+	rf_lua_rawfield(L, idx, "spatial");
 	opt.spatial = lua_toboolean(L, -1);
-	lua_pushliteral(L, "reduce");
-	lua_rawget(L, idx);
+	rf_lua_rawfield(L, idx, "reduce");
 	opt.reduce = check_reduce(L, lua_gettop(L));
-	lua_pushliteral(L, "project");
-	lua_rawget(L, idx);
-	if (!lua_isnil(L, -1))
-		opt.project = rf_lua_check_tensor(L, lua_gettop(L));
-	lua_pushliteral(L, "centering");
-	lua_rawget(L, idx);
-	const char *c = lua_isnil(L, -1) ? "reference" : luaL_checkstring(L, -1);
+	rf_lua_rawfield(L, idx, "centering");
+	const char *c = lua_isnil(L, -1) ? "reference" : rf_lua_to_cstring(L, -1, "centering");
 	if (!strcmp(c, "exact"))
 		opt.centering = RF_CENTER_EXACT;
 	else if (strcmp(c, "reference") != 0)
 		luaL_error(L, "bad argument #%d: centering must be \"reference\" or \"exact\", not \"%s\"",
 			   idx - 1, c);
-	lua_pop(L, 4);
+	lua_pop(L, 3);
+	if (rf_lua_rawfield(L, idx, "project") != LUA_TNIL)
+		opt.project = rf_lua_check_tensor(L, lua_gettop(L));
 	return opt;
 }
 
@@ -121,6 +119,7 @@ static ldecomposer *push_decomposer(lua_State *L, int opts, const char *what)
 	RF_LUA_RETRY_OOM(L, s, rf_decomposer_create(h->model, &opt, &h->dec));
 	if (s != RF_OK)
 		rf_lua_fail(L, s, what);
+	lua_pop(L, 1);   /* the projection: the decomposer holds its own copy now */
 	return h;
 }
 

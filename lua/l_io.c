@@ -222,8 +222,8 @@ static int missing_name(lua_State *L, const rf_safetensors *st, const char *path
 ** the tensor called `name`, or without a name a table of all its tensors by name. */
 static int l_read(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
-	const char *name = luaL_optstring(L, 2, NULL);
+	const char *path = rf_lua_check_cstring(L, 1);
+	const char *name = lua_isnoneornil(L, 2) ? NULL : rf_lua_check_cstring(L, 2);
 	enum file_kind kind = check_kind(L, 1, path);
 	if (kind == KIND_NPY) {
 		luaL_argcheck(L, !name, 2, "a .npy file holds one unnamed tensor");
@@ -255,7 +255,7 @@ static int l_read(lua_State *L)
 ** "__metadata__.json" member of an .npz file, as a table (empty if it has none). */
 static int l_metadata(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);
 	enum file_kind kind = check_kind(L, 1, path);
 	luaL_argcheck(L, kind != KIND_NPY, 1, "metadata is only kept in .safetensors and .npz files");
 	if (kind == KIND_NPZ) {
@@ -333,7 +333,7 @@ static uint32_t check_items(lua_State *L, int idx, struct rf_st_item **out)
 		if (lua_type(L, -2) != LUA_TSTRING)
 			luaL_error(L, "write: tensor names must be strings (found a %s key)",
 				   luaL_typename(L, -2));
-		items[at].name = lua_tostring(L, -2);
+		items[at].name = rf_lua_to_cstring(L, -2, "write: a tensor name");
 		items[at].tensor = table_tensor(L, items[at].name);
 		at++;
 	}
@@ -368,7 +368,8 @@ static const char *const *check_metadata(lua_State *L, int idx)
 		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "write: metadata keys and values must be strings (found %s = %s)",
 				   luaL_typename(L, -2), luaL_typename(L, -1));
-		pairs[at++] = (struct kv){ lua_tostring(L, -2), lua_tostring(L, -1) };
+		pairs[at++] = (struct kv){ rf_lua_to_cstring(L, -2, "write: a metadata key"),
+					   rf_lua_to_cstring(L, -1, "write: a metadata value") };
 	}
 	qsort(pairs, n, sizeof *pairs, by_key);
 	for (uint32_t i = 0; i < n; i++) {
@@ -383,7 +384,7 @@ static int write_value(lua_State *L, int path_idx, int x_idx, int md_idx)
 {
 	/* Absent arguments become nils, so what is pushed below never looks like one. */
 	lua_settop(L, 3);
-	const char *path = luaL_checkstring(L, path_idx);
+	const char *path = rf_lua_check_cstring(L, path_idx);
 	enum rf_status s;
 	enum file_kind kind = check_kind(L, path_idx, path);
 	if (kind == KIND_NPY) {
@@ -392,9 +393,11 @@ static int write_value(lua_State *L, int path_idx, int x_idx, int md_idx)
 			      "a .npy file holds one tensor, not a table (use .safetensors or .npz)");
 		s = rf_npy_write(path, rf_lua_check_tensor(L, x_idx));
 	} else {
+		/* The metadata first: its allocations (which may run finalizers) come before the
+		** tensors are looked up, and nothing allocates from there to the write. */
+		const char *const *md = check_metadata(L, md_idx);
 		struct rf_st_item *items;
 		uint32_t n = check_items(L, x_idx, &items);
-		const char *const *md = check_metadata(L, md_idx);
 		s = kind == KIND_NPZ ? rf_npz_write(path, items, n, md) : rf_safetensors_write(path, items, n, md);
 	}
 	if (s != RF_OK)

@@ -47,25 +47,30 @@ static int model_free(lua_State *L)
 /* refract.load(dir [, {dtype = "f32"|"f16", vocab = path, vision_only = bool}]) */
 static int l_load(lua_State *L)
 {
-	const char *dir = luaL_checkstring(L, 1);
+	const char *dir = rf_lua_check_cstring(L, 1);
 	struct rf_clip_options opt = { .storage = RF_F32 };
-	char vocab[4200];
-	snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", rf_paths_data());
-	opt.vocab_path = vocab;
 	static const char *const keys[] = { "dtype", "vocab", "vision_only", NULL };
 	rf_lua_check_keys(L, 2, "load", keys);
-	if (!lua_isnoneornil(L, 2)) {
-		lua_getfield(L, 2, "dtype");
+	lua_settop(L, 2);
+	/* The vocabulary path stays on the stack (slot 3) until the load is done. */
+	lua_pushfstring(L, "%s/bpe_simple_vocab_16e6.txt.gz", rf_paths_data());
+	if (!lua_isnil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		rf_lua_rawfield(L, 2, "dtype");
 		opt.storage = rf_lua_opt_dtype(L, -1, RF_F32);
 		luaL_argcheck(L, opt.storage == RF_F32 || opt.storage == RF_F16, 2,
 			      "dtype must be \"f32\" or \"f16\"");
-		lua_getfield(L, 2, "vocab");
-		if (!lua_isnil(L, -1))
-			opt.vocab_path = luaL_checkstring(L, -1);
-		lua_getfield(L, 2, "vision_only");
+		rf_lua_rawfield(L, 2, "vision_only");
 		opt.vision_only = lua_toboolean(L, -1);
-		lua_pop(L, 3);
+		lua_pop(L, 2);
+		if (rf_lua_rawfield(L, 2, "vocab") != LUA_TNIL) {
+			rf_lua_to_cstring(L, -1, "load: option vocab");
+			lua_replace(L, 3);
+		} else {
+			lua_pop(L, 1);
+		}
 	}
+	opt.vocab_path = lua_tostring(L, 3);
 	rf_ctx *ctx = rf_lua_ctx(L);
 	lmodel *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->m = NULL;
@@ -138,19 +143,27 @@ static int model_config(lua_State *L)
 	return 1;
 }
 
-/* A list of strings from a Lua table (anchored: the strings stay in the table). */
+/* A list of strings from a Lua table, read raw (no metamethods run, so nothing changes
+** the table while it is read) and anchored: a copy of the table holds the strings while
+** C uses them. A string with a NUL byte is an error (the text would be cut short). */
 static const char **check_strings(lua_State *L, int idx, int *count)
 {
 	luaL_checktype(L, idx, LUA_TTABLE);
-	int n = (int)luaL_len(L, idx);
+	int n = rf_lua_list_len(L, idx, INT32_MAX / 2, "tokenize");
+	lua_createtable(L, n, 0);
+	int keep = lua_gettop(L);
 	const char **list = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *list, 0);
 	for (int i = 0; i < n; i++) {
-		lua_geti(L, idx, i + 1);
+		lua_rawgeti(L, idx, i + 1);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "bad argument #%d: entry %d is a %s, not a string", idx - 1, i + 1,
 				   luaL_typename(L, -1));
-		list[i] = lua_tostring(L, -1);
-		lua_pop(L, 1);
+		size_t len;
+		list[i] = lua_tolstring(L, -1, &len);
+		if (strlen(list[i]) != len)
+			luaL_error(L, "bad argument #%d: text %d holds a NUL byte (at byte %d): a text "
+				   "is never cut short", idx - 1, i + 1, (int)strlen(list[i]) + 1);
+		lua_rawseti(L, keep, i + 1);
 	}
 	*count = n;
 	return list;
@@ -159,10 +172,11 @@ static const char **check_strings(lua_State *L, int idx, int *count)
 /* model:tokenize({strings}) -> i64 host tensor [T, context] */
 static int model_tokenize(lua_State *L)
 {
-	rf_clip *m = check_model(L, 1);
+	check_model(L, 1);
 	int n;
 	const char **list = check_strings(L, 2, &n);
 	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	rf_clip *m = check_model(L, 1);   /* after the allocations (see model_decompose) */
 	enum rf_status s = rf_clip_tokenize(m, list, n, &h->t);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "tokenize");
@@ -172,15 +186,16 @@ static int model_tokenize(lua_State *L)
 /* model:encode_texts({strings} or tokens tensor) -> [T, D] (not normalised) */
 static int model_encode_texts(lua_State *L)
 {
-	rf_clip *m = check_model(L, 1);
-	rf_tensor *tokens = rf_lua_opt_tensor(L, 2);
-	enum rf_status s;
-	if (!tokens) {
-		lua_settop(L, 2);
+	check_model(L, 1);
+	lua_settop(L, 2);
+	if (!rf_lua_opt_tensor(L, 2))
 		model_tokenize(L);
-		tokens = rf_lua_check_tensor(L, -1);
-	}
+	else
+		lua_pushvalue(L, 2);
 	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	rf_clip *m = check_model(L, 1);   /* after the allocations (see model_decompose) */
+	rf_tensor *tokens = rf_lua_check_tensor(L, -2);
+	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_encode_tokens(m, tokens, &h->t));
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "encode_texts");
@@ -190,9 +205,11 @@ static int model_encode_texts(lua_State *L)
 /* model:encode_images(pixels [B, 3, S, S]) -> [B, D] (not normalised) */
 static int model_encode_images(lua_State *L)
 {
-	rf_clip *m = check_model(L, 1);
-	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
+	check_model(L, 1);
+	rf_lua_check_tensor(L, 2);
 	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	rf_clip *m = check_model(L, 1);   /* after the allocation (see model_decompose) */
+	rf_tensor *pixels = rf_lua_check_tensor(L, 2);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_encode_images(m, pixels, &h->t));
 	if (s != RF_OK)

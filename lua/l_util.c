@@ -31,6 +31,41 @@ static int ctx_gc(lua_State *L)
 	return 0;
 }
 
+const char *rf_lua_check_cstring(lua_State *L, int arg)
+{
+	size_t n;
+	const char *s = luaL_checklstring(L, arg, &n);
+	if (strlen(s) != n)
+		luaL_argerror(L, arg, "the string holds a NUL byte");
+	return s;
+}
+
+const char *rf_lua_to_cstring(lua_State *L, int idx, const char *what)
+{
+	if (lua_type(L, idx) != LUA_TSTRING)
+		luaL_error(L, "%s is a %s, not a string", what, luaL_typename(L, idx));
+	size_t n;
+	const char *s = lua_tolstring(L, idx, &n);
+	if (strlen(s) != n)
+		luaL_error(L, "%s holds a NUL byte (at byte %d)", what, (int)strlen(s) + 1);
+	return s;
+}
+
+int rf_lua_rawfield(lua_State *L, int idx, const char *k)
+{
+	idx = lua_absindex(L, idx);
+	lua_pushstring(L, k);
+	return lua_rawget(L, idx);
+}
+
+int rf_lua_list_len(lua_State *L, int idx, int max, const char *what)
+{
+	lua_Unsigned n = lua_rawlen(L, idx);
+	if (n > (lua_Unsigned)max)
+		luaL_error(L, "%s: %I entries, more than %d", what, (lua_Integer)n, max);
+	return (int)n;
+}
+
 rf_ctx *rf_lua_ctx_if_created(lua_State *L)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, CTX_KEY);

@@ -40,5 +40,6 @@ void rf_lua_open_segment(lua_State *L);
 void rf_lua_open_imagenet_seg(lua_State *L);
 void rf_lua_open_lock(lua_State *L);
 void rf_lua_open_spawn(lua_State *L);
+void rf_lua_open_file(lua_State *L);
 
 #endif

@@ -13,6 +13,7 @@
 ** so files written here are identical to np.save's.
 */
 #include "npy.h"
+#include "file_in.h"
 #include "file_out.h"
 #include "status.h"
 
@@ -349,17 +350,12 @@ static enum rf_status read_fd(int fd, const char *path, uint64_t size, rf_tensor
 enum rf_status rf_npy_read(const char *path, rf_tensor **out)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat info;
-	enum rf_status s;
-	if (fstat(fd, &info) != 0)
-		s = rf_error(RF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-	else if (!S_ISREG(info.st_mode))
-		s = rf_error(RF_ERR_IO, "%s: not a regular file", path);
-	else
-		s = read_fd(fd, path, (uint64_t)info.st_size, out);
+	int fd;
+	uint64_t size;
+	enum rf_status s = rf_file_open_read(path, &fd, &size);   /* regular files only */
+	if (s != RF_OK)
+		return s;
+	s = read_fd(fd, path, size, out);
 	close(fd);
 	return s;
 }

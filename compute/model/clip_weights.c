@@ -118,6 +118,16 @@ static enum rf_status find_checked(const rf_clip *m, const char *name, const str
 	if (e->dtype != RF_F32 && e->dtype != RF_F16 && e->dtype != RF_BF16)
 		return rf_error(RF_ERR_FORMAT, "%s: tensor '%s' is %s; weights must be F32, F16 or BF16",
 				m->cfg.weights_path, name, rf_dtype_name(e->dtype));
+	/* While loading (the file is mapped), every weight is checked once: a NaN or an
+	** infinity would reach every output without a word. */
+	size_t at;
+	if (e->data && rf_find_nonfinite(e->dtype, e->data, (size_t)rf_shape_numel(want), &at)) {
+		float v;
+		rf_convert_to_f32(e->dtype, (const uint8_t *)e->data + at * rf_dtype_size(e->dtype), &v, 1);
+		return rf_error(RF_ERR_FORMAT, "%s: tensor '%s' holds %s at element %zu (of %lld): weights "
+				"must be finite", m->cfg.weights_path, name, isnan(v) ? "NaN" : "infinity", at,
+				(long long)rf_shape_numel(want));
+	}
 	*out = e;
 	return RF_OK;
 }
@@ -127,8 +137,23 @@ enum rf_status rf_clip_read_f32(const rf_clip *m, const char *name, const struct
 {
 	const struct rf_st_entry *e;
 	enum rf_status s = find_checked(m, name, shape, &e);
+	if (s != RF_OK)
+		return s;
+	size_t n = (size_t)rf_shape_numel(shape);
+	if (e->data) {
+		rf_convert_to_f32(e->dtype, e->data, out, n);
+		return RF_OK;
+	}
+	/* After loading: read through the file (see rf_safetensors_unmap). */
+	if (e->dtype == RF_F32)
+		return rf_safetensors_read_bytes(m->st, e, 0, e->nbytes, out);
+	void *raw = malloc(e->nbytes ? e->nbytes : 1);
+	if (!raw)
+		return rf_error(RF_ERR_OOM_HOST, "reading %s", name);
+	s = rf_safetensors_read_bytes(m->st, e, 0, e->nbytes, raw);
 	if (s == RF_OK)
-		rf_convert_to_f32(e->dtype, e->data, out, (size_t)rf_shape_numel(shape));
+		rf_convert_to_f32(e->dtype, raw, out, n);
+	free(raw);
 	return s;
 }
 
@@ -352,8 +377,8 @@ static enum rf_status load_text(rf_clip *m)
 	struct rf_shape stok = rf_shape_of(2, (int64_t)c->vocab_size, w);
 	char name[256];
 	enum rf_status s;
-	/* The token table stays in the mapping: rows are gathered on the host, so a 200 MB
-	** table (ViT-H's text tower) never needs a device binding. */
+	/* The token table stays in the file: rows are read and gathered on the host, so a
+	** 200 MB table (ViT-H's text tower) never needs a device binding. */
 	rf_clip_tensor_name(m, "text.tok", 0, name, sizeof name);
 	if ((s = find_checked(m, name, &stok, &m->tok_emb)) != RF_OK ||
 	    (s = upload_logical(m, "text.pos", 0, &spos, &m->text_pos)) != RF_OK ||

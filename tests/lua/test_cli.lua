@@ -94,7 +94,7 @@ local bad = {
   { "decompose --model " .. g .. "/model --images " .. g .. "/texts.json --out x.safetensors", "texts.json" },
   { "decompose --model " .. g .. "/model --pixels " .. g .. "/reference.safetensors:pixels --centering odd --out " .. tmp .. "/x.safetensors", "--centering" },
   { "decompose --model " .. g .. "/model --pixels " .. g .. "/reference.safetensors:pixels --reduce rows --out " .. tmp .. "/x.safetensors", "unknown reduce axis" },
-  { "encode --model " .. g .. "/model --texts " .. g .. "/images/00_exact_disc.png --out " .. tmp .. "/x.safetensors", "UTF-8" },
+  { "encode --model " .. g .. "/model --texts " .. g .. "/images/00_exact_disc.png --out " .. tmp .. "/x.safetensors", "holds a NUL byte" },
   { "encode --model " .. g .. "/model --out " .. tmp .. "/x.safetensors", "nothing to encode" },
   { "encode --bogus", "unknown option --bogus" },
 }

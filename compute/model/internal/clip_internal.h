@@ -33,7 +33,8 @@ struct rf_clip {
 	rf_ctx *ctx;
 	struct rf_clip_config cfg;
 	enum rf_dtype storage;
-	rf_safetensors *st;          /* kept mapped: token rows and folding read from it */
+	rf_safetensors *st;          /* mapped while loading, then read through the file: token
+	                              * rows and folding read from it (rf_safetensors_unmap) */
 	uint64_t weight_bytes;
 
 	/* vision tower */
@@ -46,7 +47,7 @@ struct rf_clip {
 
 	/* text tower */
 	bool has_text;
-	const struct rf_st_entry *tok_emb;   /* [vocab, Wt] in the mapping */
+	const struct rf_st_entry *tok_emb;   /* [vocab, Wt] in the checkpoint */
 	rf_tensor *text_pos;         /* [ctx, Wt] */
 	struct rf_tower text;
 	struct rf_norm ln_final;

@@ -15,19 +15,18 @@ local util = require("refract.util")
 local M = {}
 
 local function is_dir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() end
-  return f ~= nil
+  return refract.file_type(path) == "directory"
 end
 M.is_dir = is_dir
 
+-- Through refract.read_file: a FIFO or a device is refused (io.open would wait on a FIFO
+-- forever, and /dev/zero never ends), and the file's size is limited.
 local function read_all(path, what)
   if is_dir(path) then error(string.format("%s: is a folder, not a file of %s", path, what), 0) end
-  local f, err = io.open(path, "rb")
-  if not f then error(string.format("%s: cannot read %s: %s", path, what, err), 0) end
-  local text = f:read("a")
-  f:close()
-  if not text then error(string.format("%s: cannot read %s", path, what), 0) end
+  local ok, text = pcall(refract.read_file, path)
+  if not ok then
+    error(string.format("%s: cannot read %s: %s", path, what, tostring(text):gsub("^read_file: ", "")), 0)
+  end
   return (text:gsub("^\239\187\191", ""))  -- a UTF-8 byte order mark is not content
 end
 
@@ -413,9 +412,7 @@ function M.read_decomposition(path, names)
   local files = is_dir(path) and chunk_files(path) or { path }
   if #files == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
   for _, file in ipairs(files) do
-    local f = io.open(file, "rb")
-    if not f then error(file .. ": no such decomposition file", 0) end
-    f:close()
+    if not refract.file_type(file) then error(file .. ": no such decomposition file", 0) end
     local tensors, md = read_named(file, names, optional)
     metadata = metadata or md
     parts[#parts + 1] = tensors
