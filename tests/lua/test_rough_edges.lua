@@ -123,7 +123,7 @@ T.eq(listing({ pattern = "*.png", exclude = "c.*" }), { "a.png" }, "pattern and 
 T.fails(function() listing({ pattern = "*.gif" }) end, "no image under " .. images .. " matches pattern *.gif")
 T.fails(function() refract.dataset({ files = { images .. "/a.png" }, pattern = "*" }) end,
   "pattern and exclude go with dir")
-T.fails(function() listing({ pattern = 3 }) end, "pattern and exclude must be strings")
+T.fails(function() listing({ pattern = 3 }) end, "dataset: pattern is a number, not a string")
 
 -- }=====
 
