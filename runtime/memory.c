@@ -63,12 +63,18 @@ int64_t rf_mem_fail_device_alloc_at(int64_t n)
 	return atomic_exchange(&device_allocs_made, 0);
 }
 
-/* vkAllocateMemory, unless the test hook says this one fails. */
-static VkResult allocate_memory(rf_ctx *ctx, const VkMemoryAllocateInfo *info, VkDeviceMemory *out)
+/* Counts one allocation; whether the test hook makes it fail. */
+static bool injected_failure(void)
 {
 	int64_t made = atomic_fetch_add(&device_allocs_made, 1);
 	int64_t at = atomic_load(&device_alloc_fail_at);
-	if (at >= 0 && made >= at)
+	return at >= 0 && made >= at;
+}
+
+/* vkAllocateMemory, unless the test hook says this one fails. */
+static VkResult allocate_memory(rf_ctx *ctx, const VkMemoryAllocateInfo *info, VkDeviceMemory *out)
+{
+	if (injected_failure())
 		return VK_ERROR_OUT_OF_DEVICE_MEMORY;
 	return vkAllocateMemory(ctx->device, info, NULL, out);
 }
@@ -307,6 +313,8 @@ enum rf_status rf_mem_alloc(rf_ctx *ctx, uint64_t size, struct rf_mem *out)
 	memset(out, 0, sizeof *out);
 	if (ctx->lost)
 		return rf_error(RF_ERR_DEVICE_LOST, "the Vulkan device was lost");
+	if (injected_failure())
+		return over_budget(ctx, size);
 	uint64_t need = RF_ALIGN_UP(size ? size : 1, RF_MEM_ALIGN);
 	for (uint32_t i = 0; i < ctx->nblocks; i++) {
 		uint64_t offset;
