@@ -75,13 +75,47 @@ enum rf_status rf_file_out_open(struct rf_file_out *f, const char *path)
 	return RF_OK;
 }
 
+/* {===== fault injection (rf_file_out_fault) */
+
+static struct {
+	int err;             /* 0: no failure */
+	uint64_t budget;     /* bytes still written before it */
+	bool short_writes;
+} fault;
+
+void rf_file_out_fault(int err, uint64_t budget, bool short_writes)
+{
+	fault.err = err;
+	fault.budget = budget;
+	fault.short_writes = short_writes;
+}
+
+/* write(), or what a full or failing disk would do under the test hook. */
+static ssize_t write_some(int fd, const void *p, size_t n)
+{
+	if (fault.short_writes && n > 7)
+		n = 7;
+	if (fault.err) {
+		if (fault.budget == 0) {
+			errno = fault.err;
+			return -1;
+		}
+		if (n > fault.budget)
+			n = (size_t)fault.budget;
+		fault.budget -= n;
+	}
+	return write(fd, p, n);
+}
+
+/* }===== */
+
 enum rf_status rf_file_out_write(struct rf_file_out *f, const void *data, uint64_t n)
 {
 	const char *p = data;
 	while (n > 0) {
 		/* Linux moves at most about 2 GiB per write(); ask for less and loop. */
 		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-		ssize_t w = write(f->fd, p, chunk);
+		ssize_t w = write_some(f->fd, p, chunk);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

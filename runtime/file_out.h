@@ -45,4 +45,11 @@ enum rf_status rf_file_out_publish(const char *tmp, const char *path);
 enum rf_status rf_file_out_tensor_bytes(const rf_tensor *t, const char *path, const void **bytes,
 					void **scratch);
 
+/* Fault injection for tests (process-wide; not thread-safe, tests only): once `budget`
+** more bytes have been written through rf_file_out_write, the next write stores what is
+** left of the budget (a short write) and then fails with errno `err` (ENOSPC, EIO, ...);
+** with short_writes, every write() moves at most 7 bytes (which must not change what is
+** written). rf_file_out_fault(0, 0, false) turns it off. */
+void rf_file_out_fault(int err, uint64_t budget, bool short_writes);
+
 #endif

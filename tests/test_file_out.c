@@ -2,7 +2,10 @@
 ** test_file_out.c: the temporary file behind every written output (file_out.h). A link
 ** planted at `OUT.tmp` must not redirect a write (the link and what it points to stay as
 ** they are, the output is whole), a file left there by a killed writer must not block
-** the next write, and two writers open at once never share a temporary file.
+** the next write, and two writers open at once never share a temporary file. A disk
+** that fills up (ENOSPC) or fails (EIO) after any number of bytes gives a clear error
+** naming the file and the cause, with no target and no temporary file left; short
+** writes change nothing that is written.
 */
 #include "harness.h"
 #include "filetest.h"
@@ -13,6 +16,7 @@
 #include "status.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -164,6 +168,68 @@ static void test_two_writers(void)
 	free(dir);
 }
 
+/* The two writers every output goes through, as one signature. */
+static enum rf_status write_npy(const char *path, const rf_tensor *t)
+{
+	return rf_npy_write(path, t);
+}
+
+static enum rf_status write_st(const char *path, const rf_tensor *t)
+{
+	const struct rf_st_item item = { "x", t };
+	const char *meta[] = { "format", "pt", NULL };
+	return rf_safetensors_write(path, &item, 1, meta);
+}
+
+/* Every failure point of a writer: fails after 0, 1, ... bytes up to the file's size. */
+static void sweep_faults(enum rf_status (*writer)(const char *, const rf_tensor *),
+			 const char *name, int err)
+{
+	rf_tensor *t = small_tensor();
+	const char *ref = rf_ft_tmp(name);
+	CHECK_OK(writer(ref, t));
+	size_t size = 0;
+	free(rf_ft_read(ref, &size));
+	char out_name[128];
+	snprintf(out_name, sizeof out_name, "fault-%s", name);
+	const char *out = rf_ft_tmp(out_name);
+	char *dir = dir_of(out);
+	int failures = 0;
+	for (uint64_t budget = 0; budget < size; budget++) {
+		rf_file_out_fault(err, budget, budget % 2 == 1);
+		FT_CHECK_FAILS(writer(out, t), RF_ERR_IO, strerror(err), out);
+		rf_file_out_fault(0, 0, false);
+		if (rf_ft_exists(out) || temporaries(dir, out_name) != 0) {
+			fprintf(stderr, "%s: a failure after %llu bytes left a file behind\n", out,
+				(unsigned long long)budget);
+			failures++;
+		}
+	}
+	CHECK(failures == 0 && size > 0);
+	/* The budget is enough: the write succeeds, byte-identical to the reference. */
+	rf_file_out_fault(err, size, false);
+	CHECK_OK(writer(out, t));
+	rf_file_out_fault(0, 0, false);
+	CHECK(rf_ft_same_file(out, ref));
+	unlink(out);
+	free(dir);
+	rf_tensor_destroy(t);
+}
+
+/* Writes of at most 7 bytes at a time (a pipe, a signal) give the same file. */
+static void test_short_writes(void)
+{
+	rf_tensor *t = small_tensor();
+	const char *ref = rf_ft_tmp("short-ref.safetensors");
+	const char *out = rf_ft_tmp("short.safetensors");
+	CHECK_OK(write_st(ref, t));
+	rf_file_out_fault(0, 0, true);
+	CHECK_OK(write_st(out, t));
+	rf_file_out_fault(0, 0, false);
+	CHECK(rf_ft_same_file(out, ref));
+	rf_tensor_destroy(t);
+}
+
 int main(void)
 {
 	rf_ft_setup();
@@ -171,6 +237,11 @@ int main(void)
 	test_dangling_link();
 	test_leftover();
 	test_two_writers();
+	sweep_faults(write_npy, "enospc.npy", ENOSPC);
+	sweep_faults(write_npy, "eio.npy", EIO);
+	sweep_faults(write_st, "enospc.safetensors", ENOSPC);
+	sweep_faults(write_st, "eio.safetensors", EIO);
+	test_short_writes();
 	rf_ft_cleanup();
 	return rf_test_finish();
 }
