@@ -145,6 +145,11 @@ static void test_config_arithmetic(rf_ctx *ctx)
 	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"image_size\": 32, "
 		   "\"patch_size\": 8, \"hidden_size\": 64, \"num_attention_heads\": 4, \"layer_norm_eps\": 1e60}");
 	expect_load_error(ctx, d, RF_ERR_FORMAT, "layer_norm_eps must be a positive number below 1");
+	/* Positive in double but 0 in float32 (found by fuzz_config): LayerNorm would divide by 0. */
+	d = subdir("hf_eps_tiny");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"image_size\": 32, "
+		   "\"patch_size\": 8, \"hidden_size\": 64, \"num_attention_heads\": 4, \"layer_norm_eps\": 1e-95}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "below float32's smallest normal number");
 }
 
 /* A model folder whose path is longer than 1023 characters: the path was cut to 1023

@@ -333,6 +333,11 @@ static enum rf_status parse_hf_tower(const struct fields *f, struct rf_tower_con
 	    (s = get_int(f, "intermediate_size", mlp, false, &t->mlp_width)) != RF_OK ||
 	    (s = get_real(f, "layer_norm_eps", 1e-5, 1.0, &eps)) != RF_OK)
 		return s;
+	/* LayerNorm runs in f32: an epsilon that rounds to 0 (or a denormal) there would
+	** divide a constant row by 0 and make its values NaN without a word. */
+	if (eps < FLT_MIN)
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.layer_norm_eps %g is below float32's "
+				"smallest normal number (%g)", f->path, f->section, eps, (double)FLT_MIN);
 	t->ln_eps = (float)eps;
 	return RF_OK;
 }

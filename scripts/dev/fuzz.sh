@@ -5,7 +5,10 @@
 # /tmp/refract-fuzz), never into the committed seed corpora; a crashing input is written
 # there as crash-*/leak-*/timeout-* and the script exits 1. Prints each target's
 # executions. Targets default to all of them: image safetensors npy config hf_tokenizer
-# bpe lua.
+# bpe lua. FUZZ_SEED=N fixes libFuzzer's seed: a run with it then tries a prefix of the
+# same sequence of inputs that a longer run with that seed tries (CI uses this, so what it
+# runs has been run here first). Crashing inputs go to $FUZZ_WORK/<target>.crash-* etc.,
+# outside the folder that later runs read as corpus.
 set -eu
 cd "$(dirname "$0")/../.."
 minutes=${1:-10}
@@ -27,11 +30,12 @@ run_one() {
     log="$work/$t.log"
     # -rss_limit_mb: the targets cap their own sizes, so more memory than this is a finding.
     if (cd "$work/$t" && "$OLDPWD/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" \
+            ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$work/$t." \
             -rss_limit_mb=3072 -timeout=20 -print_final_stats=1 . \
             "$OLDPWD/tests/fuzz/corpus/$t") >"$log" 2>&1; then
         result=ok
     else
-        result="FAILED (see $log and $work/$t/)"
+        result="FAILED (see $log and $work/$t.*)"
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     echo "fuzz_$t: ${runs:-?} executions in ${seconds}s: $result"
