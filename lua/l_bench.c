@@ -170,7 +170,7 @@ out:
 
 static int64_t int_field(lua_State *L, const char *name, int64_t def)
 {
-	lua_getfield(L, 1, name);
+	rf_lua_rawfield(L, 1, name);
 	int64_t v = def;
 	if (!lua_isnil(L, -1)) {
 		if (!lua_isinteger(L, -1))
@@ -195,17 +195,19 @@ static void set_number(lua_State *L, const char *name, double v)
 ** { ours=, openblas=, ratio=, ours_best=, max_rel_diff=, kernel=, runs=, blas_runs= } */
 static int l_bench_gemm(lua_State *L)
 {
+	static const char *const keys[] = { "m", "n", "k", "dtype", "seconds", "threads", NULL };
 	luaL_checktype(L, 1, LUA_TTABLE);
+	rf_lua_check_keys(L, 1, "bench_gemm", keys);
 	struct bench_args b = { int_field(L, "m", -1), int_field(L, "n", -1), int_field(L, "k", -1),
 				RF_F32, 1.0, (int)int_field(L, "threads", 2) };
-	lua_getfield(L, 1, "dtype");
+	rf_lua_rawfield(L, 1, "dtype");
 	const char *dt = luaL_optstring(L, -1, "f32");
 	if (!strcmp(dt, "f16"))
 		b.storage = RF_F16;
 	else if (strcmp(dt, "f32"))
 		return luaL_error(L, "bench_gemm: dtype '%s' is not \"f32\" or \"f16\"", dt);
 	lua_pop(L, 1);
-	lua_getfield(L, 1, "seconds");
+	rf_lua_rawfield(L, 1, "seconds");
 	b.seconds = luaL_optnumber(L, -1, 1.0);
 	lua_pop(L, 1);
 	if (!(b.seconds > 0 && b.seconds <= 600))

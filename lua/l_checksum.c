@@ -8,7 +8,7 @@
 
 static int l_sha256(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);
 	char hex[RF_SHA256_HEX_LEN];
 	enum rf_status s = rf_file_sha256(path, hex);
 	if (s != RF_OK)

@@ -17,6 +17,7 @@
 #include "status.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,7 +256,9 @@ static void check_taps(lua_State *L, int idx, const struct limits *lim, struct r
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "forward: taps[%d] must be a name such as \"resid_post.1\", not %s", i + 1,
 				   luaL_typename(L, -1));
-		const char *name = lua_tostring(L, -1);
+		char what[40];
+		snprintf(what, sizeof what, "forward: taps[%d]", i + 1);
+		const char *name = rf_lua_to_cstring(L, -1, what);   /* "q.1\0x" would be "q.1" */
 		lua_pushvalue(L, -1);
 		if (lua_rawget(L, seen) == LUA_TNIL) {
 			req->taps[req->ntaps] = parse_tap(L, name, lim);

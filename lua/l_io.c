@@ -1,6 +1,6 @@
 /*
 ** l_io.c: tensor files from Lua: refract.read, refract.write, refract.metadata and the
-** t:save method, for .npy and .safetensors files (the extension picks the format).
+** t:save method, for .npy, .npz and .safetensors files (the extension picks the format).
 ** Tensors read from files land where refract.tensor would put them: f32 and f16 on the
 ** device, bf16 widened to f32 on the device (kernels compute in f32/f16), integer
 ** dtypes (tokens, labels, images) on the host. Lua layer (L6).
@@ -8,6 +8,7 @@
 #include "lhost.h"
 #include "ltensor.h"
 #include "npy.h"
+#include "npz.h"
 #include "safetensors.h"
 #include "safetensors_write.h"
 #include "status.h"
@@ -16,8 +17,9 @@
 #include <string.h>
 
 #define READER_MT "refract.SafetensorsReader"
+#define NPZ_MT "refract.NpzReader"
 
-enum file_kind { KIND_NPY, KIND_SAFETENSORS };
+enum file_kind { KIND_NPY, KIND_NPZ, KIND_SAFETENSORS };
 
 /* {===== shared */
 
@@ -31,10 +33,12 @@ static enum file_kind check_kind(lua_State *L, int idx, const char *path)
 {
 	if (ends_with(path, ".npy"))
 		return KIND_NPY;
+	if (ends_with(path, ".npz"))
+		return KIND_NPZ;
 	if (ends_with(path, ".safetensors"))
 		return KIND_SAFETENSORS;
-	luaL_argerror(L, idx, lua_pushfstring(L, "'%s': unknown file type (the name must end in .npy "
-					      "or .safetensors)", path));
+	luaL_argerror(L, idx, lua_pushfstring(L, "'%s': unknown file type (the name must end in .npy, "
+					      ".npz or .safetensors)", path));
 	return KIND_NPY;
 }
 
@@ -122,6 +126,83 @@ static int read_npy(lua_State *L, const char *path)
 	return 1;
 }
 
+/* An .npz archive open in a box on the stack top, closed by the collector if an error
+** unwinds past it (as push_reader). */
+struct lnpz {
+	rf_npz *z;
+};
+
+static int npz_gc(lua_State *L)
+{
+	struct lnpz *r = luaL_checkudata(L, 1, NPZ_MT);
+	rf_npz_close(r->z);
+	r->z = NULL;
+	return 0;
+}
+
+static rf_npz *push_npz(lua_State *L, const char *path)
+{
+	struct lnpz *r = lua_newuserdatauv(L, sizeof *r, 0);
+	r->z = NULL;
+	luaL_setmetatable(L, NPZ_MT);
+	enum rf_status s = rf_npz_open(path, &r->z);
+	if (s != RF_OK)
+		fail(L, s, "read", path);
+	return r->z;
+}
+
+/* Reads member `name` of the archive at `box` and pushes it where scripts expect it. */
+static void push_npz_tensor(lua_State *L, rf_npz *z, const char *name, const char *path)
+{
+	rf_ltensor *h = rf_lua_push_tensor_handle(L);
+	enum rf_status s = rf_npz_read(z, name, &h->t);
+	if (s != RF_OK)
+		fail(L, s, "read", path);
+	if (!rf_lua_dtype_on_device(h->t->dtype))
+		return;
+	push_tensor_from(L, h->t->dtype, &h->t->shape, h->t->host, path);
+	rf_tensor_destroy(h->t);
+	h->t = NULL;
+	lua_remove(L, -2);
+}
+
+static int missing_npz_name(lua_State *L, const rf_npz *z, const char *path, const char *name)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	uint32_t n = rf_npz_count(z);
+	for (uint32_t i = 0; i < n && i < 6; i++) {
+		luaL_addstring(&b, i ? ", " : "");
+		luaL_addstring(&b, i < 5 ? rf_npz_name(z, i) : "...");
+	}
+	luaL_pushresult(&b);
+	return luaL_error(L, "read: %s: no tensor named '%s' (it has: %s)", path, name,
+			  n ? lua_tostring(L, -1) : "no tensors");
+}
+
+/* refract.read on an .npz file: the member `name`, or all of them by name. */
+static int read_npz(lua_State *L, const char *path, const char *name)
+{
+	rf_npz *z = push_npz(L, path);
+	int box = lua_gettop(L);
+	if (name) {
+		if (!rf_npz_has(z, name))
+			return missing_npz_name(L, z, path, name);
+		push_npz_tensor(L, z, name, path);
+	} else {
+		uint32_t n = rf_npz_count(z);
+		lua_createtable(L, 0, (int)n);
+		for (uint32_t i = 0; i < n; i++) {
+			push_npz_tensor(L, z, rf_npz_name(z, i), path);
+			lua_setfield(L, -2, rf_npz_name(z, i));
+		}
+	}
+	lua_pushcfunction(L, npz_gc);
+	lua_pushvalue(L, box);
+	lua_call(L, 1, 0);
+	return 1;
+}
+
 /* "no tensor named 'x' (it has: a, b, c, ...)": the names help spot a typo. */
 static int missing_name(lua_State *L, const rf_safetensors *st, const char *path, const char *name)
 {
@@ -141,12 +222,15 @@ static int missing_name(lua_State *L, const rf_safetensors *st, const char *path
 ** the tensor called `name`, or without a name a table of all its tensors by name. */
 static int l_read(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
-	const char *name = luaL_optstring(L, 2, NULL);
-	if (check_kind(L, 1, path) == KIND_NPY) {
+	const char *path = rf_lua_check_cstring(L, 1);
+	const char *name = lua_isnoneornil(L, 2) ? NULL : rf_lua_check_cstring(L, 2);
+	enum file_kind kind = check_kind(L, 1, path);
+	if (kind == KIND_NPY) {
 		luaL_argcheck(L, !name, 2, "a .npy file holds one unnamed tensor");
 		return read_npy(L, path);
 	}
+	if (kind == KIND_NPZ)
+		return read_npz(L, path, name);
 	rf_safetensors *st = push_reader(L, path);
 	int reader = lua_gettop(L);
 	if (name) {
@@ -167,13 +251,23 @@ static int l_read(lua_State *L)
 	return 1;
 }
 
-/* refract.metadata(path): the "__metadata__" strings of a .safetensors file as a table
-** (empty if it has none). */
+/* refract.metadata(path): the "__metadata__" strings of a .safetensors file, or the
+** "__metadata__.json" member of an .npz file, as a table (empty if it has none). */
 static int l_metadata(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
-	luaL_argcheck(L, check_kind(L, 1, path) == KIND_SAFETENSORS, 1,
-		      "metadata is only kept in .safetensors files");
+	const char *path = rf_lua_check_cstring(L, 1);
+	enum file_kind kind = check_kind(L, 1, path);
+	luaL_argcheck(L, kind != KIND_NPY, 1, "metadata is only kept in .safetensors and .npz files");
+	if (kind == KIND_NPZ) {
+		rf_npz *z = push_npz(L, path);
+		lua_newtable(L);
+		const char *key;
+		for (uint32_t i = 0; (key = rf_npz_metadata_key(z, i)) != NULL; i++) {
+			lua_pushstring(L, rf_npz_metadata(z, key));
+			lua_setfield(L, -2, key);
+		}
+		return 1;
+	}
 	rf_safetensors *st = push_reader(L, path);
 	int reader = lua_gettop(L);
 	lua_newtable(L);
@@ -239,7 +333,7 @@ static uint32_t check_items(lua_State *L, int idx, struct rf_st_item **out)
 		if (lua_type(L, -2) != LUA_TSTRING)
 			luaL_error(L, "write: tensor names must be strings (found a %s key)",
 				   luaL_typename(L, -2));
-		items[at].name = lua_tostring(L, -2);
+		items[at].name = rf_lua_to_cstring(L, -2, "write: a tensor name");
 		items[at].tensor = table_tensor(L, items[at].name);
 		at++;
 	}
@@ -274,7 +368,8 @@ static const char *const *check_metadata(lua_State *L, int idx)
 		if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "write: metadata keys and values must be strings (found %s = %s)",
 				   luaL_typename(L, -2), luaL_typename(L, -1));
-		pairs[at++] = (struct kv){ lua_tostring(L, -2), lua_tostring(L, -1) };
+		pairs[at++] = (struct kv){ rf_lua_to_cstring(L, -2, "write: a metadata key"),
+					   rf_lua_to_cstring(L, -1, "write: a metadata value") };
 	}
 	qsort(pairs, n, sizeof *pairs, by_key);
 	for (uint32_t i = 0; i < n; i++) {
@@ -289,26 +384,29 @@ static int write_value(lua_State *L, int path_idx, int x_idx, int md_idx)
 {
 	/* Absent arguments become nils, so what is pushed below never looks like one. */
 	lua_settop(L, 3);
-	const char *path = luaL_checkstring(L, path_idx);
+	const char *path = rf_lua_check_cstring(L, path_idx);
 	enum rf_status s;
-	if (check_kind(L, path_idx, path) == KIND_NPY) {
-		luaL_argcheck(L, lua_isnoneornil(L, md_idx), md_idx, "metadata needs a .safetensors file");
+	enum file_kind kind = check_kind(L, path_idx, path);
+	if (kind == KIND_NPY) {
+		luaL_argcheck(L, lua_isnoneornil(L, md_idx), md_idx, "metadata needs a .safetensors or .npz file");
 		luaL_argcheck(L, !lua_istable(L, x_idx), x_idx,
-			      "a .npy file holds one tensor, not a table (use .safetensors)");
+			      "a .npy file holds one tensor, not a table (use .safetensors or .npz)");
 		s = rf_npy_write(path, rf_lua_check_tensor(L, x_idx));
 	} else {
+		/* The metadata first: its allocations (which may run finalizers) come before the
+		** tensors are looked up, and nothing allocates from there to the write. */
+		const char *const *md = check_metadata(L, md_idx);
 		struct rf_st_item *items;
 		uint32_t n = check_items(L, x_idx, &items);
-		const char *const *md = check_metadata(L, md_idx);
-		s = rf_safetensors_write(path, items, n, md);
+		s = kind == KIND_NPZ ? rf_npz_write(path, items, n, md) : rf_safetensors_write(path, items, n, md);
 	}
 	if (s != RF_OK)
 		return fail(L, s, "write", path);
 	return 0;
 }
 
-/* refract.write(path, x [, metadata]): x is a tensor or (.safetensors) a table of
-** name -> tensor; metadata (.safetensors only) a table of string -> string. */
+/* refract.write(path, x [, metadata]): x is a tensor or (.safetensors, .npz) a table of
+** name -> tensor; metadata (.safetensors, .npz) a table of string -> string. */
 static int l_write(lua_State *L)
 {
 	return write_value(L, 1, 2, 3);
@@ -330,6 +428,12 @@ void rf_lua_open_io(lua_State *L)
 	};
 	luaL_newmetatable(L, READER_MT);
 	luaL_setfuncs(L, reader_meta, 0);
+	lua_pop(L, 1);
+	static const luaL_Reg npz_meta[] = {
+		{ "__gc", npz_gc }, { "__close", npz_gc }, { NULL, NULL },
+	};
+	luaL_newmetatable(L, NPZ_MT);
+	luaL_setfuncs(L, npz_meta, 0);
 	lua_pop(L, 1);
 	static const luaL_Reg funcs[] = {
 		{ "read", l_read }, { "write", l_write }, { "metadata", l_metadata }, { NULL, NULL },

@@ -4,11 +4,14 @@
 ** Arrays become sequences, objects tables, null becomes refract.null. Lua layer (L6).
 */
 #include "lhost.h"
+#include "l_util.h"
+#include "file_in.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* refract.null, JSON's null in Lua: a light userdata of this address. */
@@ -88,12 +91,20 @@ static int l_decode(lua_State *L)
 	return push_decoded(L, box, "json_decode", &err);
 }
 
+/* refract.json_read(path): a regular file of at most RF_MAX_JSON_BYTES (a FIFO would hang
+** the read, /dev/zero fill the memory). */
 static int l_read(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);
 	json_t **box = push_box(L);
+	char *text;
+	size_t len;
+	enum rf_status s = rf_file_read_all(path, RF_MAX_JSON_BYTES, "a JSON file", &text, &len);
+	if (s != RF_OK)
+		return rf_lua_fail(L, s, "json_read");
 	json_error_t err;
-	*box = json_load_file(path, JSON_DECODE_ANY, &err);
+	*box = json_loadb(text, len, JSON_DECODE_ANY, &err);
+	free(text);
 	if (!*box)
 		return luaL_error(L, "%s: %s (line %d)", path, err.text, err.line);
 	return push_decoded(L, box, path, &err);
@@ -107,8 +118,11 @@ static int l_read(lua_State *L)
 /* The key at `idx` (a string or a number) as JSON's object key, in `buf` if a number. */
 static const char *key_string(lua_State *L, int idx, char *buf, size_t size)
 {
-	if (lua_type(L, idx) == LUA_TSTRING)
-		return lua_tostring(L, idx);
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		size_t n;
+		const char *s = lua_tolstring(L, idx, &n);
+		return strlen(s) == n ? s : NULL;   /* Jansson's keys end at a NUL: refused */
+	}
 	if (lua_isinteger(L, idx)) {
 		snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
 		return buf;
@@ -166,7 +180,7 @@ static json_t *table_to_json(lua_State *L, int idx, int depth)
 		}
 		char buf[64];
 		const char *key = key_string(L, lua_gettop(L) - 1, buf, sizeof buf);
-		json_t *item = to_json(L, lua_gettop(L), depth + 1);
+		json_t *item = key ? to_json(L, lua_gettop(L), depth + 1) : NULL;
 		if (!item || json_object_set_new(obj, key, item) != 0) {
 			lua_pop(L, 2);
 			json_decref(obj);
@@ -201,19 +215,22 @@ static json_t *to_json(lua_State *L, int idx, int depth)
 }
 
 /* refract.json_encode(value [, indent]). The tree waits in a box while it is dumped into
-** a Lua buffer, whose allocation may raise. */
+** a Lua buffer, whose allocation may raise. Keys are sorted: Lua's table order varies from
+** run to run, and a rerun must write the same bytes (outputs record their provenance). */
 static int l_encode(lua_State *L)
 {
 	luaL_checkany(L, 1);
-	int indent = (int)luaL_optinteger(L, 2, 0);
+	lua_Integer indent = luaL_optinteger(L, 2, 0);
+	luaL_argcheck(L, indent >= 0 && indent <= 31, 2, "indent must be in 0..31");
 	lua_settop(L, 1);
 	json_t **box = push_box(L);
 	*box = to_json(L, 1, 0);
 	if (!*box)
 		return luaL_error(L, "json_encode: the value holds something JSON cannot represent "
-				  "(a function, userdata, NaN/inf, non-string keys or nesting over 200)");
-	size_t flags = JSON_ENCODE_ANY | JSON_COMPACT * (indent == 0) |
-		       JSON_INDENT(indent > 0 ? indent : 0) | JSON_REAL_PRECISION(17);
+				  "(a function, userdata, NaN/inf, non-string keys, a key with a NUL byte "
+				  "or nesting over 200)");
+	size_t flags = JSON_ENCODE_ANY | JSON_SORT_KEYS | JSON_COMPACT * (indent == 0) | JSON_INDENT((int)indent) |
+		       JSON_REAL_PRECISION(17);
 	size_t n = json_dumpb(*box, NULL, 0, flags);
 	if (n == 0)
 		return luaL_error(L, "json_encode: out of memory");

@@ -258,7 +258,7 @@ static int l_overlay(lua_State *L)
 ** 0..1 clamped and rounded), from the host or the device. */
 static int l_write_png(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);
 	struct rf_image img = check_image(L, 2, "write_png");
 	enum rf_status s = rf_image_write_png(path, &img);
 	if (s != RF_OK)

@@ -27,13 +27,20 @@ static int l_isatty(lua_State *L)
 /* refract.executable() -> the path of the running refract binary (to run subcommands). */
 static int l_executable(lua_State *L)
 {
-	char path[4096];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-	if (n <= 0)
-		return luaL_error(L, "executable: cannot read /proc/self/exe");
-	path[n] = '\0';
-	lua_pushstring(L, path);
-	return 1;
+	/* A buffer that grows until the link fits (a cut path would name another file). */
+	for (size_t size = 256; size <= (1u << 20); size *= 2) {
+		luaL_Buffer b;
+		char *path = luaL_buffinitsize(L, &b, size);
+		ssize_t n = readlink("/proc/self/exe", path, size);
+		if (n <= 0)
+			break;
+		if ((size_t)n < size) {
+			luaL_pushresultsize(&b, (size_t)n);
+			return 1;
+		}
+		lua_pop(L, 1);
+	}
+	return luaL_error(L, "executable: cannot read /proc/self/exe");
 }
 
 static int l_home(lua_State *L)
@@ -59,11 +66,18 @@ int luaopen_refract(lua_State *L)
 	rf_lua_open_tensor(L);
 	rf_lua_open_model(L);
 	rf_lua_open_intervene(L);
+	rf_lua_open_decomposer(L);
 	rf_lua_open_image(L);
 	rf_lua_open_png(L);
 	rf_lua_open_json(L);
 	rf_lua_open_io(L);
 	rf_lua_open_bench(L);
 	rf_lua_open_checksum(L);
+	rf_lua_open_resize(L);
+	rf_lua_open_segment(L);
+	rf_lua_open_imagenet_seg(L);
+	rf_lua_open_lock(L);
+	rf_lua_open_spawn(L);
+	rf_lua_open_file(L);
 	return 1;
 }

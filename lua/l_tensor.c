@@ -84,10 +84,10 @@ int rf_lua_check_int_list(lua_State *L, int idx, int64_t *out)
 {
 	int n = 0;
 	if (lua_istable(L, idx)) {
-		lua_Integer len = luaL_len(L, idx);
+		lua_Unsigned len = lua_rawlen(L, idx);   /* raw: no metamethod runs (l_util.h) */
 		luaL_argcheck(L, len <= RF_MAX_DIMS, idx, "too many dimensions (at most 8)");
 		for (int i = 0; i < (int)len; i++) {
-			lua_geti(L, idx, i + 1);
+			lua_rawgeti(L, idx, i + 1);
 			int ok;
 			lua_Integer d = lua_tointegerx(L, -1, &ok);
 			luaL_argcheck(L, ok, idx, "expected a table of integers");
@@ -116,7 +116,8 @@ struct rf_shape rf_lua_check_shape(lua_State *L, int idx)
 			luaL_argerror(L, table ? idx : idx + i,
 				      lua_pushfstring(L, "shape entries must be non-negative integers, "
 						      "got %I", (lua_Integer)s.dim[i]));
-	if (rf_shape_check(&s, RF_F32, "shape") != RF_OK)
+	/* The element count here (one byte each); the byte size once the dtype is known. */
+	if (rf_shape_check(&s, RF_U8, "shape") != RF_OK)
 		luaL_argerror(L, idx, "shape too large");
 	return s;
 }
@@ -203,9 +204,9 @@ uint32_t rf_lua_opt_dims(lua_State *L, int arg, int ndim)
 		return 1u << rf_lua_check_dim(L, arg, ndim);
 	}
 	uint32_t mask = 0;
-	lua_Integer n = luaL_len(L, arg);
+	lua_Integer n = (lua_Integer)RF_MIN(lua_rawlen(L, arg), (lua_Unsigned)RF_MAX_DIMS + 1);
 	for (lua_Integer i = 1; i <= n; i++) {
-		lua_geti(L, arg, i);
+		lua_rawgeti(L, arg, i);
 		int ok;
 		lua_Integer d = lua_tointegerx(L, -1, &ok);
 		lua_pop(L, 1);

@@ -73,7 +73,8 @@ static double *push_doubles(lua_State *L, int64_t n)
 
 /* {===== refract.tensor */
 
-/* Walks nested tables to find the shape; every row must have the same length. */
+/* Walks nested tables to find the shape; every row must have the same length. Tables
+** are read raw (no metamethods: l_util.h), here and in table_fill. */
 static void table_shape(lua_State *L, int idx, struct rf_shape *s, int depth)
 {
 	if (lua_type(L, idx) != LUA_TTABLE) {
@@ -82,11 +83,11 @@ static void table_shape(lua_State *L, int idx, struct rf_shape *s, int depth)
 		return;
 	}
 	luaL_argcheck(L, depth < RF_MAX_DIMS, 1, "too many dimensions (at most 8)");
-	lua_Integer n = luaL_len(L, idx);
+	lua_Integer n = (lua_Integer)RF_MIN(lua_rawlen(L, idx), (lua_Unsigned)INT64_MAX);
 	s->ndim = depth + 1;
 	s->dim[depth] = n;
 	if (n > 0) {
-		lua_geti(L, idx, 1);
+		lua_rawgeti(L, idx, 1);
 		table_shape(L, lua_gettop(L), s, depth + 1);
 		lua_pop(L, 1);
 	}
@@ -102,10 +103,11 @@ static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int dept
 		out[(*at)++] = v;
 		return;
 	}
-	luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE && luaL_len(L, idx) == s->dim[depth], 1,
+	luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE &&
+		      lua_rawlen(L, idx) == (lua_Unsigned)s->dim[depth], 1,
 		      "ragged nested tables: every row must have the same length");
 	for (lua_Integer i = 1; i <= s->dim[depth]; i++) {
-		lua_geti(L, idx, i);
+		lua_rawgeti(L, idx, i);
 		table_fill(L, lua_gettop(L), s, depth + 1, out, at);
 		lua_pop(L, 1);
 	}
@@ -127,6 +129,9 @@ static int l_tensor(lua_State *L)
 	enum rf_dtype dt = rf_lua_opt_dtype(L, 2, RF_F32);
 	struct rf_shape s = { 0 };
 	table_shape(L, 1, &s, 0);
+	/* Tables that hold themselves give any shape: its element count must not overflow. */
+	if (rf_shape_check(&s, dt, "tensor") != RF_OK)
+		return luaL_error(L, "tensor: %s", rf_error_message());
 	int64_t n = rf_shape_numel(&s);
 	double *values = push_doubles(L, n);
 	int64_t at = 0;
@@ -341,12 +346,16 @@ static int l_randn(lua_State *L)
 static int push_list(lua_State *L, int arg, const char *what, enum rf_dtype *dt)
 {
 	luaL_checktype(L, arg, LUA_TTABLE);
-	lua_Integer n = luaL_len(L, arg);
+	/* Raw (no metamethods: l_util.h); every tensor is pushed, so the stack must hold them
+	** all: pushing past what luaL_checkstack granted writes past the stack. */
+	lua_Integer n = (lua_Integer)RF_MIN(lua_rawlen(L, arg), (lua_Unsigned)INT32_MAX);
 	if (n < 1)
 		luaL_argerror(L, arg, "the list of tensors is empty");
-	luaL_checkstack(L, (int)RF_MIN(n, 100000) + 8, "too many tensors");
+	if (n > 100000)
+		luaL_argerror(L, arg, lua_pushfstring(L, "%I tensors: at most 100000", n));
+	luaL_checkstack(L, (int)n + 8, "too many tensors");
 	for (lua_Integer i = 1; i <= n; i++) {
-		lua_geti(L, arg, i);
+		lua_rawgeti(L, arg, i);
 		rf_ltensor *h = luaL_testudata(L, -1, RF_TENSOR_MT);
 		if (!h || !h->t)
 			luaL_error(L, "%s: element %I of the list is %s", what, i,
@@ -411,6 +420,8 @@ static int l_cat(lua_State *L)
 					  rf_shape_str(&x->shape, a, sizeof a),
 					  rf_shape_str(&first->shape, b, sizeof b), axis + 1);
 		}
+		if (x->shape.dim[axis] > INT64_MAX - s.dim[axis])
+			return luaL_error(L, "cat: the joined dimension %d overflows", axis + 1);
 		s.dim[axis] += x->shape.dim[axis];
 	}
 	rf_tensor *out = rf_lua_new_tensor(L, dt, &s, rf_lua_dtype_on_device(dt));

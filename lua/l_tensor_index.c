@@ -79,7 +79,7 @@ static int t_narrow(lua_State *L)
 	lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
 	luaL_argcheck(L, len >= 0, 4, "length must be non-negative");
 	int64_t first = start == size + 1 && len == 0 ? size : rf_lua_index(L, 3, start, size, axis);
-	if (first + len > size)
+	if (len > size - first)   /* not first + len: that overflows for a huge length */
 		return luaL_argerror(L, 4, lua_pushfstring(L, "length %I from index %I passes the end of "
 							   "dimension %d (size %I)", len, start,
 							   axis + 1, (lua_Integer)size));
@@ -110,7 +110,9 @@ static int t_slice(lua_State *L)
 	int64_t first = rf_lua_index(L, 3, start, size, axis);
 	int64_t last = rf_lua_index(L, 4, stop, size, axis);
 	int64_t len = (last - first) / step + 1;
-	push_part(L, t, axis, first, len, step, false);
+	/* One element: the step does not matter, and multiplied into the stride it could
+	** overflow (math.mininteger, math.maxinteger). Longer, |step| < size keeps it small. */
+	push_part(L, t, axis, first, len, len == 1 ? 1 : step, false);
 	return 1;
 }
 
@@ -125,12 +127,13 @@ static int64_t *check_indices(lua_State *L, int arg, int64_t size, int axis, str
 	const double *v;
 	int64_t n;
 	if (lua_istable(L, arg)) {
-		n = luaL_len(L, arg);
-		luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 31), arg, "too many indices");
+		lua_Unsigned len = lua_rawlen(L, arg);   /* raw: no metamethods (l_util.h) */
+		luaL_argcheck(L, len <= (UINT64_C(1) << 31), arg, "too many indices");
+		n = (int64_t)len;
 		*s = rf_shape_of(1, n);
 		double *w = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *w, 0);
 		for (int64_t i = 0; i < n; i++) {
-			lua_geti(L, arg, i + 1);
+			lua_rawgeti(L, arg, i + 1);
 			int ok;
 			w[i] = (double)lua_tointegerx(L, -1, &ok);
 			lua_pop(L, 1);
@@ -149,8 +152,11 @@ static int64_t *check_indices(lua_State *L, int arg, int64_t size, int axis, str
 	}
 	int64_t *idx = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *idx, 0);
 	for (int64_t i = 0; i < n; i++) {
-		if (v[i] != floor(v[i]) || fabs(v[i]) > 9e15)
+		if (v[i] != floor(v[i]))
 			luaL_argerror(L, arg, "indices must be integers");
+		if (fabs(v[i]) > 9e15)   /* beyond any size, and past exact doubles */
+			luaL_argerror(L, arg, lua_pushfstring(L, "index %f out of range for dimension %d "
+							      "of size %I", v[i], axis + 1, (lua_Integer)size));
 		idx[i] = rf_lua_index(L, arg, (lua_Integer)v[i], size, axis);
 	}
 	lua_remove(L, -2);

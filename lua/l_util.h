@@ -24,6 +24,34 @@ rf_ctx *rf_lua_ctx_if_created(lua_State *L);
 ** jump shows, and only once every C resource is released or owned by a handle. */
 int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 
+/* Checks the options table at `idx`: a key that is not a string in `allowed` (a list
+** ended by NULL) raises "<fn>: unknown option '<key>' (<allowed, comma-separated>)", so a
+** misspelt option is never silently ignored. Nil or none at `idx` is no options; any
+** other non-table raises "<fn>: options must be a table". */
+void rf_lua_check_keys(lua_State *L, int idx, const char *fn, const char *const allowed[]);
+
+/* {===== reading arguments safely
+** A C pointer into a Lua string is valid while the string is reachable: a string taken
+** from a table and popped, or made by converting a number on the stack (lua_tolstring
+** converts in place) and popped, can be collected by the next allocation. And a table
+** read through lua_geti/lua_getfield/luaL_len runs its __index/__len metamethods, Lua
+** code that may free or change what was read before. So bindings read tables raw (these
+** helpers, lua_rawgeti, lua_rawlen) and keep every string on the stack while C uses it. */
+
+/* The string argument `arg` (a number is converted in place, on the stack, where it
+** stays), refused if it holds a NUL byte: C would see only the part before it, a path
+** naming another file or a text cut short. */
+const char *rf_lua_check_cstring(lua_State *L, int arg);
+/* The value at `idx` if it is a string without a NUL byte, else an error "<what> is a
+** <type>, not a string" / "<what> holds a NUL byte"; numbers are not converted. */
+const char *rf_lua_to_cstring(lua_State *L, int idx, const char *what);
+/* Pushes t[k] of the table at `idx` without metamethods and returns its type. */
+int rf_lua_rawfield(lua_State *L, int idx, const char *k);
+/* The length of the list at `idx` without __len, as an int (an error past `max`). */
+int rf_lua_list_len(lua_State *L, int idx, int max, const char *what);
+
+/* }===== */
+
 /* Sets `s = call` and, if that failed for device memory, runs a full collection (which
 ** frees the device memory of unreachable tensors) and sets `s = call` once more. Raises
 ** nothing (finalizers' errors become warnings in Lua 5.4): the caller checks `s`. */

@@ -5,13 +5,16 @@
 ** Lua layer (L6).
 */
 #include "lhost.h"
+#include "file_in.h"
 #include "paths.h"
+#include "status.h"
 
 #include <lualib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gemm.h"
@@ -105,27 +108,33 @@ static int push_script_args(lua_State *L)
 /* package.path: the script's own folder first, then the bundled library. */
 static void set_package_path(lua_State *L, const char *script)
 {
-	char dir[4096] = ".";
-	if (script) {
-		const char *slash = strrchr(script, '/');
-		if (slash && (size_t)(slash - script) < sizeof dir) {
-			memcpy(dir, script, (size_t)(slash - script));
-			dir[slash - script] = '\0';
-		}
-	}
+	/* The script's folder, however long (a cut one would load modules from elsewhere). */
+	const char *slash = script ? strrchr(script, '/') : NULL;
+	if (slash)
+		lua_pushlstring(L, script, (size_t)(slash - script));
+	else
+		lua_pushliteral(L, ".");
+	const char *dir = lua_tostring(L, -1);
 	lua_getglobal(L, "package");
 	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;", dir, dir,
 			rf_paths_lualib(), rf_paths_lualib());
 	lua_getfield(L, -2, "path");
 	lua_concat(L, 2);
 	lua_setfield(L, -2, "path");
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 }
 
 static int run_file(lua_State *L, const char *path)
 {
 	set_package_path(L, path);
-	int status = luaL_loadfile(L, path);
+	/* A script that is a FIFO would block the load, a device never end it (a missing
+	** file is left to Lua's own message). */
+	struct stat st;
+	int status = LUA_ERRFILE;
+	if (stat(path, &st) == 0 && rf_file_check_regular(path) != RF_OK)
+		lua_pushstring(L, rf_error_message());
+	else
+		status = luaL_loadfile(L, path);
 	if (status == LUA_OK) {
 		int n = push_script_args(L);
 		status = docall(L, n, 0);
@@ -250,15 +259,18 @@ static int pmain(lua_State *L)
 		create_arg_table(L, argv, argc, 1);
 		status = run_file(L, argv[1]);
 	} else {
-		char path[4096];
-		if (!rf_paths_subcommand(argv[1], path, sizeof path)) {
+		char *path = rf_paths_subcommand(argv[1]);
+		if (!path) {
 			fprintf(stderr, "%s: unknown command '%s' (refract help lists the commands)\n",
 				progname, argv[1]);
 			lua_pushboolean(L, 0);
 			return 1;
 		}
+		/* In Lua memory, so an error raised below cannot leak it. */
+		lua_pushstring(L, path);
+		free(path);
 		create_arg_table(L, argv, argc, 1);
-		status = run_file(L, path);
+		status = run_file(L, lua_tostring(L, -1));
 	}
 	lua_pushboolean(L, status == LUA_OK);
 	return 1;

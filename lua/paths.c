@@ -1,20 +1,32 @@
 /*
-** paths.c: locating the bundled scripts, Lua library and data. Lua layer (L6).
+** paths.c: locating the bundled scripts, Lua library and data. Every path is held in a
+** string of the length it needs: a fixed buffer would cut a long path and name another
+** folder. Lua layer (L6).
 */
 #include "paths.h"
 #include "device.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char root[PATH_MAX];
-static char lualib[PATH_MAX + 16];
-static char scripts[PATH_MAX + 16];
-static char data[PATH_MAX + 16];
+static char *root, *lualib, *scripts, *data;
+
+/* "a" "b" in a new string; exits on OOM (only at start-up, before anything runs). */
+static char *concat(const char *a, const char *b)
+{
+	size_t n = strlen(a), m = strlen(b);
+	char *p = malloc(n + m + 1);
+	if (!p) {
+		fputs("refract: out of memory at start-up\n", stderr);
+		exit(EXIT_FAILURE);
+	}
+	memcpy(p, a, n);
+	memcpy(p + n, b, m + 1);
+	return p;
+}
 
 static bool is_dir(const char *p)
 {
@@ -24,34 +36,51 @@ static bool is_dir(const char *p)
 
 static bool has_scripts(const char *dir)
 {
-	char p[PATH_MAX + 16];
-	snprintf(p, sizeof p, "%s/scripts", dir);
-	return is_dir(p);
+	char *p = concat(dir, "/scripts");
+	bool yes = is_dir(p);
+	free(p);
+	return yes;
+}
+
+/* The running executable's folder (malloc'd), or NULL. */
+static char *exe_dir(void)
+{
+	for (size_t size = 256; size <= (1u << 20); size *= 2) {
+		char *buf = malloc(size);
+		if (!buf)
+			return NULL;
+		ssize_t n = readlink("/proc/self/exe", buf, size);
+		if (n > 0 && (size_t)n < size) {
+			buf[n] = '\0';
+			char *slash = strrchr(buf, '/');
+			if (slash)
+				*slash = '\0';
+			return buf;
+		}
+		free(buf);
+		if (n <= 0)
+			return NULL;
+	}
+	return NULL;
 }
 
 void rf_paths_init(const char *argv0)
 {
 	(void)argv0;
 	const char *env = getenv("REFRACT_HOME");
-	char exe[PATH_MAX] = "";
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-	}
-	char installed[PATH_MAX + 32];
-	snprintf(installed, sizeof installed, "%s/../share/refract", exe);
+	char *exe = exe_dir();
+	char *installed = exe ? concat(exe, "/../share/refract") : NULL;
 	if (env && *env)
-		snprintf(root, sizeof root, "%s", env);
-	else if (exe[0] && has_scripts(installed) && realpath(installed, root))
+		root = concat(env, "");
+	else if (installed && has_scripts(installed) && (root = realpath(installed, NULL)))
 		;
 	else
-		snprintf(root, sizeof root, "%s", RF_SOURCE_DIR);
-	snprintf(lualib, sizeof lualib, "%s/lua/lib", root);
-	snprintf(scripts, sizeof scripts, "%s/scripts", root);
-	snprintf(data, sizeof data, "%s/scripts/data", root);
+		root = concat(RF_SOURCE_DIR, "");
+	free(installed);
+	free(exe);
+	lualib = concat(root, "/lua/lib");
+	scripts = concat(root, "/scripts");
+	data = concat(root, "/scripts/data");
 }
 
 const char *rf_paths_root(void)
@@ -74,13 +103,18 @@ const char *rf_paths_data(void)
 	return data;
 }
 
-bool rf_paths_subcommand(const char *name, char *buf, size_t size)
+char *rf_paths_subcommand(const char *name)
 {
 	if (!*name || strchr(name, '/') || name[0] == '.')
-		return false;
-	snprintf(buf, size, "%s/%s.lua", scripts, name);
+		return NULL;
+	char *dir = concat(scripts, "/"), *file = concat(name, ".lua"), *path = concat(dir, file);
+	free(dir);
+	free(file);
 	struct stat st;
-	return stat(buf, &st) == 0 && S_ISREG(st.st_mode);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		return path;
+	free(path);
+	return NULL;
 }
 
 int rf_lua_validation_failures(void)

@@ -17,8 +17,9 @@ const char *rf_paths_scripts(void);
 /* The bundled data (the tokenizer's vocabulary, the example model and images):
 ** scripts/data under the root, installed with the scripts. */
 const char *rf_paths_data(void);
-/* Path of the bundled subcommand NAME (scripts/NAME.lua) if it exists. */
-bool rf_paths_subcommand(const char *name, char *buf, size_t size);
+/* The path of the bundled subcommand NAME (scripts/NAME.lua, malloc'd: the caller frees
+** it), or NULL if there is none. */
+char *rf_paths_subcommand(const char *name);
 /* Validation messages counted over the whole run (see device.h). */
 int rf_lua_validation_failures(void);
 

@@ -3,6 +3,7 @@
 ** Runtime layer (L2).
 */
 #include "checksum.h"
+#include "file_in.h"
 #include "status.h"
 
 #include <errno.h>
@@ -47,20 +48,8 @@ static void to_hex(const unsigned char *digest, unsigned len, char *out)
 ** here rather than a hash of nothing (or a read that never ends). */
 static enum rf_status open_regular(const char *path, int *fd)
 {
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(*fd, &st) != 0) {
-		int err = errno;
-		close(*fd);
-		return rf_error(RF_ERR_IO, "%s: cannot stat: %s", path, strerror(err));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(*fd);
-		return rf_error(RF_ERR_IO, "%s: not a regular file", path);
-	}
-	return RF_OK;
+	uint64_t size;
+	return rf_file_open_read(path, fd, &size);   /* a FIFO is refused, not waited on */
 }
 
 enum rf_status rf_file_sha256(const char *path, char out_hex[RF_SHA256_HEX_LEN])

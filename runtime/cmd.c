@@ -320,7 +320,10 @@ enum rf_status rf_cmd_dispatch(rf_ctx *ctx, rf_pipeline *p, const struct rf_arg 
 {
 	const char *sig = p->shader->signature;
 	RF_ASSERT(nargs == strlen(sig) && nargs <= RF_MAX_BINDINGS);
-	RF_ASSERT(push_size <= RF_PUSH_BYTES);
+	if (push_size != p->push_size)
+		return rf_error(RF_ERR_INTERNAL, "%s: the launcher passes %u bytes of push constants but "
+				"the shader's block has %u (the C struct and the GLSL block differ)",
+				p->shader->name, push_size, p->push_size);
 	if (gx == 0 || gy == 0 || gz == 0)
 		return RF_OK;
 	if (gx > ctx->caps.max_workgroup_count[0] || gy > ctx->caps.max_workgroup_count[1] ||

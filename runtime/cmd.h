@@ -31,9 +31,11 @@ static inline struct rf_arg rf_arg_whole(const struct rf_mem *m)
 uint32_t rf_arg_texel_index(const struct rf_arg *a, uint32_t texel_bytes);
 
 /* Records one dispatch of `p` with bindings args[0..nargs) (nargs must equal the length
-** of the shader's signature), `push_size` bytes of push constants (<= 128) and the
-** given workgroup counts. Storage bindings must start on the device's storage alignment
-** and be no larger than maxStorageBufferRange: RF_ERR_UNSUPPORTED otherwise. */
+** of the shader's signature), `push_size` bytes of push constants (exactly the size of
+** the shader's block, rf_pipeline_push_size: RF_ERR_INTERNAL otherwise, since a launcher
+** whose struct differs from the GLSL block would pass wrong values) and the given
+** workgroup counts. Storage bindings must start on the device's storage alignment and be
+** no larger than maxStorageBufferRange: RF_ERR_UNSUPPORTED otherwise. */
 enum rf_status rf_cmd_dispatch(rf_ctx *ctx, rf_pipeline *p, const struct rf_arg *args,
 			       uint32_t nargs, const void *push, uint32_t push_size,
 			       uint32_t gx, uint32_t gy, uint32_t gz);

@@ -55,6 +55,9 @@ static enum rf_status pick_physical(rf_ctx *ctx, const char *want)
 		return s;
 	ctx->physical = pds[index];
 	ctx->caps = caps[index];
+	/* Read once here, so no dispatch looks at the environment. */
+	if ((s = rf_caps_read_env(&ctx->caps)) != RF_OK)
+		return s;
 	if (!find_compute_queue(ctx->physical, &ctx->queue_family))
 		return rf_error(RF_ERR_UNSUPPORTED, "device %s has no compute queue", ctx->caps.name);
 	return RF_OK;

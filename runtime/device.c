@@ -245,6 +245,27 @@ void rf_caps_collect(VkPhysicalDevice pd, uint32_t index, struct rf_caps *c)
 	collect_memory_caps(pd, c);
 }
 
+enum rf_status rf_caps_read_env(struct rf_caps *c)
+{
+	static const char *const gemm_names[] = {
+		[RF_GEMM_AUTO] = "auto", [RF_GEMM_LANES] = "lanes", [RF_GEMM_TILED] = "tiled",
+		[RF_GEMM_GENERIC] = "generic", [RF_GEMM_HOST] = "host",
+	};
+	const char *rows = getenv("REFRACT_KERNELS");
+	c->rows = !rows ? RF_ROWS_AUTO : !strcmp(rows, "cpu") ? RF_ROWS_CPU
+		: !strcmp(rows, "gpu") ? RF_ROWS_GPU : RF_ROWS_AUTO;
+	const char *gemm = getenv("REFRACT_GEMM");
+	c->gemm = RF_GEMM_AUTO;
+	if (!gemm || !*gemm)
+		return RF_OK;
+	for (size_t i = 0; i < RF_ARRAY_LEN(gemm_names); i++)
+		if (!strcmp(gemm, gemm_names[i])) {
+			c->gemm = (enum rf_gemm_choice)i;
+			return RF_OK;
+		}
+	return rf_error(RF_ERR_INVALID, "REFRACT_GEMM=%s: expected auto, host, lanes, tiled or generic", gemm);
+}
+
 enum rf_status rf_devices_list(struct rf_caps *out, uint32_t max, uint32_t *count)
 {
 	struct rf_instance inst;

@@ -15,6 +15,22 @@ enum rf_device_class {
 	RF_DEVICE_OTHER,
 };
 
+/* Kernel choices forced by the environment, read once when a context is created: the
+** kill switches for a fast path that misbehaves on some driver, and how the tests run the
+** GPU layouts on a CPU device. AUTO lets the device class decide. */
+enum rf_gemm_choice {
+	RF_GEMM_AUTO,        /* REFRACT_GEMM unset, empty or "auto" */
+	RF_GEMM_LANES,       /* "lanes" */
+	RF_GEMM_TILED,       /* "tiled" */
+	RF_GEMM_GENERIC,     /* "generic" */
+	RF_GEMM_HOST,        /* "host": the host's BLAS on host-visible device memory */
+};
+enum rf_rows_choice {
+	RF_ROWS_AUTO,        /* REFRACT_KERNELS unset or anything else */
+	RF_ROWS_CPU,         /* "cpu": a lane per row, no shared memory */
+	RF_ROWS_GPU,         /* "gpu": a workgroup per row, shared memory and barriers */
+};
+
 /* Everything kernels and allocators need to know about a device. */
 struct rf_caps {
 	uint32_t index;                  /* position in the instance's device list */
@@ -41,6 +57,9 @@ struct rf_caps {
 	bool timestamps;
 	float timestamp_period_ns;
 	bool unified_memory;             /* device-local memory the host can map (no staging) */
+	/* Set by rf_ctx_create from the environment (zero, AUTO, in rf_devices_list). */
+	enum rf_gemm_choice gemm;        /* REFRACT_GEMM */
+	enum rf_rows_choice rows;        /* REFRACT_KERNELS */
 };
 
 const char *rf_device_class_str(enum rf_device_class c);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "vkcheck.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,35 @@ static VkBufferUsageFlags block_usage(void)
 	return VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
 	       VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 }
+
+/* {===== fault injection (rf_mem_fail_device_alloc_at) */
+
+static _Atomic int64_t device_allocs_made;
+static _Atomic int64_t device_alloc_fail_at = -1;
+
+int64_t rf_mem_fail_device_alloc_at(int64_t n)
+{
+	atomic_store(&device_alloc_fail_at, n);
+	return atomic_exchange(&device_allocs_made, 0);
+}
+
+/* Counts one allocation; whether the test hook makes it fail. */
+static bool injected_failure(void)
+{
+	int64_t made = atomic_fetch_add(&device_allocs_made, 1);
+	int64_t at = atomic_load(&device_alloc_fail_at);
+	return at >= 0 && made >= at;
+}
+
+/* vkAllocateMemory, unless the test hook says this one fails. */
+static VkResult allocate_memory(rf_ctx *ctx, const VkMemoryAllocateInfo *info, VkDeviceMemory *out)
+{
+	if (injected_failure())
+		return VK_ERROR_OUT_OF_DEVICE_MEMORY;
+	return vkAllocateMemory(ctx->device, info, NULL, out);
+}
+
+/* }===== */
 
 enum rf_status rf_memory_init(rf_ctx *ctx)
 {
@@ -137,7 +167,7 @@ static enum rf_status block_create(rf_ctx *ctx, uint64_t size, struct rf_block *
 		.allocationSize = req.size,
 		.memoryTypeIndex = ctx->device_memory_type,
 	};
-	r = vkAllocateMemory(ctx->device, &alloc, NULL, &b->memory);
+	r = allocate_memory(ctx, &alloc, &b->memory);
 	if (r == VK_SUCCESS)
 		r = vkBindBufferMemory(ctx->device, b->buffer, b->memory, 0);
 	if (r != VK_SUCCESS) {
@@ -287,6 +317,8 @@ enum rf_status rf_mem_alloc(rf_ctx *ctx, uint64_t size, struct rf_mem *out)
 	memset(out, 0, sizeof *out);
 	if (ctx->lost)
 		return rf_error(RF_ERR_DEVICE_LOST, "the Vulkan device was lost");
+	if (injected_failure())
+		return over_budget(ctx, size);
 	uint64_t need = RF_ALIGN_UP(size ? size : 1, RF_MEM_ALIGN);
 	for (uint32_t i = 0; i < ctx->nblocks; i++) {
 		uint64_t offset;
@@ -413,7 +445,7 @@ enum rf_status rf_staging_reserve(rf_ctx *ctx, struct rf_staging *st, uint64_t n
 		.allocationSize = req.size,
 		.memoryTypeIndex = ctx->host_memory_type,
 	};
-	r = vkAllocateMemory(ctx->device, &alloc, NULL, &st->memory);
+	r = allocate_memory(ctx, &alloc, &st->memory);
 	if (r == VK_SUCCESS)
 		r = vkBindBufferMemory(ctx->device, st->buffer, st->memory, 0);
 	if (r == VK_SUCCESS)

@@ -47,4 +47,12 @@ struct rf_mem_stats {
 void rf_ctx_memory_stats(const rf_ctx *ctx, struct rf_mem_stats *out);
 void rf_ctx_memory_reset_peak(rf_ctx *ctx);
 
+/* Fault injection for tests: the n-th device allocation from now (counting from 0: every
+** rf_mem_alloc, and every Vulkan memory allocation behind a block or a staging buffer, in
+** any context) fails as if the device were out of
+** memory, and so does every later one until the hook is reset with n = -1 (the default).
+** Returns how many allocations were made since the previous call, so a test can count
+** the allocations of a run first and then fail each in turn. */
+int64_t rf_mem_fail_device_alloc_at(int64_t n);
+
 #endif

@@ -13,6 +13,7 @@
 ** so files written here are identical to np.save's.
 */
 #include "npy.h"
+#include "file_in.h"
 #include "file_out.h"
 #include "status.h"
 
@@ -257,18 +258,14 @@ static enum rf_status read_at(int fd, const char *path, uint64_t offset, void *b
 	return RF_OK;
 }
 
-/* The magic, version and header length: sets *prefix (bytes before the header) and
-** *hlen. */
-static enum rf_status read_prefix(int fd, const char *path, uint64_t size, uint64_t *prefix,
-				  uint64_t *hlen)
+/* The magic, version and header length from the file's first min(size, 12) bytes `b`:
+** sets *prefix (bytes before the header) and *hlen. */
+static enum rf_status parse_prefix(const uint8_t *b, const char *path, uint64_t size, uint64_t *prefix,
+				   uint64_t *hlen)
 {
-	uint8_t b[12];
 	if (size < 10)
 		return rf_error(RF_ERR_FORMAT, "%s: only %llu bytes: too short for a .npy file (empty or "
 				"truncated?)", path, (unsigned long long)size);
-	enum rf_status s = read_at(fd, path, 0, b, size < 12 ? 10 : 12);
-	if (s != RF_OK)
-		return s;
 	if (memcmp(b, MAGIC, MAGIC_LEN) != 0)
 		return rf_error(RF_ERR_FORMAT, "%s: not a .npy file (bad magic bytes)", path);
 	if (b[7] != 0 || b[6] < 1 || b[6] > 3)
@@ -293,6 +290,18 @@ static enum rf_status read_prefix(int fd, const char *path, uint64_t size, uint6
 		return rf_error(RF_ERR_FORMAT, "%s: header length %llu is implausibly large", path,
 				(unsigned long long)*hlen);
 	return RF_OK;
+}
+
+static enum rf_status read_prefix(int fd, const char *path, uint64_t size, uint64_t *prefix,
+				  uint64_t *hlen)
+{
+	uint8_t b[12];
+	if (size >= 10) {
+		enum rf_status s = read_at(fd, path, 0, b, size < 12 ? 10 : 12);
+		if (s != RF_OK)
+			return s;
+	}
+	return parse_prefix(b, path, size, prefix, hlen);
 }
 
 /* The data must be exactly shape x dtype: less is a truncated file, more is trailing
@@ -341,19 +350,31 @@ static enum rf_status read_fd(int fd, const char *path, uint64_t size, rf_tensor
 enum rf_status rf_npy_read(const char *path, rf_tensor **out)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat info;
-	enum rf_status s;
-	if (fstat(fd, &info) != 0)
-		s = rf_error(RF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-	else if (!S_ISREG(info.st_mode))
-		s = rf_error(RF_ERR_IO, "%s: not a regular file", path);
-	else
-		s = read_fd(fd, path, (uint64_t)info.st_size, out);
+	int fd;
+	uint64_t size;
+	enum rf_status s = rf_file_open_read(path, &fd, &size);   /* regular files only */
+	if (s != RF_OK)
+		return s;
+	s = read_fd(fd, path, size, out);
 	close(fd);
 	return s;
+}
+
+enum rf_status rf_npy_parse(const void *data, uint64_t size, const char *name, rf_tensor **out)
+{
+	*out = NULL;
+	const uint8_t *bytes = data;
+	uint64_t prefix = 0, hlen = 0;
+	enum rf_status s = parse_prefix(bytes, name, size, &prefix, &hlen);
+	if (s != RF_OK)
+		return s;
+	const char *text = (const char *)bytes + prefix;
+	struct parser ps = { .path = name, .start = text, .p = text, .end = text + hlen };
+	if ((s = parse_header(&ps)) != RF_OK || (s = check_data_size(&ps, size - prefix - hlen)) != RF_OK ||
+	    (s = rf_tensor_create_host(ps.dtype, &ps.shape, out)) != RF_OK)
+		return s;
+	memcpy((*out)->host, bytes + prefix + hlen, rf_tensor_nbytes(*out));
+	return RF_OK;
 }
 
 /* }===== */
@@ -426,7 +447,7 @@ static enum rf_status write_data(struct rf_file_out *f, const rf_tensor *t)
 	return s;
 }
 
-enum rf_status rf_npy_write(const char *path, const rf_tensor *t)
+size_t rf_npy_format_header(const rf_tensor *t, char *buf, size_t size)
 {
 	const char *descr = NULL;
 	enum rf_dtype as = t->dtype == RF_BF16 ? RF_F32 : t->dtype;
@@ -434,8 +455,13 @@ enum rf_status rf_npy_write(const char *path, const rf_tensor *t)
 		if (descrs[i].dt == as)
 			descr = descrs[i].descr;
 	RF_ASSERT(descr);
-	char header[640];
-	size_t n = format_header(&t->shape, descr, header, sizeof header);
+	return format_header(&t->shape, descr, buf, size);
+}
+
+enum rf_status rf_npy_write(const char *path, const rf_tensor *t)
+{
+	char header[RF_NPY_HEADER_MAX];
+	size_t n = rf_npy_format_header(t, header, sizeof header);
 	struct rf_file_out f;
 	enum rf_status s = rf_file_out_open(&f, path);
 	if (s != RF_OK)

@@ -24,4 +24,14 @@ enum rf_status rf_npy_read(const char *path, rf_tensor **out);
 ** RF_ERR_IO (and no file) if it cannot be written. */
 enum rf_status rf_npy_write(const char *path, const rf_tensor *t);
 
+/* The pieces .npz archives are made of (npz.c). */
+/* Room for any header rf_npy_format_header writes. */
+#define RF_NPY_HEADER_MAX 640
+/* The header np.save writes for `t` (magic to newline; bf16 described as <f4) into buf
+** (RF_NPY_HEADER_MAX bytes); returns its length. The data follows it in the file. */
+size_t rf_npy_format_header(const rf_tensor *t, char *buf, size_t size);
+/* Reads a whole .npy file held in memory (`size` bytes) into a new host tensor, with the
+** checks of rf_npy_read; `name` stands for the file in messages. */
+enum rf_status rf_npy_parse(const void *data, uint64_t size, const char *name, rf_tensor **out);
+
 #endif

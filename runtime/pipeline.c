@@ -5,6 +5,7 @@
 #include "pipeline.h"
 #include "pipeline_internal.h"
 #include "context_internal.h"
+#include "spirv.h"
 #include "status.h"
 
 #include <stdio.h>
@@ -138,7 +139,13 @@ enum rf_status rf_pipeline_get(rf_ctx *ctx, const struct rf_shader *shader,
 	p->nspec = nspec;
 	if (nspec)
 		memcpy(p->spec, spec, nspec * 4);
-	enum rf_status s = get_layout(ctx, shader->signature, &p->layout);
+	enum rf_status s = rf_spirv_push_size(shader->code, shader->code_size, shader->name, &p->push_size);
+	if (s == RF_OK && p->push_size > RF_PUSH_BYTES)
+		s = rf_error(RF_ERR_INTERNAL, "shader '%s': its push-constant block has %u bytes, more "
+			     "than the %d every pipeline layout provides", shader->name, p->push_size,
+			     RF_PUSH_BYTES);
+	if (s == RF_OK)
+		s = get_layout(ctx, shader->signature, &p->layout);
 	if (s == RF_OK)
 		s = build(ctx, p);
 	if (s != RF_OK) {
@@ -154,6 +161,11 @@ enum rf_status rf_pipeline_get(rf_ctx *ctx, const struct rf_shader *shader,
 const struct rf_shader *rf_pipeline_shader(const rf_pipeline *p)
 {
 	return p->shader;
+}
+
+uint32_t rf_pipeline_push_size(const rf_pipeline *p)
+{
+	return p->push_size;
 }
 
 void rf_pipelines_fini(rf_ctx *ctx)

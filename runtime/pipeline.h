@@ -17,7 +17,8 @@ typedef struct rf_pipeline rf_pipeline;
 **   't'  uniform texel buffer, rgba32f view (4 floats per texel)
 **   'h'  uniform texel buffer, rgba16f view (4 halves per texel)
 **   'f'  uniform texel buffer, r32f view (1 float per texel)
-** Every pipeline has a 128-byte push-constant range. */
+** Every pipeline has a 128-byte push-constant range; a dispatch must pass exactly as many
+** bytes as the shader's push-constant block spans (rf_pipeline_push_size). */
 struct rf_shader {
 	const char *name;
 	const uint32_t *code;
@@ -33,5 +34,7 @@ enum rf_status rf_pipeline_get(rf_ctx *ctx, const struct rf_shader *shader,
 			       const uint32_t *spec, uint32_t nspec, rf_pipeline **out);
 
 const struct rf_shader *rf_pipeline_shader(const rf_pipeline *p);
+/* Bytes of the shader's push-constant block, read from its SPIR-V (0: none). */
+uint32_t rf_pipeline_push_size(const rf_pipeline *p);
 
 #endif

@@ -29,6 +29,8 @@ enum rf_status {
 	RF_ERR_NO_DEVICE,    /* no Vulkan device (or no driver) */
 	RF_ERR_DEVICE_LOST,  /* the device was lost; sticky for the context */
 	RF_ERR_INTERRUPTED,  /* the user asked to stop (SIGINT) */
+	RF_ERR_INTERNAL,     /* refract broke its own contract (a bug): e.g. a launcher's push
+				constants do not match its shader */
 };
 
 /* Programmer errors only (broken invariants), never I/O, OOM or driver errors.

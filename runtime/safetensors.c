@@ -7,6 +7,7 @@
 ** is exposed.
 */
 #include "safetensors.h"
+#include "file_in.h"
 #include "status.h"
 
 #include <errno.h>
@@ -24,7 +25,9 @@
 
 struct rf_safetensors {
 	char *path;
-	void *map;
+	int fd;                       /* kept open for reads once unmapped */
+	struct timespec mtime;        /* at open: a later read checks the file is unchanged */
+	void *map;                    /* NULL once unmapped */
 	uint64_t size;
 	const uint8_t *data;          /* start of the data section */
 	uint64_t data_size;
@@ -95,16 +98,17 @@ static enum rf_status parse_entry(rf_safetensors *st, const char *name, json_t *
 	if (!json_is_array(shape) || json_array_size(shape) > RF_MAX_DIMS)
 		return bad(path, "tensor '%s' has no shape array of at most 8 dimensions", what);
 	e->shape.ndim = (int)json_array_size(shape);
-	uint64_t numel = 1;
 	for (int d = 0; d < e->shape.ndim; d++) {
 		uint64_t dim;
-		if (!json_u64(json_array_get(shape, (size_t)d), &dim))
+		if (!json_u64(json_array_get(shape, (size_t)d), &dim) || dim > INT64_MAX)
 			return bad(path, "tensor '%s' has a shape entry that is not a non-negative integer", what);
-		if (dim && numel > (UINT64_MAX >> 4) / dim)
-			return bad(path, "tensor '%s' has a shape too large to address", what);
 		e->shape.dim[d] = (int64_t)dim;
-		numel *= dim;
 	}
+	/* Every dimension counts, a zero one too: [0, 2^62, 2^62] holds nothing, but its
+	** strides would overflow. */
+	if (rf_shape_check(&e->shape, e->dtype, name) != RF_OK)
+		return bad(path, "tensor '%s' has a shape too large to address", what);
+	uint64_t numel = (uint64_t)rf_shape_numel(&e->shape);
 	uint64_t begin, end;
 	if (!json_is_array(offsets) || json_array_size(offsets) != 2 ||
 	    !json_u64(json_array_get(offsets, 0), &begin) || !json_u64(json_array_get(offsets, 1), &end))
@@ -129,6 +133,7 @@ static enum rf_status parse_entry(rf_safetensors *st, const char *name, json_t *
 	}
 	e->data = st->data + begin;
 	e->nbytes = want;
+	e->offset = (uint64_t)(st->data - (const uint8_t *)st->map) + begin;
 	return RF_OK;
 }
 
@@ -248,35 +253,90 @@ void rf_safetensors_close(rf_safetensors *st)
 		free((char *)st->entries[i].name);
 	free(st->entries);
 	json_decref(st->metadata);
-	if (st->map && st->map != MAP_FAILED)
+	if (st->map)
 		munmap(st->map, st->size);
+	if (st->fd >= 0)
+		close(st->fd);
 	free(st->path);
 	free(st);
 }
 
+void rf_safetensors_unmap(rf_safetensors *st)
+{
+	if (!st || !st->map)
+		return;
+	for (uint32_t i = 0; i < st->count; i++)
+		st->entries[i].data = NULL;
+	st->data = NULL;
+	munmap(st->map, st->size);
+	st->map = NULL;
+}
+
+/* Whether the open file still has the size and modification time it had when opened. */
+static enum rf_status check_unchanged(const rf_safetensors *st)
+{
+	struct stat info;
+	if (fstat(st->fd, &info) != 0)
+		return rf_error(RF_ERR_IO, "%s: cannot stat: %s", st->path, strerror(errno));
+	if ((uint64_t)info.st_size != st->size || info.st_mtim.tv_sec != st->mtime.tv_sec ||
+	    info.st_mtim.tv_nsec != st->mtime.tv_nsec)
+		return rf_error(RF_ERR_IO, "%s: the file has changed since it was loaded (its size or "
+				"modification time differ): load it again", st->path);
+	return RF_OK;
+}
+
+enum rf_status rf_safetensors_read_bytes(const rf_safetensors *st, const struct rf_st_entry *e,
+					 uint64_t offset, uint64_t n, void *out)
+{
+	if (offset > e->nbytes || n > e->nbytes - offset)
+		return rf_error(RF_ERR_INVALID, "%s: bytes [%llu, +%llu) are outside tensor '%s'",
+				st->path, (unsigned long long)offset, (unsigned long long)n, e->name);
+	if (e->data) {
+		memcpy(out, (const uint8_t *)e->data + offset, n);
+		return RF_OK;
+	}
+	enum rf_status s = check_unchanged(st);
+	uint8_t *p = out;
+	uint64_t at = e->offset + offset;
+	while (s == RF_OK && n > 0) {
+		ssize_t r = pread(st->fd, p, (size_t)RF_MIN(n, (uint64_t)1 << 30), (off_t)at);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			s = rf_error(RF_ERR_IO, "%s: reading '%s': %s", st->path, e->name, strerror(errno));
+		else if (r == 0)
+			s = rf_error(RF_ERR_IO, "%s: reading '%s': the file ends early (truncated since it "
+				     "was loaded?)", st->path, e->name);
+		else {
+			p += r;
+			at += (uint64_t)r;
+			n -= (uint64_t)r;
+		}
+	}
+	return s;
+}
+
 static enum rf_status map_file(rf_safetensors *st)
 {
-	int fd = open(st->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", st->path, strerror(errno));
+	uint64_t size;
+	enum rf_status s = rf_file_open_read(st->path, &st->fd, &size);   /* regular files only */
+	if (s != RF_OK)
+		return s;
 	struct stat info;
-	enum rf_status s = RF_OK;
-	if (fstat(fd, &info) != 0) {
+	if (fstat(st->fd, &info) != 0) {
 		s = rf_error(RF_ERR_IO, "%s: cannot stat: %s", st->path, strerror(errno));
-	} else if (!S_ISREG(info.st_mode)) {
-		s = rf_error(RF_ERR_IO, "%s: not a regular file", st->path);
 	} else if (info.st_size < 8) {
 		s = rf_error(RF_ERR_FORMAT, "%s: only %lld bytes: a safetensors file starts with an 8-byte "
 			     "header length (empty or truncated file?)", st->path, (long long)info.st_size);
 	} else {
 		st->size = (uint64_t)info.st_size;
-		st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, fd, 0);
+		st->mtime = info.st_mtim;
+		st->map = mmap(NULL, st->size, PROT_READ, MAP_PRIVATE, st->fd, 0);
 		if (st->map == MAP_FAILED) {
 			st->map = NULL;
 			s = rf_error(RF_ERR_IO, "%s: cannot map: %s", st->path, strerror(errno));
 		}
 	}
-	close(fd);
 	return s;
 }
 
@@ -288,6 +348,7 @@ enum rf_status rf_safetensors_open(const char *path, rf_safetensors **out)
 		free(st);
 		return rf_error(RF_ERR_OOM_HOST, "%s: allocating a reader", path);
 	}
+	st->fd = -1;
 	enum rf_status s = map_file(st);
 	if (s != RF_OK)
 		goto fail;
@@ -363,10 +424,16 @@ const char *rf_safetensors_metadata_key(const rf_safetensors *st, uint32_t i)
 
 enum rf_status rf_safetensors_read(const rf_safetensors *st, const char *name, rf_tensor **out)
 {
+	*out = NULL;
 	const struct rf_st_entry *e = rf_safetensors_find(st, name);
 	if (!e)
 		return rf_error(RF_ERR_INVALID, "%s: no tensor named '%s'", st->path, name);
-	return rf_tensor_from_host_data(e->dtype, &e->shape, e->data, out);
+	enum rf_status s = rf_tensor_create_host(e->dtype, &e->shape, out);
+	if (s == RF_OK && (s = rf_safetensors_read_bytes(st, e, 0, e->nbytes, (*out)->host)) != RF_OK) {
+		rf_tensor_destroy(*out);
+		*out = NULL;
+	}
+	return s;
 }
 
 /* }===== */

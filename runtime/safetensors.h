@@ -24,13 +24,24 @@ struct rf_st_entry {
 	const char *name;
 	enum rf_dtype dtype;
 	struct rf_shape shape;
-	const void *data;       /* inside the mapping; valid until close */
+	const void *data;       /* inside the mapping; NULL once unmapped (rf_safetensors_unmap) */
 	uint64_t nbytes;
+	uint64_t offset;        /* of the data in the file */
 };
 
-/* Maps and validates `path`. */
+/* Maps and validates `path` (a regular file: anything else is refused before it is read). */
 enum rf_status rf_safetensors_open(const char *path, rf_safetensors **out);
 void rf_safetensors_close(rf_safetensors *st);
+/* Releases the mapping but keeps the file open: the entries stay (their data pointers
+** become NULL) and rf_safetensors_read_bytes reads through the file. A mapping that
+** outlives loading turns a file truncated by someone else into a SIGBUS; a read fails
+** cleanly instead, and so does any read after the file has changed (its size or
+** modification time differ from when it was opened). */
+void rf_safetensors_unmap(rf_safetensors *st);
+/* Copies `n` bytes at `offset` inside entry e's data into `out` (from the mapping, or
+** from the file once unmapped). */
+enum rf_status rf_safetensors_read_bytes(const rf_safetensors *st, const struct rf_st_entry *e,
+					 uint64_t offset, uint64_t n, void *out);
 const char *rf_safetensors_path(const rf_safetensors *st);
 
 uint32_t rf_safetensors_count(const rf_safetensors *st);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define RF_ERROR_MAX 1024
+/* Room for two paths of PATH_MAX (4096) and the words around them: a long path must not
+** push the reason off the end of its message. */
+#define RF_ERROR_MAX 10240
 
 static _Thread_local char last_message[RF_ERROR_MAX];
 
@@ -57,6 +59,7 @@ const char *rf_status_str(enum rf_status status)
 	case RF_ERR_NO_DEVICE: return "no Vulkan device";
 	case RF_ERR_DEVICE_LOST: return "device lost";
 	case RF_ERR_INTERRUPTED: return "interrupted";
+	case RF_ERR_INTERNAL: return "internal error";
 	}
 	return "unknown status";
 }

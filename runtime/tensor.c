@@ -96,14 +96,21 @@ enum rf_status rf_shape_check(const struct rf_shape *s, enum rf_dtype dt, const 
 {
 	if (s->ndim < 0 || s->ndim > RF_MAX_DIMS)
 		return rf_error(RF_ERR_INVALID, "%s: %d dimensions (at most %d)", what, s->ndim, RF_MAX_DIMS);
+	/* Every dimension counts, a zero one too: [0, 2^62, 2^62] holds no element, but the
+	** strides of its other dimensions (products of the dimensions after them) overflow. */
 	uint64_t bytes = rf_dtype_size(dt);
 	for (int i = 0; i < s->ndim; i++) {
 		if (s->dim[i] < 0)
 			return rf_error(RF_ERR_INVALID, "%s: negative dimension %lld", what,
 					(long long)s->dim[i]);
-		if (s->dim[i] && bytes > (UINT64_MAX >> 2) / (uint64_t)s->dim[i])
-			return rf_error(RF_ERR_INVALID, "%s: shape too large", what);
-		bytes *= (uint64_t)s->dim[i];
+		uint64_t d = s->dim[i] ? (uint64_t)s->dim[i] : 1;
+		if (bytes > (UINT64_MAX >> 2) / d) {
+			char buf[200];
+			return rf_error(RF_ERR_INVALID, "%s: shape %s too large (its size, zero "
+					"dimensions aside, passes 2^62 bytes)", what,
+					rf_shape_str(s, buf, sizeof buf));
+		}
+		bytes *= d;
 	}
 	return RF_OK;
 }
@@ -365,6 +372,51 @@ void rf_convert_to_f32(enum rf_dtype dt, const void *src, float *dst, size_t n)
 	}
 }
 
+bool rf_find_nonfinite(enum rf_dtype dt, const void *data, size_t n, size_t *at)
+{
+	const uint8_t *p = data;
+	for (size_t i = 0; i < n; i++) {
+		bool bad = false;
+		if (dt == RF_F32) {
+			uint32_t v;
+			memcpy(&v, p + 4 * i, 4);
+			bad = (v & 0x7f800000u) == 0x7f800000u;
+		} else if (dt == RF_F16 || dt == RF_BF16) {
+			uint16_t v;
+			memcpy(&v, p + 2 * i, 2);
+			uint16_t exp = dt == RF_F16 ? 0x7c00 : 0x7f80;
+			bad = (v & exp) == exp;
+		} else {
+			return false;
+		}
+		if (bad) {
+			*at = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Float to integer truncates toward zero and saturates, NaN becoming 0: a cast of a value
+** out of range is undefined behaviour. */
+static int64_t saturate_i64(float f)
+{
+	if (isnan(f))
+		return 0;
+	if (f >= 9223372036854775808.0f)
+		return INT64_MAX;
+	return f <= -9223372036854775808.0f ? INT64_MIN : (int64_t)f;
+}
+
+static int32_t saturate_i32(float f)
+{
+	if (isnan(f))
+		return 0;
+	if (f >= 2147483648.0f)
+		return INT32_MAX;
+	return f <= -2147483648.0f ? INT32_MIN : (int32_t)f;
+}
+
 void rf_convert_from_f32(enum rf_dtype dt, const float *src, void *dst, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -372,9 +424,9 @@ void rf_convert_from_f32(enum rf_dtype dt, const float *src, void *dst, size_t n
 		case RF_F32: memcpy((char *)dst + 4 * i, &src[i], 4); break;
 		case RF_F16: { uint16_t v = rf_float_to_half(src[i]); memcpy((char *)dst + 2 * i, &v, 2); break; }
 		case RF_BF16: { uint16_t v = float_to_bf16(src[i]); memcpy((char *)dst + 2 * i, &v, 2); break; }
-		case RF_I64: { int64_t v = (int64_t)src[i]; memcpy((char *)dst + 8 * i, &v, 8); break; }
-		case RF_I32: { int32_t v = (int32_t)src[i]; memcpy((char *)dst + 4 * i, &v, 4); break; }
-		case RF_U8: ((uint8_t *)dst)[i] = (uint8_t)(src[i] < 0 ? 0 : src[i] > 255 ? 255 : src[i]); break;
+		case RF_I64: { int64_t v = saturate_i64(src[i]); memcpy((char *)dst + 8 * i, &v, 8); break; }
+		case RF_I32: { int32_t v = saturate_i32(src[i]); memcpy((char *)dst + 4 * i, &v, 4); break; }
+		case RF_U8: ((uint8_t *)dst)[i] = (uint8_t)(isnan(src[i]) || src[i] < 0 ? 0 : src[i] > 255 ? 255 : src[i]); break;
 		default: RF_ASSERT(!"dtype");
 		}
 	}

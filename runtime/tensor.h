@@ -40,7 +40,8 @@ int64_t rf_shape_numel(const struct rf_shape *s);
 bool rf_shape_equal(const struct rf_shape *a, const struct rf_shape *b);
 /* "[8, 3, 224, 224]" into buf; returns buf. */
 char *rf_shape_str(const struct rf_shape *s, char *buf, size_t size);
-/* Checks dims are >= 0 and the byte size fits in 63 bits. */
+/* Checks dims are >= 0 and the byte size fits in 62 bits, counting a zero dimension as 1
+** (so every stride fits too, even of a shape that holds no element). */
 enum rf_status rf_shape_check(const struct rf_shape *s, enum rf_dtype dt, const char *what);
 
 static inline int64_t rf_tensor_numel(const rf_tensor *t) { return rf_shape_numel(&t->shape); }
@@ -80,10 +81,14 @@ enum rf_status rf_tensor_rows(rf_ctx *ctx, const rf_tensor *t, int64_t first, in
 enum rf_status rf_tensor_reshape(rf_tensor *t, const struct rf_shape *s);
 
 /* Converts n values to f32 / from f32 (F16, BF16 exact widening; narrowing rounds to
-** nearest even; integer dtypes convert by value). */
+** nearest even; to integer dtypes by value, truncated toward zero and saturated, NaN
+** becoming 0). */
 void rf_convert_to_f32(enum rf_dtype dt, const void *src, float *dst, size_t n);
 void rf_convert_from_f32(enum rf_dtype dt, const float *src, void *dst, size_t n);
 float rf_half_to_float(uint16_t h);
+/* Whether any of n values of dtype dt is NaN or infinite, and the first one's index in
+** *at; always false for integer dtypes. Reads the exponent bits (fast, no conversion). */
+bool rf_find_nonfinite(enum rf_dtype dt, const void *data, size_t n, size_t *at);
 uint16_t rf_float_to_half(float f);
 
 #endif

@@ -4,7 +4,6 @@ local util = require("refract.util")
 local data = require("refract.data")
 local ablate = require("refract.ablate")
 local provenance = require("refract.provenance")
-local svg = require("refract.svg")
 
 local usage = [==[
 usage: refract ablate --decomposition DEC --classifier FILE[:NAME] --labels FILE[:NAME]
@@ -141,20 +140,9 @@ if result.groups then
 end
 
 if opts.chart then
-  local xs, ticks = {}, {}
-  for k = 0, dec.layers do
-    xs[#xs + 1] = k
-    ticks[#ticks + 1] = k == 0 and "none" or k == 1 and "1" or string.format("1..%d", k)
-  end
-  local text = svg.line_chart({
-    title = "Accuracy as attention layers are mean-ablated",
-    note = string.format("%d images, %d classes; layers 1..k mean-ablated (heads summed), MLPs kept",
-      dec.count, classes),
-    x_label = "attention layers mean-ablated", y_label = "top-1 accuracy (%)",
-    x = xs, x_tick_labels = ticks, y_min = 0,
-    series = { { name = "accuracy", values = result.attention_layer_ablations } }, value_labels = true,
-  })
-  data.write_text(opts.chart, text)
+  data.write_text(opts.chart, ablate.chart({ { name = "accuracy", values = result.attention_layer_ablations } },
+    dec.layers, { note = string.format("%d images, %d classes; layers 1..k mean-ablated (heads summed), MLPs kept",
+      dec.count, classes) }))
 end
 
 local inputs = { opts.decomposition, opts.classifier, opts.labels }

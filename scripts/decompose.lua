@@ -3,13 +3,19 @@ local refract = require("refract")
 local util = require("refract.util")
 local Progress = require("refract.progress")
 local chunks = require("refract.chunks")
+local merge = require("refract.merge")
+local workers = require("refract.workers")
+local batches_of = require("refract.batches").batches
+local output = require("refract.output")
 
 local usage = [==[
-usage: refract decompose --model DIR (--images FILE... | --dir DIR | --list FILE |
-                         --pixels FILE[:TENSOR]) [--spatial] [--centering reference|exact]
+usage: refract decompose --model DIR (--images FILE... | --dir DIR [--pattern GLOB]
+                         [--exclude GLOB] | --list FILE | --pixels FILE[:TENSOR])
+                         [--spatial] [--centering reference|exact]
                          [--reduce AXES] [--project FILE[:TENSOR]] [--mean-only]
-                         [--chunks DIR [--chunk-size N]] [--batch N] [--dtype f32|f16]
-                         --out OUT.safetensors
+                         [--chunks DIR [--chunk-size N] [--shard K/N | --devices LIST]]
+                         [--on-error abort|skip] [--batch N] [--dtype f32|f16]
+                         --out OUT.safetensors|OUT.npz
 
 Splits each image's normalised embedding e/||e|| into the direct contributions of the
 vision tower's components (Gandelsman et al., ICLR 2024; definitions in the README):
@@ -24,6 +30,9 @@ N x N x heads x width is ever formed.
   --model DIR          a CLIP checkpoint directory (open_clip or Hugging Face layout)
   --images FILE...     images to decompose
   --dir DIR            every .png/.jpg/.jpeg under DIR (recursively, sorted by path)
+  --pattern GLOB       with --dir: only the images matching GLOB (a file name glob such
+                       as '*.png', or with a '/' a glob of the path below DIR)
+  --exclude GLOB       with --dir: leave out the images matching GLOB
   --list FILE          one image path per line (relative to the list's folder)
   --pixels FILE[:NAME] preprocessed pixels [B, 3, S, S] (.npy, or a tensor of a
                        .safetensors file, default name: pixels)
@@ -37,12 +46,21 @@ N x N x heads x width is ever formed.
   --mean-only          write only the means over all images (mean_attn_heads, mean_mlps,
                        mean_cls_attn, mean_attn_spatial with --spatial) and the count
   --chunks DIR         write per-image results to DIR/part-NNNNNN.safetensors as they are
-                       made; a run that was interrupted continues where it stopped
+                       made; a run that was interrupted continues where it stopped, and
+                       runs with --shard share the folder (refract merge joins them)
   --chunk-size N       images per chunk file (default 256; a multiple of --batch)
+  --shard K/N          do only chunks K, K+N, K+2N, ... (chunk k belongs to shard
+                       ((k-1) mod N) + 1; chunks and shards count from 1), so N runs on
+                       any machines sharing DIR make exactly the chunks of one run;
+                       no --out (refract merge --chunks DIR --out FILE writes it)
+  --devices LIST       all, or Vulkan device indices such as 0,2: one worker process per
+                       device (REFRACT_DEVICE), all taking chunks from the same queue
+  --on-error MODE      abort (default): an image that cannot be read stops the run, named;
+                       skip: it is left out and listed in the output's `skipped` metadata
   --batch N            images per device batch (default: as many as fit, at most 32)
   --dtype f32|f16      weights on the device (default f32)
-  --out FILE           the output .safetensors file (per-image results and the means,
-                       or with --chunks/--mean-only the means)
+  --out FILE           the output .safetensors file, or .npz for NumPy (per-image results
+                       and the means, or with --chunks/--mean-only the means)
 ]==]
 
 local opts = util.parse_args(arg, {
@@ -50,13 +68,31 @@ local opts = util.parse_args(arg, {
   list = { arg = true }, pixels = { arg = true }, spatial = {}, centering = { arg = true },
   reduce = { arg = true }, project = { arg = true }, mean_only = {}, chunks = { arg = true },
   chunk_size = { arg = true }, batch = { arg = true }, dtype = { arg = true }, out = { arg = true },
+  shard = { arg = true }, devices = { arg = true }, on_error = { arg = true },
+  pattern = { arg = true }, exclude = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
 if not opts.model then usage_error("--model DIR is required") end
-if not opts.out then usage_error("--out FILE is required") end
+local shard, shards
+if opts.shard then
+  if not opts.chunks then usage_error("--shard needs --chunks DIR") end
+  if opts.devices then usage_error("give --shard or --devices, not both") end
+  if opts.out then
+    usage_error("a shard writes no --out: once all shards are done, refract merge --chunks DIR --out FILE")
+  end
+  shard, shards = chunks.parse_shard(opts.shard)
+elseif not opts.out then
+  usage_error("--out FILE is required")
+else
+  output.check_tensors(opts.out)
+end
+if opts.devices and not opts.chunks then usage_error("--devices needs --chunks DIR") end
+local on_error = opts.on_error or "abort"
+if on_error ~= "abort" and on_error ~= "skip" then usage_error("--on-error must be abort or skip, not " .. on_error) end
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
 if sources ~= 1 then usage_error("give exactly one of --images, --dir, --list or --pixels") end
+if (opts.pattern or opts.exclude) and not opts.dir then usage_error("--pattern and --exclude go with --dir") end
 local centering = opts.centering or "reference"
 if centering ~= "reference" and centering ~= "exact" then
   usage_error("--centering must be reference or exact, not " .. centering)
@@ -67,9 +103,11 @@ if opts.chunks and opts.pixels then usage_error("--chunks needs --images, --dir 
 
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
-local decompose_opts = { spatial = opts.spatial or false, reduce = reduce, project = project,
-                         centering = centering }
-local batch = tonumber(opts.batch or model:max_decompose_batch(decompose_opts))
+-- One decomposer for the whole run: the fold of the model, the projection and the
+-- centring is built once, and the scratch is reused from batch to batch.
+local decomposer = model:decomposer({ spatial = opts.spatial or false, reduce = reduce,
+                                      project = project, centering = centering })
+local batch = tonumber(opts.batch or decomposer:max_batch())
 if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
 local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }
 if opts.spatial then table.insert(names, 1, "attn_spatial") end
@@ -89,7 +127,8 @@ local function batches()
       return part, first - count, count
     end
   end
-  local ds = refract.dataset({ dir = opts.dir, list = opts.list, files = opts.images })
+  local ds = refract.dataset({ dir = opts.dir, list = opts.list, files = opts.images, pattern = opts.pattern,
+                               exclude = opts.exclude })
   return #ds, ds, nil
 end
 
@@ -128,7 +167,7 @@ local function write_means(out_path, count, extra)
   local out = extra or {}
   for name, s in pairs(sums) do out["mean_" .. name] = s / count end
   out.count = refract.tensor({ count }, "i64")
-  refract.write(out_path, out, metadata)
+  output.write_tensors(out_path, out, metadata)
 end
 
 local progress = Progress.new(total)
@@ -138,42 +177,62 @@ if opts.chunks then
   if not chunk_size or chunk_size < batch or chunk_size % batch ~= 0 then
     usage_error("--chunk-size must be a positive multiple of --batch (" .. batch .. ")")
   end
-  local store = chunks.open(opts.chunks, dataset, chunk_size, metadata)
-  -- The means are built from each chunk's stored sums, in chunk order, whether the chunk
-  -- was made now or by an earlier run: an interrupted run ends with the same bytes.
-  for k = 1, store.count do
-    if not store:done(k) then
-      local collected = {}
-      for pixels, _, count in dataset:batches({ batch = batch, model = model, start = store:first(k),
-                                                 stop = store:last(k) }) do
-        local d = model:decompose(pixels, decompose_opts)
-        pixels:free()
-        for _, name in ipairs(names) do
-          collected[name] = collected[name] or {}
-          table.insert(collected[name], d[name]:host())
-        end
-        for _, t in pairs(d) do t:free() end
-        progress:add(count)
+  local record = chunks.record(metadata, {
+    chunk_size = tostring(chunk_size), batch = tostring(batch), dtype = opts.dtype or "f32",
+    mean_only = tostring(opts.mean_only or false), on_error = on_error, project = opts.project,
+  }, opts.model, opts.project)
+  local store = chunks.open(opts.chunks, dataset, record, { plain = not shard })
+  local on_done = function(n) progress:add(n) end
+  if opts.devices then
+    -- One worker per device on the same chunk queue; this process waits, then checks.
+    decomposer:free()
+    model:free()
+    local shown = 0
+    workers.run("decompose", workers.arguments(arg, { devices = true, out = true, batch = true },
+      { "--shard", "1/1", "--batch", tostring(batch) }), workers.parse(opts.devices), function()
+        store:renew()
+        local finished = store:finished()
+        progress:add(math.min(finished * chunk_size, total) - shown)
+        shown = math.min(finished * chunk_size, total)
+      end)
+    on_done = function() end
+  end
+  -- Chunk k is made by whichever process claims it first; the others wait for it.
+  for k, lock in store:claims(shard or 1, shards or 1, on_done) do
+    local collected, skipped = {}, {}
+    for pixels, _, count in batches_of(dataset, { batch = batch, model = model, start = store:first(k),
+                                                  stop = store:last(k) }, on_error, skipped) do
+      local d = decomposer:run(pixels)
+      pixels:free()
+      for _, name in ipairs(names) do
+        collected[name] = collected[name] or {}
+        table.insert(collected[name], d[name]:host())
       end
-      store:write(k, collected, opts.mean_only and {} or names)
-    else
-      progress:add(store:images_in(k))
+      for _, t in pairs(d) do t:free() end
+      store:renew(lock)  -- other hosts take over locks that are not renewed
+      progress:add(count)
     end
-    local totals = store:read_sums(k)
-    add_totals(totals)
-    for _, t in pairs(totals) do t:free() end
+    store:write(k, lock, collected, opts.mean_only and {} or names, skipped)
   end
   local elapsed, rate = progress:finish()
-  write_means(opts.out, total)
+  if shard then
+    print(string.format("shard %d/%d: its %d of the %d chunks are finished in %s (%.1f s, %.2f images/s)",
+      shard, shards, (store.count - shard) // shards + 1, store.count, opts.chunks, elapsed, rate))
+    return
+  end
+  -- The means come from each chunk's stored sums, in chunk order, whoever made the chunk
+  -- and whenever: an interrupted or shared run ends with the same bytes.
+  local images = merge.write(opts.chunks, opts.out, true)
+  store:close()
   print(string.format("decomposed %d images in %.1f s (%.2f images/s); %d chunk files in %s; means in %s",
-    total, elapsed, rate, store.count, opts.chunks, opts.out))
+    images, elapsed, rate, store.count, opts.chunks, opts.out))
   return
 end
 
-local collected = {}
-local next_batch = pixel_batches or dataset:batches({ batch = batch, model = model })
+local collected, skipped = {}, {}
+local next_batch = pixel_batches or batches_of(dataset, { batch = batch, model = model }, on_error, skipped)
 for pixels, _, count in next_batch do
-  local d = model:decompose(pixels, decompose_opts)
+  local d = decomposer:run(pixels)
   pixels:free()
   add_batch(d)
   if not opts.mean_only then
@@ -188,6 +247,14 @@ end
 local elapsed, rate = progress:finish()
 local out = {}
 for name, list in pairs(collected) do out[name] = refract.cat(list, 1) end
-if dataset then metadata.paths = refract.json_encode(chunks.paths(dataset, 1, total)) end
-write_means(opts.out, total, out)
+local count = total - #skipped
+if dataset then
+  local rows, s = {}, 1
+  for i = 1, total do
+    if skipped[s] and skipped[s][1] == dataset:path(i) then s = s + 1 else rows[#rows + 1] = dataset:path(i) end
+  end
+  metadata.paths = refract.json_encode(rows)
+  if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
+end
+write_means(opts.out, count, out)
 print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s", total, elapsed, rate, opts.out))

@@ -1,120 +1,67 @@
--- refract demo: the main job: zero-shot shape, colour and position of example images with the bundled model
+-- refract demo: the main job: the paper's analyses told on the bundled model and its world
 local refract = require("refract")
 local util = require("refract.util")
-
-local usage = [==[
-usage: refract demo [--model DIR] [--dtype f32|f16]
-
-Without --model: loads the bundled tinyclip-shapes model (a small CLIP trained on a
-world of coloured shapes), encodes its example images and prints its zero-shot answers
-for shape, colour and position next to each image's caption.
-With --model DIR (a CLIP checkpoint directory): encodes the bundled public-domain photos
-and prints zero-shot answers over a few descriptions.
-]==]
-
-local opts = util.parse_args(arg, { model = { arg = true }, dtype = { arg = true } }, usage)
-if opts.help then io.write(usage) return end
+local report = require("refract.report")
 
 local home = refract.home()
+local usage = [==[
+usage: refract demo [--report DIR] [--model DIR [--classes FILE] [--templates FILE]]
+                    [--dtype f32|f16]
+
+Without --model: the paper's story on the bundled tinyclip-shapes model (a small CLIP
+trained on a world of coloured shapes) and 300 labelled images of its world with their
+masks (scripts/data/datasets/shapes-world): zero-shot accuracy per attribute, the
+mean-ablation study (which layers carry the direct effect), TextSpan roles of the last
+layers' heads, zero-shot segmentation against the masks, and retrieval by one head.
+All of it from one decomposition of the images.
+
+With --model DIR (a CLIP checkpoint directory): zero-shot classification of the bundled
+photos (scripts/data/images) with ImageNet's classes and the bundled templates, each
+photo's segmentation map for its top class and what each head of the last layer adds to
+that class, patch by patch.
+
+Prints a short summary and writes a report folder: report.md (Markdown, the pictures
+linked), the pictures (PNG, SVG) and results.json (every number, with the provenance).
+
+  --report DIR       the report folder (default ./refract-demo-report; made if missing)
+  --model DIR        a CLIP checkpoint (open_clip or Hugging Face layout)
+  --classes FILE     with --model: class names (default: ImageNet's 1000)
+  --templates FILE   with --model: prompt templates (default: the bundled 40; on a CPU
+                     device a ViT-B's text tower takes minutes for 40 x 1000 prompts:
+                     fewer templates make it faster)
+  --dtype f32|f16    weights on the device (default f32)
+]==]
+
+local opts = util.parse_args(arg, {
+  model = { arg = true }, dtype = { arg = true }, report = { arg = true }, classes = { arg = true },
+  templates = { arg = true },
+}, usage)
+if opts.help then io.write(usage) return end
+local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
+if #opts._ > 0 then usage_error("unexpected argument " .. opts._[1]) end
+if (opts.classes or opts.templates) and not opts.model then
+  usage_error("--classes and --templates go with --model")
+end
+if opts.dtype and opts.dtype ~= "f32" and opts.dtype ~= "f16" then usage_error("--dtype must be f32 or f16") end
+local report_dir = (opts.report or "refract-demo-report"):gsub("/+$", "")
+report.check_dir(report_dir)
+
 local d = refract.device()
 print(string.format("refract %s on %s (%s)", refract.version, d.name, d.type))
 
--- Cosine similarities of every row of a with every row of b, as Lua tables.
-local function cosine_table(a, b)
-  local function unit_rows(t)
-    local rows = t:totable()
-    for _, r in ipairs(rows) do
-      local n = 0
-      for _, v in ipairs(r) do n = n + v * v end
-      n = math.sqrt(n)
-      for j = 1, #r do r[j] = r[j] / n end
-    end
-    return rows
-  end
-  local x, y = unit_rows(a), unit_rows(b)
-  local sims = {}
-  for i, r in ipairs(x) do
-    sims[i] = {}
-    for j, s in ipairs(y) do
-      local dot = 0
-      for k = 1, #r do dot = dot + r[k] * s[k] end
-      sims[i][j] = dot
-    end
-  end
-  return sims
+if opts.model then
+  require("refract.demo_photos").run({ report = report_dir, model = opts.model, dtype = opts.dtype,
+                                       classes = opts.classes, templates = opts.templates, home = home })
+else
+  require("refract.demo_shapes").run({ report = report_dir, dtype = opts.dtype, home = home })
 end
 
-local function argmax(row)
-  local best = 1
-  for j = 2, #row do if row[j] > row[best] then best = j end end
-  return best
-end
-
-local function zero_shot(model, image_embeds, labels, template)
-  local prompts = {}
-  for i, l in ipairs(labels) do prompts[i] = template:gsub("{}", l) end
-  local sims = cosine_table(image_embeds, model:encode_texts(prompts))
-  local answers = {}
-  for i, row in ipairs(sims) do answers[i] = labels[argmax(row)] end
-  return answers
-end
-
-local function bundled_demo()
-  local dir = home .. "/scripts/data/models/tinyclip-shapes"
-  local model = refract.load(dir, { dtype = opts.dtype })
-  print("model: tinyclip-shapes (" .. model:config().description .. ")")
-  local examples = refract.json_read(dir .. "/examples/captions.json")
-  local paths = {}
-  for i, e in ipairs(examples) do paths[i] = dir .. "/examples/" .. e.image end
-  local embeds = model:encode_images(refract.preprocess(paths, model))
-  local families = {
-    { "shape", { "circle", "square", "triangle", "star", "cross", "diamond", "heart", "ring" }, "a photo of a {}." },
-    { "colour", { "red", "green", "blue", "yellow", "purple", "orange", "white", "black" }, "a photo of a {} object." },
-    { "position", { "top left", "top right", "bottom left", "bottom right", "center" }, "an object at the {}." },
-  }
-  local answers, right, total = {}, {}, 0
-  for f, fam in ipairs(families) do
-    answers[f] = zero_shot(model, embeds, fam[2], fam[3])
-    right[f] = 0
-  end
+if not opts.model then
   print("")
-  print(string.format("%-7s %-10s %-9s %-13s %s", "image", "shape", "colour", "position", "caption"))
-  for i, e in ipairs(examples) do
-    local cells = {}
-    for f, fam in ipairs(families) do
-      local truth = e.attributes[fam[1]]
-      local ok = answers[f][i] == truth
-      if ok then right[f] = right[f] + 1 end
-      cells[f] = answers[f][i] .. (ok and "" or "*")
-    end
-    total = total + 1
-    print(string.format("%-7s %-10s %-9s %-13s %s", e.image, cells[1], cells[2], cells[3], e.caption))
-  end
-  print("")
-  for f, fam in ipairs(families) do
-    print(string.format("%-8s %d/%d agree with the image's attributes", fam[1], right[f], total))
-  end
-  print("(* marks an answer that differs from the attributes)")
+  print("Real checkpoints load as published, no conversion: e.g. open_clip's")
+  print("  https://huggingface.co/timm/vit_base_patch16_clip_224.openai  (ViT-B/16, OpenAI)")
+  print("  https://huggingface.co/laion/CLIP-ViT-L-14-laion2B-s32B-b82K  (ViT-L/14, LAION)")
+  print("(open_clip_config.json + open_clip_model.safetensors), or Hugging Face's")
+  print("  https://huggingface.co/openai/clip-vit-base-patch16  (config.json, model.safetensors,")
+  print("  vocab.json, merges.txt); then: refract demo --model DIR")
 end
-
-local function photos_demo()
-  local model = refract.load(opts.model, { dtype = opts.dtype })
-  print("model: " .. opts.model .. " (" .. model:config().description .. ")")
-  local names = { "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg" }
-  local paths = {}
-  for i, n in ipairs(names) do paths[i] = home .. "/scripts/data/images/" .. n end
-  local embeds = model:encode_images(refract.preprocess(paths, model))
-  local labels = { "an astronaut", "a cat", "a cup of coffee", "a rocket launch", "galaxies in deep space" }
-  local answers = zero_shot(model, embeds, labels, "a photo of {}.")
-  for i, n in ipairs(names) do print(string.format("%-24s %s", n, answers[i])) end
-end
-
-if opts.model then photos_demo() else bundled_demo() end
-print("")
-print("Real checkpoints load as published, no conversion: e.g. open_clip's")
-print("  https://huggingface.co/timm/vit_base_patch16_clip_224.openai  (ViT-B/16, OpenAI)")
-print("  https://huggingface.co/laion/CLIP-ViT-L-14-laion2B-s32B-b82K  (ViT-L/14, LAION)")
-print("  https://huggingface.co/laion/CLIP-ViT-H-14-laion2B-s32B-b79K  (ViT-H/14, LAION)")
-print("(open_clip_config.json + open_clip_model.safetensors), or Hugging Face's")
-print("  https://huggingface.co/openai/clip-vit-base-patch16  (config.json, model.safetensors,")
-print("  vocab.json, merges.txt); then: refract demo --model DIR")

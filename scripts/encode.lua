@@ -1,10 +1,14 @@
 -- refract encode: encode images and texts with a CLIP model into a safetensors file
 local refract = require("refract")
 local util = require("refract.util")
+local output = require("refract.output")
+local Progress = require("refract.progress")
 
 local usage = [==[
-usage: refract encode --model DIR [--images FILE...] [--pixels FILE[:TENSOR]]
-                      [--texts FILE] [--dtype f32|f16] --out OUT.safetensors
+usage: refract encode --model DIR [--images FILE... | --dir DIR [--pattern GLOB]
+                      [--exclude GLOB] | --list FILE | --pixels FILE[:TENSOR]]
+                      [--texts FILE] [--batch N] [--dtype f32|f16]
+                      --out OUT.safetensors|OUT.npz
 
 Encodes images and/or texts with the CLIP model in DIR (open_clip layout:
 open_clip_config.json + open_clip_model.safetensors; or Hugging Face layout:
@@ -16,38 +20,66 @@ config.json + model.safetensors + vocab.json + merges.txt) and writes:
 
   --model DIR          the model directory
   --images FILE...     PNG or JPEG files, preprocessed as the model's config says
+  --dir DIR            every .png/.jpg/.jpeg under DIR (recursively, sorted by path)
+  --pattern GLOB       with --dir: only the images matching GLOB (a file name glob such
+                       as '*.png', or with a '/' a glob of the path below DIR)
+  --exclude GLOB       with --dir: leave out the images matching GLOB
+  --list FILE          one image path per line (relative to the list's folder)
   --pixels FILE[:NAME] already preprocessed pixels [B, 3, S, S] from a .npy file or a
                        tensor of a .safetensors file (default name: pixels)
   --texts FILE         a JSON list of strings, or a .txt file with one string per line
   --dtype f32|f16      weights on the device (default f32; f16 halves their memory)
-  --batch N            images per device batch (default: as many as fit)
-  --out FILE           the output .safetensors file
+  --batch N            images per device batch (default 32)
+  --out FILE           the output .safetensors file, or .npz for NumPy; images read from
+                       files record their paths in the metadata (`paths`, a JSON list),
+                       as `refract decompose` does
 ]==]
 
 local opts = util.parse_args(arg, {
   model = { arg = true }, images = { arg = true, many = true }, pixels = { arg = true },
   texts = { arg = true }, dtype = { arg = true }, out = { arg = true }, batch = { arg = true },
+  dir = { arg = true }, list = { arg = true }, pattern = { arg = true }, exclude = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 if not opts.model then error("--model DIR is required\n" .. usage, 0) end
 if not opts.out then error("--out FILE is required\n" .. usage, 0) end
-if not (opts.images or opts.pixels or opts.texts) then
-  error("nothing to encode: give --images, --pixels and/or --texts\n" .. usage, 0)
+output.check_tensors(opts.out)
+local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
+if sources == 0 and not opts.texts then
+  error("nothing to encode: give --images, --dir, --list, --pixels and/or --texts\n" .. usage, 0)
 end
-if opts.images and opts.pixels then error("give either --images or --pixels, not both", 0) end
+if sources > 1 then error("give one of --images, --dir, --list or --pixels, not several", 0) end
+if (opts.pattern or opts.exclude) and not opts.dir then error("--pattern and --exclude go with --dir", 0) end
+local batch = math.tointeger(tonumber(opts.batch or 32))
+if not batch or batch < 1 then error("--batch must be a positive integer", 0) end
 
+-- The images are listed before the model is loaded, so a wrong path fails fast.
+local dataset
+if opts.images or opts.dir or opts.list then
+  dataset = refract.dataset({ files = opts.images, dir = opts.dir, list = opts.list, pattern = opts.pattern,
+                              exclude = opts.exclude })
+end
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local out = {}
+local metadata = { model = opts.model, producer = "refract " .. refract.version }
 
-local pixels
-if opts.images then
-  pixels = refract.preprocess(opts.images, model)
+if dataset then
+  local progress = Progress.new(#dataset)
+  local pixels, embeds = {}, {}
+  for p, _, count in dataset:batches({ batch = batch, model = model }) do
+    embeds[#embeds + 1] = model:encode_images(p)
+    pixels[#pixels + 1] = p
+    progress:add(count)
+  end
+  progress:finish()
+  out.pixels = #pixels == 1 and pixels[1] or refract.cat(pixels, 1)
+  out.image_embeds = #embeds == 1 and embeds[1] or refract.cat(embeds, 1)
+  local paths = {}
+  for i = 1, #dataset do paths[i] = dataset:path(i) end
+  metadata.paths = refract.json_encode(paths)
 elseif opts.pixels then
-  pixels = util.read_tensor(opts.pixels, "pixels")
-end
-if pixels then
-  out.pixels = pixels
-  out.image_embeds = model:encode_images(pixels)
+  out.pixels = util.read_tensor(opts.pixels, "pixels")
+  out.image_embeds = model:encode_images(out.pixels)
 end
 
 if opts.texts then
@@ -56,7 +88,7 @@ if opts.texts then
   out.text_embeds = model:encode_texts(out.text_tokens)
 end
 
-refract.write(opts.out, out, { model = opts.model, producer = "refract " .. refract.version })
+output.write_tensors(opts.out, out, metadata)
 local parts = {}
 for _, k in ipairs({ "pixels", "image_embeds", "text_tokens", "text_embeds" }) do
   if out[k] then parts[#parts + 1] = k .. " " .. util.shape_str(out[k]) end

@@ -17,7 +17,7 @@
 
 /* {===== tokenizer files */
 
-static size_t test_byte_char(unsigned b, char *out)
+size_t rf_test_byte_char(unsigned b, char *out)
 {
 	unsigned n = 0, cp = b;
 	bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
@@ -73,7 +73,7 @@ bool rf_test_write_hf_vocab(const char *vocab_gz, const char *vocab_path, const 
 				if (printable != (pass == 0))
 					continue;
 				char s[16];
-				test_byte_char(b, s);
+				rf_test_byte_char(b, s);
 				if (end)
 					strcat(s, "</w>");
 				json_object_set_new(vocab, s, json_integer(id++));

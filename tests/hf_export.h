@@ -8,6 +8,11 @@
 #define RF_TESTS_HF_EXPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* The character GPT-2/CLIP write for byte b (UTF-8, NUL-terminated, in out[3]); returns
+** its length. */
+size_t rf_test_byte_char(unsigned b, char *out);
 
 /* vocab.json and merges.txt from open_clip's bpe_simple_vocab_16e6.txt.gz. */
 bool rf_test_write_hf_vocab(const char *vocab_gz, const char *vocab_path, const char *merges_path);

@@ -1,19 +1,24 @@
 /*
 ** test_clip_errors.c: every bad model directory gets a clear error and no crash: missing
 ** or inconsistent config, unsupported architectures, pickled checkpoints, missing or
-** misshapen tensors, truncated weights, bad pixels and tokens.
+** misshapen tensors, truncated weights, bad pixels and tokens; sizes whose arithmetic
+** overflowed, a path past 1023 characters, NaN in weights or pixels, and a checkpoint
+** truncated after loading.
 */
 #include "harness.h"
 #include "golden.h"
 #include "clip.h"
 #include "context.h"
+#include "decompose.h"
 #include "safetensors.h"
 #include "safetensors_write.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *tmp;
 
@@ -106,6 +111,78 @@ static void test_configs(rf_ctx *ctx)
 	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "not a CLIP model");
 }
 
+/* Sizes whose products or conversions overflowed: grid x grid past an int, width x
+** mlp_ratio converted to int from 1e30 (undefined behaviour), mean and std past a float,
+** a size [2^32 + 32, ...] cut to 32 by a cast, epsilons past a float. */
+static void test_config_arithmetic(rf_ctx *ctx)
+{
+	static const struct {
+		const char *name, *vision, *preprocess, *needle;
+	} cases[] = {
+		{ "grid", "{\"image_size\": 9999999, \"patch_size\": 1, \"width\": 64, \"head_width\": 16}", "{}",
+		  "9999999 x 9999999 patches" },
+		{ "ratio", "{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"head_width\": 16, "
+		  "\"mlp_ratio\": 1e30}", "{}", "mlp_ratio must be a positive number below 1e+07" },
+		{ "ratio_width", "{\"image_size\": 32, \"patch_size\": 8, \"width\": 9999984, \"head_width\": 16, "
+		  "\"mlp_ratio\": 1000}", "{}", "vision MLP width 9999984 x mlp_ratio 1000" },
+		{ "mean", "{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"head_width\": 16}",
+		  "{\"mean\": [1e300, 0, 0], \"size\": 32}", "preprocess_cfg.mean entry 1 (1e+300) is not a finite float" },
+		{ "std", "{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"head_width\": 16}",
+		  "{\"std\": [1, 1e39, 1], \"size\": 32}", "preprocess_cfg.std entry 2" },
+		{ "size_cast", "{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"head_width\": 16}",
+		  "{\"size\": [4294967328, 4294967328]}", "preprocess_cfg.size must be a positive integer" },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(cases); i++) {
+		char text[2048];
+		snprintf(text, sizeof text,
+			 "{\"model_cfg\": {\"embed_dim\": 32, \"vision_cfg\": %s}, \"preprocess_cfg\": %s}",
+			 cases[i].vision, cases[i].preprocess);
+		const char *d = subdir(cases[i].name);
+		write_file(d, "open_clip_config.json", text);
+		expect_load_error(ctx, d, RF_ERR_FORMAT, cases[i].needle);
+	}
+	const char *d = subdir("hf_eps");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"image_size\": 32, "
+		   "\"patch_size\": 8, \"hidden_size\": 64, \"num_attention_heads\": 4, \"layer_norm_eps\": 1e60}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "layer_norm_eps must be a positive number below 1");
+	/* Positive in double but 0 in float32 (found by fuzz_config): LayerNorm would divide by 0. */
+	d = subdir("hf_eps_tiny");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"image_size\": 32, "
+		   "\"patch_size\": 8, \"hidden_size\": 64, \"num_attention_heads\": 4, \"layer_norm_eps\": 1e-95}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "below float32's smallest normal number");
+}
+
+/* A model folder whose path is longer than 1023 characters: the path was cut to 1023
+** characters, which named (and loaded) another folder. Here the cut path is a complete
+** model and the real one an empty folder beside it: the load must fail. */
+static void test_long_path(rf_ctx *ctx)
+{
+	size_t cap = 1400, n = strlen(tmp);
+	char *p = malloc(cap);
+	memcpy(p, tmp, n + 1);
+	while (n < 1000) {   /* components of 200 characters (a name holds at most 255) */
+		size_t k = RF_MIN((size_t)200, 1021 - n);
+		p[n++] = '/';
+		memset(p + n, 'd', k);
+		n += k;
+		p[n] = '\0';
+		CHECK(mkdir(p, 0755) == 0);
+	}
+	/* p is now 1022 characters: "<p>m" (1023) holds the model, "<p>mX" nothing. */
+	strcpy(p + n, "m");
+	CHECK(strlen(p) == 1023 && mkdir(p, 0755) == 0);
+	write_file(p, "open_clip_config.json", config(tiny_vision));
+	link_weights(p);
+	strcpy(p + n, "mX");
+	CHECK(mkdir(p, 0755) == 0);
+	rf_clip *m = NULL;
+	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
+	CHECK_FAILS(rf_clip_load(ctx, p, &opt, &m), RF_ERR_IO, "no open_clip_config.json or config.json");
+	CHECK(m == NULL);
+	rf_clip_destroy(m);
+	free(p);
+}
+
 static void test_weights(rf_ctx *ctx)
 {
 	/* The config says width 96 where the weights have 64: the first tensor read names it. */
@@ -155,6 +232,71 @@ static void test_weights(rf_ctx *ctx)
 		 rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), d);
 	CHECK(system(cmd) == 0);
 	expect_load_error(ctx, d, RF_ERR_FORMAT, "past the end of the file");
+
+	/* A NaN or an infinity in a weight would flow into every output: refused, naming it. */
+	static const struct { const char *name; float value; const char *needle; } poisoned[] = {
+		{ "visual.ln_pre.weight", NAN, "'visual.ln_pre.weight' holds NaN at element 5" },
+		{ "token_embedding.weight", INFINITY, "'token_embedding.weight' holds infinity at element 7" },
+	};
+	for (size_t p = 0; p < RF_ARRAY_LEN(poisoned); p++) {
+		char name[32];
+		snprintf(name, sizeof name, "nan%zu", p);
+		d = subdir(name);
+		write_file(d, "open_clip_config.json", config(tiny_vision));
+		CHECK_OK(rf_safetensors_open(rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), &st));
+		n = rf_safetensors_count(st);
+		items = calloc(n, sizeof *items);
+		tensors = calloc(n, sizeof *tensors);
+		for (uint32_t i = 0; i < n; i++) {
+			const struct rf_st_entry *e = rf_safetensors_entry(st, i);
+			CHECK_OK(rf_tensor_from_host_data(e->dtype, &e->shape, e->data, &tensors[i]));
+			if (!strcmp(e->name, poisoned[p].name) && e->dtype == RF_F32)
+				((float *)tensors[i]->host)[p ? 7 : 5] = poisoned[p].value;
+			items[i] = (struct rf_st_item){ e->name, tensors[i] };
+		}
+		snprintf(path, sizeof path, "%s/open_clip_model.safetensors", d);
+		CHECK_OK(rf_safetensors_write(path, items, n, NULL));
+		for (uint32_t i = 0; i < n; i++)
+			rf_tensor_destroy(tensors[i]);
+		free(tensors);
+		free(items);
+		rf_safetensors_close(st);
+		expect_load_error(ctx, d, RF_ERR_FORMAT, poisoned[p].needle);
+	}
+}
+
+/* The checkpoint truncated (or rewritten) after the model was loaded: it stayed mapped
+** for the token rows and the folding, and the next read was a SIGBUS. Now it is closed
+** after loading and those reads fail with a message. */
+static void test_truncated_after_load(rf_ctx *ctx)
+{
+	const char *d = subdir("shrinks");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	link_weights(d);
+	rf_clip *m = NULL;
+	struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
+	CHECK_OK(rf_clip_load(ctx, d, &opt, &m));
+	if (!m)
+		return;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/open_clip_model.safetensors", d);
+	CHECK(truncate(path, 4096) == 0);
+	const char *texts[] = { "a photo" };
+	rf_tensor *tokens = NULL, *e = NULL, *pixels = NULL;
+	CHECK_OK(rf_clip_tokenize(m, texts, 1, &tokens));
+	CHECK_FAILS(rf_clip_encode_tokens(m, tokens, &e), RF_ERR_IO, "changed since it was loaded");
+	struct rf_shape s = rf_shape_of(4, (int64_t)1, (int64_t)3, (int64_t)32, (int64_t)32);
+	CHECK_OK(rf_tensor_create_host(RF_F32, &s, &pixels));
+	CHECK_OK(rf_clip_encode_images(m, pixels, &e));   /* all on the device: unaffected */
+	rf_tensor_destroy(e);
+	struct rf_decompose_options dopt = { 0 };
+	struct rf_decomposition dec = { 0 };
+	CHECK_FAILS(rf_clip_decompose(m, pixels, &dopt, &dec), RF_ERR_IO, "changed since it was loaded");
+	rf_decomposition_fini(&dec);
+	printf("%-28s -> %s\n", "truncated after load", rf_error_message());
+	rf_tensor_destroy(pixels);
+	rf_tensor_destroy(tokens);
+	rf_clip_destroy(m);
 }
 
 static void test_inputs(rf_ctx *ctx)
@@ -177,6 +319,23 @@ static void test_inputs(rf_ctx *ctx)
 	const char *texts[] = { "fine", "bad \xff byte" };
 	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 1");
 	printf("non-UTF-8 text -> %s\n", rf_error_message());
+	/* Pixels with NaN or infinity (a .npy input, say) name the image and the place. */
+	s = rf_shape_of(4, (int64_t)2, (int64_t)3, (int64_t)32, (int64_t)32);
+	CHECK_OK(rf_tensor_create_host(RF_F32, &s, &bad));
+	((float *)bad->host)[3 * 32 * 32 + 2 * 32 * 32 + 5 * 32 + 7] = NAN;
+	CHECK_FAILS(rf_clip_encode_images(m, bad, &e), RF_ERR_INVALID,
+		    "image 2 of the batch holds NaN at channel 3, row 6, column 8");
+	rf_tensor *dev = NULL;
+	((float *)bad->host)[3 * 32 * 32 + 2 * 32 * 32 + 5 * 32 + 7] = 0;
+	((float *)bad->host)[1] = -INFINITY;
+	CHECK_OK(rf_tensor_to_device(rf_clip_ctx(m), bad, &dev));
+	struct rf_decompose_options dopt = { 0 };
+	struct rf_decomposition dec = { 0 };
+	CHECK_FAILS(rf_clip_decompose(m, dev, &dopt, &dec), RF_ERR_INVALID,
+		    "image 1 of the batch holds -infinity at channel 1, row 1, column 2");
+	rf_decomposition_fini(&dec);
+	rf_tensor_destroy(dev);
+	rf_tensor_destroy(bad);
 	rf_clip_destroy(m);
 	struct rf_clip_options f64 = { .storage = RF_I64 };
 	CHECK_FAILS(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &f64, &m), RF_ERR_INVALID, "f32 or f16");
@@ -187,7 +346,10 @@ int main(void)
 	rf_ctx *ctx = rf_test_ctx();
 	tmp = rf_temp_dir();
 	test_configs(ctx);
+	test_config_arithmetic(ctx);
+	test_long_path(ctx);
 	test_weights(ctx);
+	test_truncated_after_load(ctx);
 	test_inputs(ctx);
 	rf_temp_dir_remove(tmp);
 	return rf_test_finish();

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* {===== helpers */
@@ -280,6 +281,9 @@ static const struct {
 	{ "shape overflow",
 	  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
 	  "too large" },
+	{ "shape overflow behind a zero",
+	  "{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4611686018427387904,4611686018427387904],"
+	  "\"data_offsets\":[0,0]}}", 0, "too large" },
 	{ "negative offset", "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[-2,0]}}", 2,
 	  "data_offsets" },
 	{ "three offsets", "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1,2]}}", 2,
@@ -324,7 +328,15 @@ static void test_malformed(void)
 	REJECTS(st_make("max.safetensors", UINT64_MAX - 1, "{}", 0), "header length");
 	/* Not there at all, or not a file. */
 	expect_open_fails(rf_ft_tmp("missing.safetensors"), RF_ERR_IO, "cannot open", __LINE__);
-	expect_open_fails(rf_ft_tmp(""), RF_ERR_IO, "not a regular file", __LINE__);
+	expect_open_fails(rf_ft_tmp(""), RF_ERR_IO, "is a folder, not a regular file", __LINE__);
+	/* A FIFO with no writer blocked the open forever; a device is refused too. */
+	const char *fifo = rf_ft_tmp("fifo.safetensors");
+	CHECK(mkfifo(fifo, 0600) == 0);
+	alarm(60);
+	expect_open_fails(fifo, RF_ERR_IO, "is a FIFO (named pipe), not a regular file", __LINE__);
+	alarm(0);
+	expect_open_fails("/dev/zero", RF_ERR_IO, "is a device, not a regular file", __LINE__);
+	unlink(fifo);
 
 	/* The edges that are valid: zero-size tensors anywhere in range, no tensors. */
 	rf_safetensors *st = NULL;

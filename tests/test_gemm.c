@@ -76,9 +76,17 @@ static int64_t pick_rows(int64_t m, int64_t max, int64_t *rows)
 	return n;
 }
 
-static void set_kernel(const char *name)
+/* A context whose matrix products use the family `name` (REFRACT_GEMM is read when a
+** context is created). */
+static rf_ctx *kernel_ctx(const char *name)
 {
 	setenv("REFRACT_GEMM", name, 1);
+	rf_ctx *ctx = NULL;
+	CHECK_OK(rf_ctx_create(NULL, &ctx));
+	unsetenv("REFRACT_GEMM");
+	if (!ctx)
+		exit(rf_test_finish());
+	return ctx;
 }
 
 /* }===== */
@@ -531,11 +539,14 @@ static void test_misuse(rf_ctx *ctx)
 	ws.k = 0;
 	CHECK_FAILS(rf_gemm_weights_create(ctx, &ws, RF_F32, &bad), RF_ERR_INVALID, "shape [6, 0] is empty");
 	CHECK(bad == NULL);
-	set_kernel("fastest");
-	ws.k = 4;
-	CHECK_FAILS(rf_gemm_weights_create(ctx, &ws, RF_F32, &bad), RF_ERR_INVALID,
+	/* An unknown family is refused when the context is created, not at some dispatch. */
+	setenv("REFRACT_GEMM", "fastest", 1);
+	rf_ctx *none = NULL;
+	CHECK_FAILS(rf_ctx_create(NULL, &none), RF_ERR_INVALID,
 		    "REFRACT_GEMM=fastest: expected auto, host, lanes, tiled or generic");
+	CHECK(none == NULL);
 	unsetenv("REFRACT_GEMM");
+	ws.k = 4;
 
 	/* matmul: C past its tensor, C overlapping A, C writing an element twice. */
 	struct rf_matmul mm = { 1, 3, 6, 4, { a34, 0, 0, 4, 1 }, { b46, 0, 0, 6, 1 }, { a35, 0, 0, 6, 1 },
@@ -594,27 +605,32 @@ int main(void)
 	bool cpu = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
 	test_misuse(ctx);
 	for (size_t v = 0; v < RF_ARRAY_LEN(kernels); v++) {
-		set_kernel(kernels[v]);
-		if (!rf_gemm_family(ctx)) {
+		static const enum rf_gemm_choice choices[] = {
+			RF_GEMM_HOST, RF_GEMM_LANES, RF_GEMM_TILED, RF_GEMM_GENERIC,
+		};
+		rf_ctx *kctx = kernel_ctx(kernels[v]);
+		CHECK(rf_ctx_caps(kctx)->gemm == choices[v]);
+		if (!rf_gemm_family(kctx)) {
 			printf("-- kernel family %s: not on this device (%s)\n", kernels[v], rf_error_message());
+			rf_ctx_release(kctx);
 			continue;
 		}
 		bool fast = cpu ? strcmp(kernels[v], "host") == 0 || strcmp(kernels[v], "lanes") == 0
 				: strcmp(kernels[v], "tiled") == 0;
 		printf("-- kernel family %s\n", kernels[v]);
-		SECTION(test_odd_shapes(ctx, kernels[v], RF_F32));
-		SECTION(test_odd_shapes(ctx, kernels[v], RF_F16));
-		SECTION(test_sources(ctx, kernels[v], fast));
-		SECTION(test_matmul(ctx, kernels[v]));
-		SECTION(test_big_grids(ctx, kernels[v]));
+		SECTION(test_odd_shapes(kctx, kernels[v], RF_F32));
+		SECTION(test_odd_shapes(kctx, kernels[v], RF_F16));
+		SECTION(test_sources(kctx, kernels[v], fast));
+		SECTION(test_matmul(kctx, kernels[v]));
+		SECTION(test_big_grids(kctx, kernels[v]));
 		if (strcmp(kernels[v], "tiled"))   /* its chunking is the generic kernel's */
-			SECTION(test_big_input(ctx, kernels[v]));
+			SECTION(test_big_input(kctx, kernels[v]));
 		if (fast) {
-			SECTION(test_clip_shapes(ctx, kernels[v], 24));
-			SECTION(test_big_output(ctx, kernels[v]));
+			SECTION(test_clip_shapes(kctx, kernels[v], 24));
+			SECTION(test_big_output(kctx, kernels[v]));
 		}
+		rf_ctx_release(kctx);
 	}
-	unsetenv("REFRACT_GEMM");
 	test_matmul_simple(ctx);
 	return rf_test_finish();
 }

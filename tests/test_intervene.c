@@ -667,7 +667,7 @@ static void test_direct_effect(void)
 	free(heads), free(mu), free(sigma), free(e), free(g), free(beta), free(proj), free(bo), free(r);
 	free(got), free(want), free(ref);
 	free_taps(clean, 2);
-	rf_decomposition_free(&d);
+	rf_decomposition_fini(&d);
 }
 
 /* }===== */

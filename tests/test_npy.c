@@ -12,6 +12,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* {===== helpers */
 
@@ -250,6 +252,8 @@ static const struct {
 	{ H("'<f4'", "False", "(-1,)"), 0, "negative dimension" },
 	{ H("'<f4'", "False", "(99999999999999999999,)"), 0, "too large" },
 	{ H("'<f4'", "False", "(4294967296, 4294967296)"), 0, "too large to address" },
+	/* No element, but the strides of the other dimensions overflow. */
+	{ H("'<f4'", "False", "(0, 4611686018427387904, 4611686018427387904)"), 0, "too large to address" },
 	{ H("'<f4'", "False", "(1, 1, 1, 1, 1, 1, 1, 1, 1)"), 4, "more than 8 dimensions" },
 	{ H("'<f4'", "'False'", "(1,)"), 4, "True or False" },
 	{ H("'<f4'", "Falsey", "(1,)"), 4, "True or False" },
@@ -306,7 +310,15 @@ static void test_malformed(void)
 	REJECTS(rf_ft_tmp("hlen2.npy"), "header length 4294967295 is past the end");
 	rf_ft_write(rf_ft_tmp("hlen3.npy"), "\x93NUMPY\x02\x00\x04\x00\x00", 11);
 	REJECTS(rf_ft_tmp("hlen3.npy"), "truncated inside the header length");
-	expect_read_fails(rf_ft_tmp(""), RF_ERR_IO, "not a regular file", __LINE__);
+	expect_read_fails(rf_ft_tmp(""), RF_ERR_IO, "is a folder, not a regular file", __LINE__);
+	/* A FIFO with no writer blocked the open forever; a device never ends. */
+	const char *fifo = rf_ft_tmp("fifo.npy");
+	CHECK(mkfifo(fifo, 0600) == 0);
+	alarm(60);
+	expect_read_fails(fifo, RF_ERR_IO, "is a FIFO (named pipe), not a regular file", __LINE__);
+	alarm(0);
+	expect_read_fails("/dev/zero", RF_ERR_IO, "is a device, not a regular file", __LINE__);
+	unlink(fifo);
 }
 
 /* }===== */

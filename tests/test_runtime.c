@@ -1,8 +1,8 @@
 /*
 ** test_runtime.c: the Vulkan runtime on its own: context, suballocation (reuse, no
 ** growth, budget errors), transfers, automatic barriers across dependent dispatches and
-** past the tracker's capacity, and the elementwise kernel against a double-precision
-** reference.
+** past the tracker's capacity, the elementwise kernel against a double-precision
+** reference; host conversions and shape checks at the limits.
 */
 #include "harness.h"
 #include "cmd.h"
@@ -12,6 +12,7 @@
 #include "transfer.h"
 #include "elementwise.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,8 +199,37 @@ static void test_bad_broadcast(rf_ctx *ctx)
 	(void)ctx;
 }
 
+/* Host conversion of f32 to integer dtypes saturates, NaN becoming 0: a cast of a value
+** out of range is undefined behaviour (which the float-cast-overflow sanitizer traps);
+** and the shape check counts a zero dimension as 1, so [0, 2^62, 2^62] is refused. */
+static void test_host_conversions(void)
+{
+	const float v[] = { NAN, 1e30f, -1e30f, 3.7f, -3.7f, INFINITY };
+	int64_t i64[6];
+	int32_t i32[6];
+	uint8_t u8[6];
+	rf_convert_from_f32(RF_I64, v, i64, 6);
+	rf_convert_from_f32(RF_I32, v, i32, 6);
+	rf_convert_from_f32(RF_U8, v, u8, 6);
+	CHECK(i64[0] == 0 && i64[1] == INT64_MAX && i64[2] == INT64_MIN && i64[3] == 3 && i64[4] == -3 &&
+	      i64[5] == INT64_MAX);
+	CHECK(i32[0] == 0 && i32[1] == INT32_MAX && i32[2] == INT32_MIN && i32[3] == 3 && i32[4] == -3 &&
+	      i32[5] == INT32_MAX);
+	CHECK(u8[0] == 0 && u8[1] == 255 && u8[2] == 0 && u8[3] == 3 && u8[4] == 0 && u8[5] == 255);
+	struct rf_shape s = rf_shape_of(3, (int64_t)0, INT64_C(1) << 62, INT64_C(1) << 62);
+	CHECK_FAILS(rf_shape_check(&s, RF_U8, "t"), RF_ERR_INVALID, "too large");
+	s = rf_shape_of(3, (int64_t)0, INT64_C(1) << 30, INT64_C(1) << 29);
+	CHECK_OK(rf_shape_check(&s, RF_F32, "t"));
+	size_t at = 99;
+	CHECK(rf_find_nonfinite(RF_F32, v + 1, 5, &at) && at == 4);
+	CHECK(!rf_find_nonfinite(RF_F32, v + 1, 4, &at));
+	uint16_t h[3] = { 0x3c00, 0x7e00, 0 };
+	CHECK(rf_find_nonfinite(RF_F16, h, 3, &at) && at == 1);
+}
+
 int main(void)
 {
+	test_host_conversions();
 	rf_ctx *ctx = rf_test_ctx();
 	test_alloc_reuse(ctx);
 	test_budget_error(ctx);

@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -159,6 +161,81 @@ static void test_fuzz(const rf_tokenizer *tok)
 	       json_string_value(json_object_get(root, "unicodedata")));
 	CHECK(bad == 0);
 	json_decref(root);
+}
+
+/* Long and repetitive words (tests/data/tokenizer/long.json, written by
+** scripts/dev/gen_tokenizer_long.py with the reference's round-by-round merging): runs of
+** one letter, where pairs overlap, alternations and random words over small alphabets.
+** Full id lists: the context is one more than the reference's length. */
+static void test_long_words(const rf_tokenizer *tok)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/tokenizer/long.json", data_dir);
+	json_error_t err;
+	json_t *root = json_load_file(path, 0, &err), *rows = json_object_get(root, "rows");
+	CHECK(json_is_array(rows) && json_array_size(rows) >= 800);
+	size_t bad = 0, n = json_array_size(rows);
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = json_array_get(rows, i), *want = json_object_get(row, "ids");
+		const char *text = json_string_value(json_object_get(row, "text"));
+		int wide = (int)json_array_size(want) + 1, len = -1;
+		int64_t *ids = calloc((size_t)wide, sizeof *ids);
+		CHECK_OK(rf_tokenizer_encode(tok, text, wide, ids, &len));
+		bool same = len == wide - 1;
+		for (int k = 0; same && k < len; k++)
+			same = ids[k] == json_integer_value(json_array_get(want, (size_t)k));
+		if (!same && bad++ < 3)
+			fprintf(stderr, "long word row %zu (\"%.40s...\") differs\n", i, text);
+		free(ids);
+	}
+	printf("%-28s %zu/%zu words identical\n", "long words vs Python", n - bad, n);
+	CHECK(bad == 0);
+	json_decref(root);
+}
+
+/* This thread's CPU seconds: other processes on a busy machine do not count. */
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A 1 MB word (random letters) took 43 s when each merge round rescanned the word. It
+** must take well under a second, and its first ids (the context) must be those of a
+** 64 KiB prefix of it: merging reaches no further than a few symbols. A text of many
+** words stops once the context is full. */
+static void test_huge_word(const rf_tokenizer *tok)
+{
+	enum { MB = 1 << 20 };
+	char *word = malloc(MB + 1);
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < MB; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		word[i] = (char)('a' + x % 26);
+	}
+	word[MB] = '\0';
+	int64_t full[CONTEXT], prefix[CONTEXT];
+	double t0 = seconds();
+	CHECK_OK(rf_tokenizer_encode(tok, word, CONTEXT, full, NULL));
+	double took = seconds() - t0;
+	word[64 << 10] = '\0';
+	CHECK_OK(rf_tokenizer_encode(tok, word, CONTEXT, prefix, NULL));
+	CHECK(!memcmp(full, prefix, sizeof full));
+	for (size_t i = 0; i < MB; i += 8)
+		memcpy(word + i, "a photo ", 8);
+	word[MB] = '\0';
+	double t1 = seconds();
+	CHECK_OK(rf_tokenizer_encode(tok, word, CONTEXT, prefix, NULL));
+	double took_words = seconds() - t1;
+#ifdef __SANITIZE_ADDRESS__
+	const double limit = 10;   /* instrumented: still far below the 43 s of the old merging */
+#else
+	const double limit = 1;
+#endif
+	printf("%-28s one 1 MB word %.3f s, 1 MB of words %.3f s (CPU)\n", "long input", took, took_words);
+	CHECK(took < limit && took_words < limit);
+	free(word);
 }
 
 static void test_truncation(const rf_tokenizer *tok)
@@ -318,6 +395,58 @@ static void test_hf(const rf_tokenizer *gz, const struct golden *shared, const s
 	rf_temp_dir_remove(dir);
 }
 
+/* A vocabulary of the 512 byte symbols, the two specials and "aa" .. "a" x K, with a
+** merge for every split of every run (K^2/2 of them): far more merges than tokens. The
+** table was sized by the tokens and filled up, and the next lookup probed forever. */
+static void test_hf_many_merges(void)
+{
+	enum { K = 100 };
+	char *dir = rf_temp_dir(), vocab[4200], merges[4200];
+	snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+	snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+	json_t *v = json_object();
+	int id = 0;
+	for (int end = 0; end < 2; end++)
+		for (unsigned b = 0; b < 256; b++) {
+			char s[16];
+			size_t n = rf_test_byte_char(b, s);
+			if (end)
+				memcpy(s + n, "</w>", 5);
+			json_object_set_new(v, s, json_integer(id++));
+		}
+	json_object_set_new(v, "<|startoftext|>", json_integer(id++));
+	json_object_set_new(v, "<|endoftext|>", json_integer(id++));
+	char run[K + 1];
+	for (int i = 2; i <= K; i++) {
+		memset(run, 'a', (size_t)i);
+		run[i] = '\0';
+		json_object_set_new(v, run, json_integer(id++));
+	}
+	CHECK(json_dump_file(v, vocab, 0) == 0);
+	json_decref(v);
+	FILE *f = fopen(merges, "w");
+	fputs("#version: 0.2\n", f);
+	int count = 0;
+	for (int i = 1; i < K; i++)
+		for (int j = 1; i + j <= K; j++, count++)
+			fprintf(f, "%.*s %.*s\n", i, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+				j, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	fclose(f);
+	rf_tokenizer *tok = NULL;
+	alarm(60);   /* a hang fails the test instead of holding it until ctest's timeout */
+	CHECK_OK(rf_tokenizer_load_hf(vocab, merges, &tok));
+	int64_t ids[8];
+	if (tok) {
+		CHECK_OK(rf_tokenizer_encode(tok, "aaaaa", 8, ids, NULL));
+		/* "aaaa" (its id: 514 + 4 - 2), then the last byte as "a</w>", which no rule joins. */
+		CHECK(ids[0] == 512 && ids[1] == 516 && ids[2] == 256 + 'a' && ids[3] == 513);
+	}
+	alarm(0);
+	printf("%-28s %d merges for %d tokens loaded\n", "HF merges past the vocab", count, id);
+	rf_tokenizer_destroy(tok);
+	rf_temp_dir_remove(dir);
+}
+
 /* }===== */
 
 static void test_load_errors(void)
@@ -338,6 +467,28 @@ static void test_load_errors(void)
 		CHECK_FAILS(rf_tokenizer_load_bpe_gz(path, &tok), RF_ERR_FORMAT, path);
 		unlink(path);
 	}
+	/* Files that are not what they claim: a folder, a device that never ends, a FIFO
+	** with no writer (which blocked the open forever): refused at once, saying what they
+	** are. A gzip bomb (64 MiB + 1 of zeros, a few KiB compressed) is over the limit. */
+	char *dir = rf_temp_dir(), fifo[4200], bomb[4200];
+	snprintf(fifo, sizeof fifo, "%s/vocab.txt.gz", dir);
+	snprintf(bomb, sizeof bomb, "%s/bomb.txt.gz", dir);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	alarm(60);
+	CHECK_FAILS(rf_tokenizer_load_bpe_gz(fifo, &tok), RF_ERR_IO, "a FIFO");
+	CHECK_FAILS(rf_tokenizer_load_bpe_gz(dir, &tok), RF_ERR_IO, "a folder");
+	CHECK_FAILS(rf_tokenizer_load_bpe_gz("/dev/zero", &tok), RF_ERR_IO, "a device");
+	CHECK_FAILS(rf_tokenizer_load_hf(fifo, fifo, &tok), RF_ERR_IO, "a FIFO");
+	alarm(0);
+	gzFile gz = gzopen(bomb, "wb9");
+	static char zeros[1 << 16];
+	for (int i = 0; i < 1024; i++)
+		gzwrite(gz, zeros, sizeof zeros);
+	gzwrite(gz, "x", 1);
+	gzclose(gz);
+	CHECK_FAILS(rf_tokenizer_load_bpe_gz(bomb, &tok), RF_ERR_FORMAT, "over the limit");
+	CHECK(tok == NULL);
+	rf_temp_dir_remove(dir);
 }
 
 /* {===== concurrency */
@@ -405,12 +556,15 @@ int main(void)
 		check_golden(tok, &shared, "tokenizer golden (gz)");
 		check_golden(tok, &tiny, "tiny-gelu texts (gz)");
 		test_fuzz(tok);
+		test_long_words(tok);
+		test_huge_word(tok);
 		test_truncation(tok);
 		test_invalid_utf8(tok);
 		test_hf(tok, &shared, &tiny);
 		test_concurrent(tok, &shared);
 	}
 	test_clean();
+	test_hf_many_merges();
 	test_load_errors();
 	rf_tokenizer_destroy(tok);
 	free_golden(&shared);

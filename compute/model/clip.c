@@ -5,13 +5,14 @@
 #include "clip_internal.h"
 #include "clip_hooks.h"
 #include "context.h"
-#include "decompose.h"
 #include "elementwise.h"
+#include "file_in.h"
 #include "nn.h"
 #include "status.h"
 #include "tensor_ops.h"
 #include "transfer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,21 @@ static bool exists(const char *path)
 
 static enum rf_status load_tokenizer(rf_clip *m, const struct rf_clip_options *opt)
 {
-	char vocab[1100], merges[1100];
-	snprintf(vocab, sizeof vocab, "%s/vocab.json", m->cfg.dir);
-	snprintf(merges, sizeof merges, "%s/merges.txt", m->cfg.dir);
-	if (exists(vocab) && exists(merges))
-		return rf_tokenizer_load_hf(vocab, merges, &m->tokenizer);
-	if (opt && opt->vocab_path)
-		return rf_tokenizer_load_bpe_gz(opt->vocab_path, &m->tokenizer);
-	return rf_error(RF_ERR_IO, "%s: no vocab.json and merges.txt for the text tower, and no "
-			"open_clip vocabulary given", m->cfg.dir);
+	char *vocab = rf_path_join(m->cfg.dir, "vocab.json");
+	char *merges = rf_path_join(m->cfg.dir, "merges.txt");
+	enum rf_status s;
+	if (!vocab || !merges)
+		s = rf_error(RF_ERR_OOM_HOST, "%s: loading the tokenizer", m->cfg.dir);
+	else if (exists(vocab) && exists(merges))
+		s = rf_tokenizer_load_hf(vocab, merges, &m->tokenizer);
+	else if (opt && opt->vocab_path)
+		s = rf_tokenizer_load_bpe_gz(opt->vocab_path, &m->tokenizer);
+	else
+		s = rf_error(RF_ERR_IO, "%s: no vocab.json and merges.txt for the text tower, and no "
+			     "open_clip vocabulary given", m->cfg.dir);
+	free(vocab);
+	free(merges);
+	return s;
 }
 
 enum rf_status rf_clip_load(rf_ctx *ctx, const char *dir, const struct rf_clip_options *opt,
@@ -64,6 +71,10 @@ enum rf_status rf_clip_load(rf_ctx *ctx, const char *dir, const struct rf_clip_o
 		rf_clip_destroy(m);
 		return s;
 	}
+	/* What is read later (token rows, folding) goes through the file from now on: a
+	** mapping kept past loading turns a checkpoint truncated by someone else into a
+	** SIGBUS; a read fails with a message instead. */
+	rf_safetensors_unmap(m->st);
 	*out = m;
 	return RF_OK;
 }
@@ -72,9 +83,9 @@ void rf_clip_destroy(rf_clip *m)
 {
 	if (!m)
 		return;
-	rf_clip_drop_folds(m);
-	rf_clip_free_weights(m);
+	rf_clip_weights_fini(m);
 	rf_tokenizer_destroy(m->tokenizer);
+	rf_clip_config_free(&m->cfg);
 	rf_ctx_release(m->ctx);
 	free(m);
 }
@@ -157,6 +168,37 @@ enum rf_status rf_clip_check_room(const rf_clip *m, const char *what, uint64_t p
 
 /* {===== vision forward */
 
+/* NaN or infinity in the pixels would run through the model into every output without a
+** word: refused here, naming the image and the place (read back from the device). */
+static enum rf_status check_finite_pixels(const rf_tensor *pixels)
+{
+	size_t n = (size_t)rf_tensor_numel(pixels);
+	const float *v = pixels->host;
+	float *down = NULL;
+	if (rf_tensor_on_device(pixels)) {
+		if (!(down = malloc(n * sizeof *down)))
+			return rf_error(RF_ERR_OOM_HOST, "pixels: checking the values");
+		enum rf_status s = rf_tensor_download(pixels, down, n * sizeof *down);
+		if (s != RF_OK) {
+			free(down);
+			return s;
+		}
+		v = down;
+	}
+	size_t at;
+	bool bad = rf_find_nonfinite(RF_F32, v, n, &at);
+	float value = bad ? v[at] : 0;
+	free(down);
+	if (!bad)
+		return RF_OK;
+	const int64_t *d = pixels->shape.dim;
+	size_t plane = (size_t)(d[2] * d[3]), image = 3 * plane;
+	return rf_error(RF_ERR_INVALID, "pixels: image %zu of the batch holds %s at channel %zu, "
+			"row %zu, column %zu (every pixel must be finite)", at / image + 1,
+			isnan(value) ? "NaN" : value > 0 ? "infinity" : "-infinity",
+			at % image / plane + 1, at % plane / (size_t)d[3] + 1, at % (size_t)d[3] + 1);
+}
+
 enum rf_status rf_clip_check_pixels(const rf_clip *m, const rf_tensor *pixels)
 {
 	const struct rf_clip_config *c = &m->cfg;
@@ -168,7 +210,7 @@ enum rf_status rf_clip_check_pixels(const rf_clip *m, const rf_tensor *pixels)
 				rf_shape_str(&pixels->shape, got, sizeof got));
 	if (pixels->shape.dim[0] < 1)
 		return rf_error(RF_ERR_INVALID, "pixels: the batch is empty");
-	return RF_OK;
+	return check_finite_pixels(pixels);
 }
 
 /* z [B, N, W] = [class | patches] + positions. */

@@ -3,29 +3,38 @@
 ** (L5; host only).
 */
 #include "clip_config.h"
+#include "file_in.h"
 #include "status.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+/* Whether anything is at `path` (a file that is not regular is then refused by its
+** reader with a message that says what it is). */
 static bool file_exists(const char *path)
 {
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	return stat(path, &st) == 0;
 }
 
 static enum rf_status load_json(const char *path, json_t **out)
 {
+	*out = NULL;
+	char *text;
+	size_t len;
+	enum rf_status s = rf_file_read_all(path, RF_MAX_JSON_BYTES, "a JSON file", &text, &len);
+	if (s != RF_OK)
+		return s;
 	json_error_t err;
-	*out = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-	if (!*out) {
-		if (!file_exists(path))
-			return rf_error(RF_ERR_IO, "%s: cannot read the file", path);
+	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
+	if (!*out)
 		return rf_error(RF_ERR_FORMAT, "%s: invalid JSON at line %d: %s", path, err.line, err.text);
-	}
 	if (!json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
@@ -60,17 +69,32 @@ static enum rf_status get_int(const struct fields *f, const char *key, int def, 
 	return RF_OK;
 }
 
-static enum rf_status get_real(const struct fields *f, const char *key, double def, double *out)
+/* A positive finite number below `max` (JSON has no NaN or infinity, but 1e300 parses). */
+static enum rf_status get_real(const struct fields *f, const char *key, double def, double max,
+			       double *out)
 {
 	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
 	if (!v || json_is_null(v)) {
 		*out = def;
 		return RF_OK;
 	}
-	if (!json_is_number(v) || !(json_number_value(v) > 0))
-		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a positive number", f->path,
-				f->section, key);
+	if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) < max))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a positive number below %g",
+				f->path, f->section, key, max);
 	*out = json_number_value(v);
+	return RF_OK;
+}
+
+/* An optional finite number: *has tells whether the field is there. */
+static enum rf_status get_finite(const struct fields *f, const char *key, bool *has, float *out)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	*has = v && !json_is_null(v);
+	if (!*has)
+		return RF_OK;
+	if (!json_is_number(v) || !isfinite(json_number_value(v)))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a finite number", f->path, f->section, key);
+	*out = (float)json_number_value(v);
 	return RF_OK;
 }
 
@@ -104,6 +128,10 @@ static enum rf_status read_triple(const char *path, json_t *arr, const char *nam
 		json_t *v = json_array_get(arr, i);
 		if (!json_is_number(v))
 			return rf_error(RF_ERR_FORMAT, "%s: %s must be a list of 3 numbers", path, name);
+		/* Finite as a float: 1e300 would become infinity, and every pixel NaN or 0. */
+		if (!(fabs(json_number_value(v)) <= FLT_MAX))
+			return rf_error(RF_ERR_FORMAT, "%s: %s entry %zu (%g) is not a finite float", path,
+					name, i + 1, json_number_value(v));
 		out[i] = (float)json_number_value(v);
 	}
 	if (!strcmp(name, "std") || strstr(name, "std"))
@@ -126,13 +154,32 @@ static enum rf_status finish_tower(const char *path, const char *name, struct rf
 	return RF_OK;
 }
 
+/* width x ratio as open_clip computes the MLP width (int() truncates), within 1..10^7. */
+static enum rf_status mlp_width(const char *path, const char *tower, int width, double ratio, int *out)
+{
+	double w = (double)width * ratio;
+	if (!(w >= 1 && w <= 1e7))
+		return rf_error(RF_ERR_FORMAT, "%s: %s MLP width %d x mlp_ratio %g = %g is outside 1..10^7",
+				path, tower, width, ratio, w);
+	*out = (int)w;
+	return RF_OK;
+}
+
 static enum rf_status finish(struct rf_clip_config *c, const char *path)
 {
 	if (c->image_size % c->patch_size)
 		return rf_error(RF_ERR_FORMAT, "%s: image size %d is not a multiple of the patch size %d",
 				path, c->image_size, c->patch_size);
 	c->grid = c->image_size / c->patch_size;
+	/* Compared before it is squared: 10^7 x 10^7 overflows an int. */
+	if ((int64_t)c->grid * c->grid + 1 > RF_CLIP_MAX_TOKENS)
+		return rf_error(RF_ERR_FORMAT, "%s: image size %d / patch size %d gives %d x %d patches: "
+				"more than the %d tokens refract handles", path, c->image_size,
+				c->patch_size, c->grid, c->grid, RF_CLIP_MAX_TOKENS);
 	c->tokens = 1 + c->grid * c->grid;
+	if (c->has_text && c->context_length > RF_CLIP_MAX_CONTEXT)
+		return rf_error(RF_ERR_FORMAT, "%s: a context of %d tokens is more than the %d refract "
+				"handles", path, c->context_length, RF_CLIP_MAX_CONTEXT);
 	enum rf_status s = finish_tower(path, "vision", &c->vision);
 	if (s == RF_OK && c->has_text)
 		s = finish_tower(path, "text", &c->text);
@@ -163,9 +210,10 @@ static enum rf_status parse_open_clip_preprocess(const char *path, json_t *pp, s
 		return s;
 	int size = 0;
 	json_t *sz = json_object_get(pp, "size");
-	if (json_is_array(sz) && json_array_size(sz) == 2 &&
-	    json_integer_value(json_array_get(sz, 0)) == json_integer_value(json_array_get(sz, 1)))
-		size = (int)json_integer_value(json_array_get(sz, 0));
+	json_int_t side = json_integer_value(json_array_get(sz, 0));
+	if (json_is_array(sz) && json_array_size(sz) == 2 && json_is_integer(json_array_get(sz, 0)) &&
+	    side == json_integer_value(json_array_get(sz, 1)) && side >= 1 && side <= 10000000)
+		size = (int)side;
 	else if ((s = get_int(&f, "size", 0, false, &size)) != RF_OK)
 		return s;
 	p->size = size;
@@ -195,7 +243,8 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	struct fields v = { path, "model_cfg.vision_cfg", vision };
 	struct fields t = { path, "model_cfg.text_cfg", text };
 	enum rf_status s;
-	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK)
+	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK ||
+	    (s = get_finite(&m, "init_logit_scale", &c->has_logit_scale, &c->logit_scale)) != RF_OK)
 		return s;
 	c->act = get_bool(&m, "quick_gelu", false) ? RF_ACT_QUICKGELU : RF_ACT_GELU;
 	static const char *unsupported_vision[][2] = {
@@ -221,13 +270,14 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	    (s = get_int(&v, "width", 768, false, &c->vision.width)) != RF_OK ||
 	    (s = get_int(&v, "layers", 12, false, &c->vision.layers)) != RF_OK ||
 	    (s = get_int(&v, "head_width", 64, false, &head_width)) != RF_OK ||
-	    (s = get_real(&v, "mlp_ratio", 4.0, &mlp_ratio)) != RF_OK)
+	    (s = get_real(&v, "mlp_ratio", 4.0, 1e7, &mlp_ratio)) != RF_OK)
 		return s;
 	if (c->vision.width % head_width)
 		return rf_error(RF_ERR_FORMAT, "%s: vision width %d is not a multiple of head_width %d",
 				path, c->vision.width, head_width);
 	c->vision.heads = c->vision.width / head_width;
-	c->vision.mlp_width = (int)(c->vision.width * mlp_ratio);
+	if ((s = mlp_width(path, "vision", c->vision.width, mlp_ratio, &c->vision.mlp_width)) != RF_OK)
+		return s;
 	c->vision.ln_eps = (float)eps;
 	c->has_text = json_is_object(text);
 	if (c->has_text) {
@@ -247,9 +297,9 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 		    (s = get_int(&t, "width", 512, false, &c->text.width)) != RF_OK ||
 		    (s = get_int(&t, "heads", 8, false, &c->text.heads)) != RF_OK ||
 		    (s = get_int(&t, "layers", 12, false, &c->text.layers)) != RF_OK ||
-		    (s = get_real(&t, "mlp_ratio", 4.0, &tratio)) != RF_OK)
+		    (s = get_real(&t, "mlp_ratio", 4.0, 1e7, &tratio)) != RF_OK ||
+		    (s = mlp_width(path, "text", c->text.width, tratio, &c->text.mlp_width)) != RF_OK)
 			return s;
-		c->text.mlp_width = (int)(c->text.width * tratio);
 		c->text.ln_eps = (float)eps;
 	}
 	return parse_open_clip_preprocess(path, json_object_get(root, "preprocess_cfg"), &c->preprocess);
@@ -281,8 +331,13 @@ static enum rf_status parse_hf_tower(const struct fields *f, struct rf_tower_con
 	    (s = get_int(f, "num_attention_heads", heads, false, &t->heads)) != RF_OK ||
 	    (s = get_int(f, "num_hidden_layers", layers, false, &t->layers)) != RF_OK ||
 	    (s = get_int(f, "intermediate_size", mlp, false, &t->mlp_width)) != RF_OK ||
-	    (s = get_real(f, "layer_norm_eps", 1e-5, &eps)) != RF_OK)
+	    (s = get_real(f, "layer_norm_eps", 1e-5, 1.0, &eps)) != RF_OK)
 		return s;
+	/* LayerNorm runs in f32: an epsilon that rounds to 0 (or a denormal) there would
+	** divide a constant row by 0 and make its values NaN without a word. */
+	if (eps < FLT_MIN)
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.layer_norm_eps %g is below float32's "
+				"smallest normal number (%g)", f->path, f->section, eps, (double)FLT_MIN);
 	t->ln_eps = (float)eps;
 	return RF_OK;
 }
@@ -290,18 +345,18 @@ static enum rf_status parse_hf_tower(const struct fields *f, struct rf_tower_con
 static enum rf_status parse_hf_preprocess(const char *dir, struct rf_preprocess *p)
 {
 	*p = rf_preprocess_openai(0);
-	char path[1100];
-	snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-	if (!file_exists(path))
-		return RF_OK;
-	json_t *root;
-	enum rf_status s = load_json(path, &root);
-	if (s != RF_OK)
-		return s;
-	json_t *mean = json_object_get(root, "image_mean"), *std = json_object_get(root, "image_std");
-	if (mean && (s = read_triple(path, mean, "image_mean", p->mean)) == RF_OK && std)
-		s = read_triple(path, std, "image_std", p->std);
+	char *path = rf_path_join(dir, "preprocessor_config.json");
+	if (!path)
+		return rf_error(RF_ERR_OOM_HOST, "%s: reading the configuration", dir);
+	json_t *root = NULL;
+	enum rf_status s = file_exists(path) ? load_json(path, &root) : RF_OK;
+	if (s == RF_OK && root) {
+		json_t *mean = json_object_get(root, "image_mean"), *std = json_object_get(root, "image_std");
+		if (mean && (s = read_triple(path, mean, "image_mean", p->mean)) == RF_OK && std)
+			s = read_triple(path, std, "image_std", p->std);
+	}
 	json_decref(root);
+	free(path);
 	return s;
 }
 
@@ -323,6 +378,7 @@ static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_co
 	struct fields t = { path, "text_config", text };
 	enum rf_status s;
 	if ((s = get_int(&r, "projection_dim", 512, false, &c->embed_dim)) != RF_OK ||
+	    (s = get_finite(&r, "logit_scale_init_value", &c->has_logit_scale, &c->logit_scale)) != RF_OK ||
 	    (s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
 	    (s = get_int(&v, "patch_size", 32, false, &c->patch_size)) != RF_OK ||
 	    (s = parse_hf_tower(&v, &c->vision, 768, 12, 12, 3072)) != RF_OK ||
@@ -350,19 +406,20 @@ static bool has_pickle(const char *dir)
 {
 	static const char *names[] = { "open_clip_pytorch_model.bin", "pytorch_model.bin",
 				       "open_clip_model.bin", "model.pt", "model.pth", "model.bin" };
-	char path[1100];
-	for (size_t i = 0; i < RF_ARRAY_LEN(names); i++) {
-		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-		if (file_exists(path))
-			return true;
+	bool found = false;
+	for (size_t i = 0; i < RF_ARRAY_LEN(names) && !found; i++) {
+		char *path = rf_path_join(dir, names[i]);
+		found = path && file_exists(path);
+		free(path);
 	}
-	return false;
+	return found;
 }
 
 static enum rf_status find_weights(struct rf_clip_config *c)
 {
 	const char *name = c->layout == RF_LAYOUT_OPEN_CLIP ? "open_clip_model.safetensors" : "model.safetensors";
-	snprintf(c->weights_path, sizeof c->weights_path, "%s/%s", c->dir, name);
+	if (!(c->weights_path = rf_path_join(c->dir, name)))
+		return rf_error(RF_ERR_OOM_HOST, "%s: reading the configuration", c->dir);
 	if (file_exists(c->weights_path))
 		return RF_OK;
 	if (has_pickle(c->dir))
@@ -372,6 +429,31 @@ static enum rf_status find_weights(struct rf_clip_config *c)
 	return rf_error(RF_ERR_IO, "%s: no %s in the model directory", c->dir, name);
 }
 
+void rf_clip_config_free(struct rf_clip_config *c)
+{
+	free(c->dir);
+	free(c->weights_path);
+	c->dir = c->weights_path = NULL;
+}
+
+/* The configuration file of `dir` (either layout) into *path, malloc'd. */
+static enum rf_status find_config(const char *dir, struct rf_clip_config *out, char **path)
+{
+	out->layout = RF_LAYOUT_OPEN_CLIP;
+	*path = rf_path_join(dir, "open_clip_config.json");
+	if (*path && !file_exists(*path)) {
+		free(*path);
+		*path = rf_path_join(dir, "config.json");
+		out->layout = RF_LAYOUT_HF;
+		if (*path && !file_exists(*path)) {
+			free(*path);
+			*path = NULL;
+			return rf_error(RF_ERR_IO, "%s: no open_clip_config.json or config.json", dir);
+		}
+	}
+	return *path ? RF_OK : rf_error(RF_ERR_OOM_HOST, "%s: reading the configuration", dir);
+}
+
 enum rf_status rf_clip_config_load(const char *dir, struct rf_clip_config *out)
 {
 	memset(out, 0, sizeof *out);
@@ -379,26 +461,24 @@ enum rf_status rf_clip_config_load(const char *dir, struct rf_clip_config *out)
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return rf_error(RF_ERR_IO, "%s: not a model directory (expected a folder with "
 				"open_clip_config.json or config.json)", dir);
-	snprintf(out->dir, sizeof out->dir, "%s", dir);
-	char path[1100];
-	snprintf(path, sizeof path, "%s/open_clip_config.json", dir);
-	out->layout = RF_LAYOUT_OPEN_CLIP;
-	if (!file_exists(path)) {
-		snprintf(path, sizeof path, "%s/config.json", dir);
-		out->layout = RF_LAYOUT_HF;
-		if (!file_exists(path))
-			return rf_error(RF_ERR_IO, "%s: no open_clip_config.json or config.json", dir);
-	}
-	json_t *root;
-	enum rf_status s = load_json(path, &root);
-	if (s != RF_OK)
-		return s;
-	s = out->layout == RF_LAYOUT_OPEN_CLIP ? parse_open_clip(path, root, out) : parse_hf(path, root, out);
+	if (!(out->dir = strdup(dir)))
+		return rf_error(RF_ERR_OOM_HOST, "%s: reading the configuration", dir);
+	char *path = NULL;
+	json_t *root = NULL;
+	enum rf_status s = find_config(dir, out, &path);
+	if (s == RF_OK)
+		s = load_json(path, &root);
+	if (s == RF_OK)
+		s = out->layout == RF_LAYOUT_OPEN_CLIP ? parse_open_clip(path, root, out)
+						       : parse_hf(path, root, out);
 	json_decref(root);
 	if (s == RF_OK)
 		s = finish(out, path);
 	if (s == RF_OK)
 		s = find_weights(out);
+	free(path);
+	if (s != RF_OK)
+		rf_clip_config_free(out);
 	return s;
 }
 

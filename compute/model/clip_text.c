@@ -55,20 +55,25 @@ static enum rf_status check_tokens(const rf_clip *m, const rf_tensor *tokens)
 	return RF_OK;
 }
 
-/* x [T, ctx, W] = token rows (gathered on the host from the mapped table) + positions. */
+/* x [T, ctx, W] = token rows (read from the checkpoint and gathered on the host) +
+** positions. */
 static enum rf_status embed_text(rf_clip *m, const rf_tensor *tokens, int64_t first, int64_t count,
 				 rf_tensor *x)
 {
 	int64_t ctxlen = m->cfg.context_length, w = m->cfg.text.width;
 	size_t row_bytes = (size_t)w * rf_dtype_size(m->tok_emb->dtype);
 	float *host = malloc((size_t)(count * ctxlen * w) * sizeof *host);
-	if (!host)
-		return rf_error(RF_ERR_OOM_HOST, "gathering token embeddings");
+	void *row = malloc(row_bytes);
+	enum rf_status s = host && row ? RF_OK : rf_error(RF_ERR_OOM_HOST, "gathering token embeddings");
 	const int64_t *ids = (const int64_t *)tokens->host + first * ctxlen;
-	for (int64_t i = 0; i < count * ctxlen; i++)
-		rf_convert_to_f32(m->tok_emb->dtype, (const char *)m->tok_emb->data + (size_t)ids[i] * row_bytes,
-				  host + i * w, (size_t)w);
-	enum rf_status s = rf_tensor_upload(x, host, (uint64_t)(count * ctxlen * w) * sizeof *host);
+	for (int64_t i = 0; i < count * ctxlen && s == RF_OK; i++) {
+		s = rf_safetensors_read_bytes(m->st, m->tok_emb, (uint64_t)ids[i] * row_bytes, row_bytes, row);
+		if (s == RF_OK)
+			rf_convert_to_f32(m->tok_emb->dtype, row, host + i * w, (size_t)w);
+	}
+	if (s == RF_OK)
+		s = rf_tensor_upload(x, host, (uint64_t)(count * ctxlen * w) * sizeof *host);
+	free(row);
 	free(host);
 	if (s == RF_OK)
 		s = rf_op_binary(m->ctx, RF_BIN_ADD, x, m->text_pos, x);

@@ -7,6 +7,7 @@
 #include "context.h"
 #include "status.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,16 @@ static enum rf_status find_checked(const rf_clip *m, const char *name, const str
 	if (e->dtype != RF_F32 && e->dtype != RF_F16 && e->dtype != RF_BF16)
 		return rf_error(RF_ERR_FORMAT, "%s: tensor '%s' is %s; weights must be F32, F16 or BF16",
 				m->cfg.weights_path, name, rf_dtype_name(e->dtype));
+	/* While loading (the file is mapped), every weight is checked once: a NaN or an
+	** infinity would reach every output without a word. */
+	size_t at;
+	if (e->data && rf_find_nonfinite(e->dtype, e->data, (size_t)rf_shape_numel(want), &at)) {
+		float v;
+		rf_convert_to_f32(e->dtype, (const uint8_t *)e->data + at * rf_dtype_size(e->dtype), &v, 1);
+		return rf_error(RF_ERR_FORMAT, "%s: tensor '%s' holds %s at element %zu (of %lld): weights "
+				"must be finite", m->cfg.weights_path, name, isnan(v) ? "NaN" : "infinity", at,
+				(long long)rf_shape_numel(want));
+	}
 	*out = e;
 	return RF_OK;
 }
@@ -127,8 +138,23 @@ enum rf_status rf_clip_read_f32(const rf_clip *m, const char *name, const struct
 {
 	const struct rf_st_entry *e;
 	enum rf_status s = find_checked(m, name, shape, &e);
+	if (s != RF_OK)
+		return s;
+	size_t n = (size_t)rf_shape_numel(shape);
+	if (e->data) {
+		rf_convert_to_f32(e->dtype, e->data, out, n);
+		return RF_OK;
+	}
+	/* After loading: read through the file (see rf_safetensors_unmap). */
+	if (e->dtype == RF_F32)
+		return rf_safetensors_read_bytes(m->st, e, 0, e->nbytes, out);
+	void *raw = malloc(e->nbytes ? e->nbytes : 1);
+	if (!raw)
+		return rf_error(RF_ERR_OOM_HOST, "reading %s", name);
+	s = rf_safetensors_read_bytes(m->st, e, 0, e->nbytes, raw);
 	if (s == RF_OK)
-		rf_convert_to_f32(e->dtype, e->data, out, (size_t)rf_shape_numel(shape));
+		rf_convert_to_f32(e->dtype, raw, out, n);
+	free(raw);
 	return s;
 }
 
@@ -352,8 +378,8 @@ static enum rf_status load_text(rf_clip *m)
 	struct rf_shape stok = rf_shape_of(2, (int64_t)c->vocab_size, w);
 	char name[256];
 	enum rf_status s;
-	/* The token table stays in the mapping: rows are gathered on the host, so a 200 MB
-	** table (ViT-H's text tower) never needs a device binding. */
+	/* The token table stays in the file: rows are read and gathered on the host, so a
+	** 200 MB table (ViT-H's text tower) never needs a device binding. */
 	rf_clip_tensor_name(m, "text.tok", 0, name, sizeof name);
 	if ((s = find_checked(m, name, &stok, &m->tok_emb)) != RF_OK ||
 	    (s = upload_logical(m, "text.pos", 0, &spos, &m->text_pos)) != RF_OK ||
@@ -419,12 +445,34 @@ static enum rf_status check_weights_fit(const rf_clip *m)
 
 /* }===== */
 
+/* The learned logit scale, when the checkpoint has it (one number, any float dtype),
+** replaces the config's initial value. */
+static enum rf_status read_logit_scale(rf_clip *m)
+{
+	const struct rf_st_entry *e = rf_safetensors_find(m->st, "logit_scale");
+	if (!e)
+		return RF_OK;
+	char a[96];
+	if (rf_shape_numel(&e->shape) != 1 || (e->dtype != RF_F32 && e->dtype != RF_F16 && e->dtype != RF_BF16))
+		return rf_error(RF_ERR_FORMAT, "%s: tensor 'logit_scale' is %s %s; expected one float number",
+				m->cfg.weights_path, rf_dtype_name(e->dtype), rf_shape_str(&e->shape, a, sizeof a));
+	float v;
+	rf_convert_to_f32(e->dtype, e->data, &v, 1);
+	if (!isfinite(v))
+		return rf_error(RF_ERR_FORMAT, "%s: tensor 'logit_scale' is not finite", m->cfg.weights_path);
+	m->cfg.logit_scale = v;
+	m->cfg.has_logit_scale = true;
+	return RF_OK;
+}
+
 enum rf_status rf_clip_load_weights(rf_clip *m)
 {
 	enum rf_status s = check_weights_fit(m);
 	if (s != RF_OK)
 		return s;
 	if ((s = rf_safetensors_open(m->cfg.weights_path, &m->st)) != RF_OK)
+		return s;
+	if ((s = read_logit_scale(m)) != RF_OK)
 		return s;
 	if ((s = load_vision(m)) != RF_OK)
 		return s;
@@ -433,7 +481,7 @@ enum rf_status rf_clip_load_weights(rf_clip *m)
 	return s;
 }
 
-void rf_clip_free_weights(rf_clip *m)
+void rf_clip_weights_fini(rf_clip *m)
 {
 	rf_gemm_weights_destroy(m->patch);
 	rf_tensor_destroy(m->class_emb);

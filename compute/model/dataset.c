@@ -3,6 +3,7 @@
 ** Compute layer (L5; host only).
 */
 #include "dataset.h"
+#include "file_in.h"
 #include "status.h"
 
 #include <ctype.h>
@@ -120,38 +121,58 @@ enum rf_status rf_dataset_from_dir(const char *dir, rf_dataset **out)
 		rf_dataset_destroy(ds);
 		return s;
 	}
-	qsort(ds->paths, ds->count, sizeof *ds->paths, by_path);
+	if (ds->count > 1)   /* an empty folder has no array at all: qsort(NULL, ...) is undefined */
+		qsort(ds->paths, ds->count, sizeof *ds->paths, by_path);
 	return finish_listing(ds, dir, out);
+}
+
+/* Adds the list's line; a relative path is relative to the list's folder, the first
+** `base_len` characters of `base`. */
+static enum rf_status add_listed(rf_dataset *ds, const char *base, size_t base_len, const char *line)
+{
+	if (line[0] == '/')
+		return add_path(ds, line);
+	size_t n = strlen(line);
+	char *path = malloc(base_len + n + 2);
+	if (!path)
+		return rf_error(RF_ERR_OOM_HOST, "listing images");
+	memcpy(path, base, base_len);
+	path[base_len] = '/';
+	memcpy(path + base_len + 1, line, n + 1);
+	enum rf_status s = add_path(ds, path);
+	free(path);
+	return s;
 }
 
 enum rf_status rf_dataset_from_list(const char *list, rf_dataset **out)
 {
 	*out = NULL;
-	FILE *f = fopen(list, "r");
-	if (!f)
-		return rf_error(RF_ERR_IO, "%s: cannot open the list: %s", list, strerror(errno));
-	rf_dataset *ds = calloc(1, sizeof *ds);
-	char line[4096], path[8300], base[4096] = ".";
-	const char *slash = strrchr(list, '/');
-	if (slash)
-		snprintf(base, sizeof base, "%.*s", (int)(slash - list), list);
-	enum rf_status s = ds ? RF_OK : rf_error(RF_ERR_OOM_HOST, "listing images");
-	int lineno = 0;
-	while (s == RF_OK && fgets(line, sizeof line, f)) {
-		lineno++;
-		size_t n = strlen(line);
-		if (n == sizeof line - 1 && line[n - 1] != '\n') {
-			s = rf_error(RF_ERR_FORMAT, "%s:%d: line too long", list, lineno);
-			break;
-		}
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-			line[--n] = '\0';
-		if (!n || line[0] == '#')
-			continue;
-		snprintf(path, sizeof path, line[0] == '/' ? "%s%s" : "%s/%s", line[0] == '/' ? "" : base, line);
-		s = add_path(ds, path);
+	/* A regular file of at most 1 GiB (a FIFO would hang, /dev/zero never end). */
+	char *text;
+	size_t len;
+	enum rf_status s = rf_file_read_all(list, 1ull << 30, "a list of images", &text, &len);
+	if (s != RF_OK)
+		return rf_error_wrap(s, "the list of images");
+	if (memchr(text, '\0', len)) {
+		free(text);
+		return rf_error(RF_ERR_FORMAT, "%s: holds a NUL byte: not a text file", list);
 	}
-	fclose(f);
+	rf_dataset *ds = calloc(1, sizeof *ds);
+	const char *slash = strrchr(list, '/');
+	const char *base = slash ? list : ".";   /* paths as long as they are */
+	size_t base_len = slash ? (size_t)(slash - list) : 1;
+	s = ds ? RF_OK : rf_error(RF_ERR_OOM_HOST, "listing images");
+	for (char *line = text, *next; s == RF_OK && line < text + len; line = next) {
+		char *nl = memchr(line, '\n', (size_t)(text + len - line));
+		next = nl ? nl + 1 : text + len;
+		size_t n = (size_t)((nl ? nl : text + len) - line);
+		while (n && (line[n - 1] == '\r' || line[n - 1] == ' '))
+			n--;
+		line[n] = '\0';
+		if (n && line[0] != '#')
+			s = add_listed(ds, base, base_len, line);
+	}
+	free(text);
 	if (s != RF_OK) {
 		rf_dataset_destroy(ds);
 		return s;
@@ -194,7 +215,7 @@ struct slot {
 	int count;
 	int claimed, done;        /* images handed out / finished */
 	enum rf_status status;
-	char message[1024];
+	char message[8192];       /* room for a long path and the reason after it */
 	bool used;                /* assigned to a batch */
 };
 
@@ -348,7 +369,7 @@ enum rf_status rf_loader_next(rf_loader *ld, const float **pixels, size_t *index
 		pthread_cond_wait(&ld->ready, &ld->lock);
 	ld->returned = ld->head;
 	enum rf_status st = s->status;
-	char message[1024];
+	char message[sizeof s->message];
 	snprintf(message, sizeof message, "%s", s->message);
 	pthread_mutex_unlock(&ld->lock);
 	if (st != RF_OK)

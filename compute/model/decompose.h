@@ -16,8 +16,10 @@
 **
 ** Nothing of size N x N x H x width is ever formed: each head's out_proj slice is folded
 ** with ln_post's gamma, proj and an optional projection P [D, C] into one [dh, C] matrix
-** per head, once per model and P, so a contribution costs dh*C. Reductions over layers,
-** tokens and heads are summed as they are produced. Compute layer (L5).
+** per head, once per decomposer (model, P, centring), so a contribution costs dh*C.
+** Reductions over layers, tokens and heads are summed as they are produced. The forward
+** pass knows nothing of this: the decomposer observes it through its hooks (clip_hooks.h).
+** Compute layer (L5).
 */
 #ifndef RF_COMPUTE_MODEL_DECOMPOSE_H
 #define RF_COMPUTE_MODEL_DECOMPOSE_H
@@ -62,18 +64,42 @@ struct rf_decomposition {
 	rf_tensor *image_embeds;      /* [B, D] */
 };
 
-/* Decomposes a batch of preprocessed pixels [B, 3, S, S]. */
+typedef struct rf_decomposer rf_decomposer;
+
+/* Prepares decompositions of `m` with `opt`: folds ln_post, proj, the projection and each
+** layer's out_proj into the per-head matrices (once, in double precision on the host; a
+** device projection is downloaded this once) and uploads the constants that finish the
+** outputs. Keeps none of opt's pointers. `m` must outlive every rf_decomposer_run (the
+** decomposer may be destroyed after it). RF_ERR_INVALID for a projection that is not f32
+** [D, C]. */
+enum rf_status rf_decomposer_create(rf_clip *m, const struct rf_decompose_options *opt,
+				    rf_decomposer **out);
+/* Decomposes a batch of preprocessed pixels [B, 3, S, S] (f32, host or device) into new
+** tensors the caller owns (rf_decomposition_fini). The scratch is kept for the next batch
+** of the same size, so a dataset loop builds nothing but its outputs per batch. */
+enum rf_status rf_decomposer_run(rf_decomposer *dec, const rf_tensor *pixels,
+				 struct rf_decomposition *out);
+/* The largest batch whose decomposition (outputs and activations) fits the device beside
+** what is in use now (the weights, the fold); at least 1. */
+int rf_decomposer_max_batch(const rf_decomposer *dec);
+/* Device bytes one image's decomposition with `opt` holds at its peak (outputs and
+** activations): what rf_clip_check_room is asked for when a batch does not fit. */
+uint64_t rf_decompose_image_bytes(const rf_clip *m, const struct rf_decompose_options *opt);
+void rf_decomposer_destroy(rf_decomposer *dec);
+
+/* What a decomposer has done, for tests and benchmarks. */
+struct rf_decomposer_stats {
+	uint64_t runs;             /* batches decomposed */
+	uint64_t fold_builds;      /* folds built (1: the one made by rf_decomposer_create) */
+	uint64_t scratch_builds;   /* scratch (re)made: the first batch and each change of size */
+};
+void rf_decomposer_get_stats(const rf_decomposer *dec, struct rf_decomposer_stats *out);
+
+/* One batch in one call: create, run, destroy (so the fold is built for this batch alone;
+** a loop over a dataset keeps one decomposer instead). */
 enum rf_status rf_clip_decompose(rf_clip *m, const rf_tensor *pixels,
 				 const struct rf_decompose_options *opt, struct rf_decomposition *out);
-void rf_decomposition_free(struct rf_decomposition *d);
-
-/* The largest batch whose decomposition (outputs and activations) fits the device beside
-** what is in use (the weights); at least 1. */
-int rf_decompose_max_batch(const rf_clip *m, const struct rf_decompose_options *opt);
-/* Device bytes one image's decomposition holds at its peak (outputs and activations). */
-uint64_t rf_decompose_image_bytes(const rf_clip *m, const struct rf_decompose_options *opt);
-
-/* Drops the folded matrices cached in the model (they are rebuilt on demand). */
-void rf_clip_drop_folds(rf_clip *m);
+/* Destroys the tensors of `d` and zeroes it; a zeroed struct is fine. */
+void rf_decomposition_fini(struct rf_decomposition *d);
 
 #endif

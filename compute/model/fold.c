@@ -29,27 +29,6 @@ static enum rf_status projection_values(const rf_tensor *p, int dim, float **out
 	return s;
 }
 
-enum rf_status rf_fold_projection_hash(const rf_tensor *projection, uint64_t *out)
-{
-	*out = 0;
-	if (!projection)
-		return RF_OK;
-	uint64_t n = rf_tensor_nbytes(projection);
-	uint8_t *bytes = malloc(n ? n : 1);
-	if (!bytes)
-		return rf_error(RF_ERR_OOM_HOST, "hashing the projection");
-	enum rf_status s = rf_tensor_download(projection, bytes, n);
-	/* FNV-1a over the shape and the values. */
-	uint64_t h = 1469598103934665603ull;
-	for (int d = 0; d < projection->shape.ndim; d++)
-		h = (h ^ (uint64_t)projection->shape.dim[d]) * 1099511628211ull;
-	for (uint64_t i = 0; i < n && s == RF_OK; i++)
-		h = (h ^ bytes[i]) * 1099511628211ull;
-	free(bytes);
-	*out = h | 1;   /* never 0, which means "no projection" */
-	return s;
-}
-
 static enum rf_status read_vector(rf_clip *m, const char *logical, int layer, int n, double *out)
 {
 	char name[256];
@@ -232,8 +211,6 @@ enum rf_status rf_fold_build(rf_clip *m, const rf_tensor *projection, enum rf_ce
 	f->bpp = calloc((size_t)cdim, sizeof *f->bpp);
 	if (!f->m || !f->cb || !f->g1p || !f->bpp)
 		s = rf_error(RF_ERR_OOM_HOST, "folding");
-	if (s == RF_OK)
-		s = rf_fold_projection_hash(projection, &f->projection_hash);
 	if (s == RF_OK)
 		s = build_gp(m, p, cdim, f, gp);
 	if (s == RF_OK)

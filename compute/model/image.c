@@ -1,305 +1,236 @@
 /*
-** image.c: reading and decoding PNG and JPEG files into 8-bit images (see image.h).
-** Compute layer (L5; host only).
+** image.c: reading image files safely and handing them to the decoder their signature
+** names (see image.h): PNG to libpng (image_png.c), JPEG to libjpeg-turbo (image_jpeg.c),
+** BMP/GIF/TGA/PNM to stb_image (image_stb.c); the pixel limit and its setting; the
+** helpers the decoders share. Compute layer (L5; host only).
 **
-** stb_image does the decoding, but it is lenient where the reference (PIL) is not and
-** it cannot say which PIL mode a file opens as, so each file's structure is walked here
-** first: PNG chunks (lengths, CRCs, IHDR fields, IEND present) and JPEG markers (frame
-** type, precision, components, EOI present). That walk gives the clear error for a
-** truncated, corrupt, oversized or unsupported file, and the channel count PIL would use:
-** palette PNGs open as RGB (PIL mode P), PNG transparency chunks are ignored (PIL keeps
-** them aside and drops them converting to RGB), so only real alpha channels are kept.
-** Nothing here keeps state; stb_image's failure reason is thread-local.
+** A path is checked to be a regular file before it is opened (a FIFO would block the
+** open, a device would never end), and opened non-blocking so that a FIFO swapped in
+** between cannot block either; the opened file is checked again.
 */
-#include "image.h"
+#include "image_internal.h"
 #include "status.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include <stb_image.h>
-
-/* Limits: a side over 32768 (also stb_impl.c's STBI_MAX_DIMENSIONS) or over 2^28 pixels
-** (1 GiB as RGBA) is refused before any pixel memory is allocated. */
-#define MAX_SIDE 32768u
-#define MAX_PIXELS (1ull << 28)
-/* Larger files are refused before they are read (stb takes an int length). */
+/* Larger files are refused before they are read. */
 #define MAX_FILE (1ull << 30)
+/* The most any pixel limit allows. */
+#define MAX_PIXELS_CAP (1ull << 40)
 
-/* What the structure walk learns about a file. */
-struct probe {
-	const char *format;     /* "PNG" or "JPEG" */
-	uint32_t width, height;
-	int channels;           /* what the decoded image keeps (PIL's mode) */
-	bool nearest;           /* PIL modes P and 1: resized with NEAREST */
-};
+/* 0: not set by rf_image_set_max_pixels (the environment or the default applies). */
+static _Atomic uint64_t max_pixels_set;
 
-static uint32_t be16(const uint8_t *p)
+void rf_image_set_max_pixels(uint64_t pixels)
 {
-	return (uint32_t)p[0] << 8 | p[1];
+	atomic_store(&max_pixels_set, pixels);
 }
 
-static uint32_t be32(const uint8_t *p)
+enum rf_status rf_image_max_pixels(uint64_t *pixels)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static enum rf_status check_size(const char *name, const struct probe *p)
-{
-	if (p->width == 0 || p->height == 0)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: zero width or height", name, p->format);
-	if (p->width > MAX_SIDE || p->height > MAX_SIDE ||
-	    (uint64_t)p->width * p->height > MAX_PIXELS)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s of %u x %u pixels is over the limit (%u per "
-				"side, 2^28 in all)", name, p->format, p->width, p->height, MAX_SIDE);
+	*pixels = atomic_load(&max_pixels_set);
+	if (*pixels)
+		return RF_OK;
+	const char *env = getenv("REFRACT_MAX_IMAGE_PIXELS");
+	*pixels = RF_IMAGE_MAX_PIXELS_DEFAULT;
+	if (!env || !*env)
+		return RF_OK;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(env, &end, 10);
+	if (errno || *end || v == 0 || env[0] == '-' || env[0] == '+' || env[0] == ' ')
+		return rf_error(RF_ERR_INVALID, "REFRACT_MAX_IMAGE_PIXELS=\"%s\" is not a positive "
+				"integer (a pixel count; PIL's default is %llu)", env,
+				RF_IMAGE_MAX_PIXELS_DEFAULT);
+	*pixels = v;
 	return RF_OK;
 }
 
-/* {===== PNG */
+enum rf_status rf_image_check_size(const struct rf_image_src *src, const char *format,
+				   uint64_t width, uint64_t height)
+{
+	if (width == 0 || height == 0)
+		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: the header says %" PRIu64 " x %" PRIu64
+				" pixels (a side is zero)", src->name, format, width, height);
+	/* Sides come from 32-bit fields at most, so the product cannot overflow; a limit set
+	** past 2^40 is taken as 2^40, so that no byte count computed from it can. */
+	uint64_t limit = src->max_pixels < MAX_PIXELS_CAP ? src->max_pixels : MAX_PIXELS_CAP;
+	if (width * height > limit)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s of %" PRIu64 " x %" PRIu64 " pixels is over "
+				"the limit of %" PRIu64 " pixels (a decompression bomb?); raise it with "
+				"REFRACT_MAX_IMAGE_PIXELS", src->name, format, width, height, limit);
+	if (width > INT32_MAX || height > INT32_MAX)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s of %" PRIu64 " x %" PRIu64 " pixels: a side "
+				"is over 2^31 - 1", src->name, format, width, height);
+	return RF_OK;
+}
+
+enum rf_status rf_image_alloc(const struct rf_image_src *src, int width, int height, int channels,
+			      struct rf_image *out)
+{
+	size_t n = (size_t)width * (size_t)height * (size_t)channels;
+	*out = (struct rf_image){.width = width, .height = height, .channels = channels};
+	out->pixels = malloc(n ? n : 1);
+	if (!out->pixels)
+		return rf_error(RF_ERR_OOM_HOST, "%s: allocating %zu bytes for the pixels", src->name, n);
+	return RF_OK;
+}
+
+void rf_image_cmyk_to_rgb(const uint8_t *cmyk, size_t pixels, uint8_t *rgb)
+{
+	for (size_t i = 0; i < pixels; i++) {
+		const uint8_t *p = cmyk + 4 * i;
+		int nk = 255 - p[3], c[3] = {p[0], p[1], p[2]};
+		for (int k = 0; k < 3; k++) {
+			int t = c[k] * nk + 128;
+			int v = nk - (((t >> 8) + t) >> 8);
+			rgb[3 * i + (size_t)k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+		}
+	}
+}
+
+/* {===== formats */
 
 static const uint8_t PNG_SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-/* IHDR: bit depth and colour type as PIL opens them (16-bit refused). */
-static enum rf_status png_header(const uint8_t *h, const char *name, struct probe *p)
-{
-	p->width = be32(h);
-	p->height = be32(h + 4);
-	unsigned depth = h[8], color = h[9];
-	bool ok = h[10] == 0 && h[11] == 0 && h[12] <= 1;
-	switch (color) {
-	case 0: ok = ok && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16); break;
-	case 3: ok = ok && (depth == 1 || depth == 2 || depth == 4 || depth == 8); break;
-	case 2: case 4: case 6: ok = ok && (depth == 8 || depth == 16); break;
-	default: ok = false;
-	}
-	if (!ok)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: invalid header (bit depth %u, colour "
-				"type %u, methods %u/%u/%u)", name, depth, color, h[10], h[11], h[12]);
-	if (depth == 16)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: 16-bit PNG is not supported (8-bit gray, gray+"
-				"alpha, RGB, RGBA or palette only)", name);
-	static const int channels[7] = {1, 0, 3, 3, 2, 0, 4};
-	p->channels = channels[color];
-	p->nearest = color == 3 || depth == 1;
-	return check_size(name, p);
-}
-
-static enum rf_status probe_png(const uint8_t *d, size_t n, const char *name, struct probe *p)
-{
-	bool ihdr = false, plte = false, idat = false;
-	p->format = "PNG";
-	for (size_t off = 8;;) {
-		if (n - off < 12)
-			return rf_error(RF_ERR_FORMAT, "%s: truncated PNG: it ends after %zu bytes, before "
-					"the IEND chunk", name, n);
-		uint32_t len = be32(d + off);
-		const uint8_t *type = d + off + 4;
-		if (len > 0x7fffffffu)
-			return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: chunk length %u at byte %zu", name,
-					len, off);
-		if (n - off - 12 < len)
-			return rf_error(RF_ERR_FORMAT, "%s: truncated PNG: chunk '%.4s' at byte %zu needs %u "
-					"bytes, the file ends first", name, (const char *)type, off, len);
-		uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), type, len + 4);
-		if (crc != be32(type + 4 + len))
-			return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: bad CRC in chunk '%.4s' at byte %zu",
-					name, (const char *)type, off);
-		if (!ihdr) {
-			if (memcmp(type, "IHDR", 4) || len != 13)
-				return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: the first chunk is not IHDR", name);
-			enum rf_status s = png_header(type + 4, name, p);
-			if (s != RF_OK)
-				return s;
-			ihdr = true;
-		}
-		plte |= !memcmp(type, "PLTE", 4);
-		idat |= !memcmp(type, "IDAT", 4);
-		if (!memcmp(type, "IEND", 4))
-			break;
-		off += 12 + (size_t)len;
-	}
-	if (!idat || (p->channels == 3 && p->nearest && !plte))
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt PNG: no %s chunk", name, idat ? "PLTE" : "IDAT");
-	return RF_OK;
-}
-
-/* }===== */
-
-/* {===== JPEG */
-
-/* Skips entropy-coded data from d[i]: returns the index of the next marker's 0xFF (not a
-** stuffed 0xFF00 nor a restart marker), or n if the data ends first. */
-static size_t skip_scan(const uint8_t *d, size_t n, size_t i)
-{
-	for (; i + 1 < n; i++) {
-		if (d[i] == 0xff && d[i + 1] != 0 && d[i + 1] != 0xff &&
-		    !(d[i + 1] >= 0xd0 && d[i + 1] <= 0xd7))
-			return i;
-	}
-	return n;
-}
-
-/* SOFn: only the frame types stb_image decodes (baseline, extended and progressive
-** Huffman), 8-bit, gray or three-component colour. */
-static enum rf_status jpeg_frame(const uint8_t *s, uint32_t len, unsigned marker, const char *name,
-				 struct probe *p)
-{
-	if (marker != 0xc0 && marker != 0xc1 && marker != 0xc2)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: JPEG frame type SOF%u (lossless, hierarchical or "
-				"arithmetic-coded) is not supported", name, marker - 0xc0);
-	if (len < 8)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt JPEG: short frame header", name);
-	unsigned precision = s[0], comps = s[5];
-	p->height = be16(s + 1);
-	p->width = be16(s + 3);
-	if (precision != 8)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: %u-bit JPEG is not supported", name, precision);
-	if (comps == 4)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported", name);
-	if (comps != 1 && comps != 3)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt JPEG: %u components", name, comps);
-	if (p->height == 0)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: JPEG with the height in a DNL marker is not "
-				"supported", name);
-	p->channels = (int)comps;
-	p->nearest = false;
-	return check_size(name, p);
-}
-
-static enum rf_status probe_jpeg(const uint8_t *d, size_t n, const char *name, struct probe *p)
-{
-	bool frame = false, scan = false;
-	p->format = "JPEG";
-	for (size_t i = 2;;) {
-		/* Like libjpeg, tolerate stray bytes before a marker, and fill bytes. */
-		while (i < n && d[i] != 0xff)
-			i++;
-		while (i + 1 < n && d[i + 1] == 0xff)
-			i++;
-		if (i + 1 >= n)
-			return rf_error(RF_ERR_FORMAT, "%s: truncated JPEG: no end-of-image marker", name);
-		unsigned m = d[i + 1];
-		i += 2;
-		if (m == 0xd9)
-			break;
-		if (m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7))
-			continue;
-		if (n - i < 2 || be16(d + i) < 2 || n - i < be16(d + i))
-			return rf_error(RF_ERR_FORMAT, "%s: truncated JPEG: segment 0x%02X at byte %zu ends "
-					"past the end of the file", name, m, i - 2);
-		uint32_t len = be16(d + i);
-		bool sof = m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc;
-		if (sof && !frame) {
-			enum rf_status s = jpeg_frame(d + i + 2, len - 2, m, name, p);
-			if (s != RF_OK)
-				return s;
-			frame = true;
-		}
-		if (m == 0xda && !frame)
-			return rf_error(RF_ERR_FORMAT, "%s: corrupt JPEG: scan before the frame header", name);
-		i += len;
-		if (m == 0xda) {
-			scan = true;
-			i = skip_scan(d, n, i);
-		}
-	}
-	if (!scan)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt JPEG: no image data", name);
-	return RF_OK;
-}
-
-/* }===== */
-
-/* Names formats recognised by their signature but not decoded. */
-static const char *other_format(const uint8_t *d, size_t n)
+/* The format stb_image decodes for this signature, or NULL. TGA has no signature: it is
+** the last guess, as in PIL, and its header is checked by stb. */
+static const char *stb_format(const uint8_t *d, size_t n)
 {
 	if (n >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6)))
 		return "GIF";
 	if (n >= 2 && !memcmp(d, "BM", 2))
 		return "BMP";
+	if (n >= 2 && d[0] == 'P' && (d[1] == '5' || d[1] == '6'))
+		return "PNM";
+	return NULL;
+}
+
+/* Names formats recognised by their signature but not decoded. */
+static const char *unsupported_format(const uint8_t *d, size_t n)
+{
 	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
 		return "WebP";
 	if (n >= 4 && (!memcmp(d, "II*\0", 4) || !memcmp(d, "MM\0*", 4)))
 		return "TIFF";
+	if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '4')
+		return "text or 1-bit PNM (P1-P4)";
+	if (n >= 8 && !memcmp(d + 4, "ftyp", 4))
+		return "HEIF/AVIF";
+	if (n >= 4 && !memcmp(d, "\0\0\1\0", 4))
+		return "ICO";
 	return NULL;
 }
 
-static enum rf_status probe(const uint8_t *d, size_t n, const char *name, struct probe *p)
+static enum rf_status dispatch(const struct rf_image_src *src, struct rf_image *out)
 {
+	const uint8_t *d = src->data;
+	size_t n = src->size;
 	if (n == 0)
-		return rf_error(RF_ERR_FORMAT, "%s: empty file", name);
+		return rf_error(RF_ERR_FORMAT, "%s: empty file", src->name);
 	if (n >= 8 && !memcmp(d, PNG_SIG, 8))
-		return probe_png(d, n, name, p);
+		return rf_image_decode_png(src, out);
 	if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return probe_jpeg(d, n, name, p);
-	const char *other = other_format(d, n);
+		return rf_image_decode_jpeg(src, out);
+	const char *fmt = stb_format(d, n);
+	if (fmt)
+		return rf_image_decode_stb(src, fmt, out);
+	const char *other = unsupported_format(d, n);
 	if (other)
-		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s images are not supported (PNG or JPEG only)",
-				name, other);
-	return rf_error(RF_ERR_FORMAT, "%s: not a PNG or JPEG file (unrecognised signature)", name);
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s images are not supported (PNG, JPEG, BMP, "
+				"GIF, TGA or binary PNM)", src->name, other);
+	return rf_image_decode_stb(src, "TGA", out);
 }
 
-enum rf_status rf_image_decode(const void *data, size_t size, const char *name, struct rf_image *out)
+/* }===== */
+
+static enum rf_status decode(const void *data, size_t size, const char *name, bool keep_cmyk,
+			     struct rf_image *out)
 {
 	*out = (struct rf_image){0};
 	if (!name)
 		name = "<memory>";
 	if (!data && size)
 		return rf_error(RF_ERR_INVALID, "%s: NULL data", name);
-	struct probe p;
-	enum rf_status s = probe(data, size, name, &p);
-	if (s != RF_OK)
-		return s;
 	if (size > MAX_FILE)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: file over 1 GiB", name);
-	int w, h, comp;
-	/* stb converts to the channel count asked for: palette to RGB, tRNS-derived alpha
-	** dropped, 1/2/4-bit gray scaled to 0..255 as PIL does. Its buffer comes from malloc
-	** (stb_impl.c keeps the default allocator), so rf_image_free can free() it. */
-	uint8_t *px = stbi_load_from_memory(data, (int)size, &w, &h, &comp, p.channels);
-	if (!px)
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s data (stb_image: %s)", name, p.format,
-				stbi_failure_reason());
-	if ((uint32_t)w != p.width || (uint32_t)h != p.height) {
-		stbi_image_free(px);
-		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: decoded %d x %d, header says %u x %u", name,
-				p.format, w, h, p.width, p.height);
+	struct rf_image_src src = {data, size, name, 0, keep_cmyk};
+	enum rf_status s = rf_image_max_pixels(&src.max_pixels);
+	if (s != RF_OK)
+		return rf_error_wrap(s, "%s", name);
+	s = dispatch(&src, out);
+	if (s != RF_OK)
+		rf_image_fini(out);
+	return s;
+}
+
+enum rf_status rf_image_decode(const void *data, size_t size, const char *name, struct rf_image *out)
+{
+	return decode(data, size, name, false, out);
+}
+
+/* {===== files */
+
+static enum rf_status regular_file(const char *path, const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return RF_OK;
+	const char *what = S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO" :
+			   S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device" :
+			   S_ISSOCK(st->st_mode) ? "a socket" : "not a regular file";
+	return rf_error(RF_ERR_IO, "%s: not a regular file (%s)", path, what);
+}
+
+static enum rf_status read_all(int fd, const char *path, size_t n, uint8_t *buf)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return rf_error(RF_ERR_IO, "%s: read error: %s", path, strerror(errno));
+		if (r == 0)
+			return rf_error(RF_ERR_IO, "%s: read error: the file shrank while it was read", path);
+		got += (size_t)r;
 	}
-	*out = (struct rf_image){w, h, p.channels, p.nearest, px};
 	return RF_OK;
 }
 
 static enum rf_status read_file(const char *path, uint8_t **data, size_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*data = NULL;
+	*size = 0;
+	if (!path)
+		return rf_error(RF_ERR_INVALID, "image: NULL path");
+	struct stat st, st2;
+	if (stat(path, &st) != 0)
+		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	enum rf_status s = regular_file(path, &st);
+	if (s != RF_OK)
+		return s;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat st;
-	enum rf_status s = RF_OK;
-	if (fstat(fd, &st) != 0)
+	if (fstat(fd, &st2) != 0)
 		s = rf_error(RF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		s = rf_error(RF_ERR_IO, "%s: not a regular file", path);
-	else if ((uint64_t)st.st_size > MAX_FILE)
+	else
+		s = regular_file(path, &st2);
+	if (s == RF_OK && (uint64_t)st2.st_size > MAX_FILE)
 		s = rf_error(RF_ERR_UNSUPPORTED, "%s: file over 1 GiB", path);
-	size_t n = s == RF_OK ? (size_t)st.st_size : 0, got = 0;
+	size_t n = s == RF_OK ? (size_t)st2.st_size : 0;
 	uint8_t *buf = s == RF_OK ? malloc(n ? n : 1) : NULL;
 	if (s == RF_OK && !buf)
 		s = rf_error(RF_ERR_OOM_HOST, "%s: allocating %zu bytes", path, n);
-	while (s == RF_OK && got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			s = rf_error(RF_ERR_IO, "%s: read error: %s", path, r < 0 ? strerror(errno) : "file shrank");
-		else
-			got += (size_t)r;
-	}
+	if (s == RF_OK)
+		s = read_all(fd, path, n, buf);
 	close(fd);
 	if (s != RF_OK) {
 		free(buf);
@@ -310,20 +241,32 @@ static enum rf_status read_file(const char *path, uint8_t **data, size_t *size)
 	return RF_OK;
 }
 
-enum rf_status rf_image_load(const char *path, struct rf_image *out)
+static enum rf_status load(const char *path, bool keep_cmyk, struct rf_image *out)
 {
 	*out = (struct rf_image){0};
-	uint8_t *data = NULL;
-	size_t size = 0;
+	uint8_t *data;
+	size_t size;
 	enum rf_status s = read_file(path, &data, &size);
 	if (s != RF_OK)
 		return s;
-	s = rf_image_decode(data, size, path, out);
+	s = decode(data, size, path, keep_cmyk, out);
 	free(data);
 	return s;
 }
 
-void rf_image_free(struct rf_image *img)
+enum rf_status rf_image_load(const char *path, struct rf_image *out)
+{
+	return load(path, false, out);
+}
+
+enum rf_status rf_image_load_stored(const char *path, struct rf_image *out)
+{
+	return load(path, true, out);
+}
+
+/* }===== */
+
+void rf_image_fini(struct rf_image *img)
 {
 	if (!img)
 		return;

@@ -26,6 +26,10 @@ enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_t
 				    rf_tokenizer **out);
 void rf_tokenizer_destroy(rf_tokenizer *tok);
 
+/* Limits of the loaders (README.md, "Limits"): each file at most RF_MAX_VOCAB_BYTES once
+** decompressed (file_in.h), a vocabulary of at most this many tokens and merges. */
+#define RF_TOKENIZER_MAX_SYMBOLS (1 << 22)
+
 int64_t rf_tokenizer_sot(const rf_tokenizer *tok);   /* 49406 for CLIP */
 int64_t rf_tokenizer_eot(const rf_tokenizer *tok);   /* 49407 for CLIP */
 

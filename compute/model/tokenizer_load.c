@@ -9,6 +9,7 @@
 ** Compute layer (L5; host only).
 */
 #include "tokenizer_internal.h"
+#include "file_in.h"
 #include "status.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* The reference keeps lines 2 .. 49152-256-2+1 of the gz file: 48894 merges. */
@@ -182,17 +184,31 @@ static size_t split_lines(char *text, size_t len, char ***lines)
 /* {===== open_clip's gz file */
 
 /* The whole file, NUL-terminated. zlib reads files that are not gzip-compressed as they
-** are, so this serves the .gz vocabulary and Hugging Face's plain files alike. */
+** are, so this serves the .gz vocabulary and Hugging Face's plain files alike. Only a
+** regular file is opened (a FIFO would hang), and at most RF_MAX_VOCAB_BYTES are taken
+** once decompressed (a small gzip bomb would fill the memory). */
 static enum rf_status read_whole(const char *path, char **out, size_t *len)
 {
-	errno = 0;
-	gzFile f = gzopen(path, "rb");
-	if (!f)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+	int fd;
+	uint64_t size;
+	enum rf_status s = rf_file_open_read(path, &fd, &size);
+	if (s != RF_OK)
+		return s;
+	gzFile f = gzdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		return oom();
+	}
 	size_t cap = 1 << 22, n = 0;
 	char *buf = malloc(cap + 1);
-	enum rf_status s = buf ? RF_OK : oom();
+	s = buf ? RF_OK : oom();
 	while (s == RF_OK) {
+		if (n > RF_MAX_VOCAB_BYTES) {
+			s = rf_error(RF_ERR_FORMAT, "%s: more than %llu bytes (decompressed): over the limit "
+				     "for a vocabulary or merges file", path,
+				     (unsigned long long)RF_MAX_VOCAB_BYTES);
+			break;
+		}
 		if (n == cap) {
 			char *nb = realloc(buf, 2 * cap + 1);
 			if (!nb) {
@@ -355,13 +371,9 @@ static enum rf_status hf_vocab(json_t *vocab, struct strmap *m, int32_t *size, c
 	return s;
 }
 
-static enum rf_status hf_merges(rf_tokenizer *tok, const struct strmap *m, char *text, size_t len,
-				const char *path)
+static enum rf_status hf_merges(rf_tokenizer *tok, const struct strmap *m, char **lines,
+				size_t nlines, const char *path)
 {
-	char **lines;
-	size_t nlines = split_lines(text, len, &lines);
-	if (!nlines)
-		return oom();
 	enum rf_status s = RF_OK;
 	int32_t rank = 0;
 	for (size_t i = 0; s == RF_OK && i < nlines; i++) {
@@ -384,7 +396,6 @@ static enum rf_status hf_merges(rf_tokenizer *tok, const struct strmap *m, char 
 		else
 			rf_tokenizer_add_merge(tok, ia, ib, rank++, id);
 	}
-	free(lines);
 	return s;
 }
 
@@ -413,17 +424,30 @@ enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_t
 		return rf_error(RF_ERR_FORMAT, "%s: %s (line %d)", vocab_json, jerr.text, jerr.line);
 	rf_tokenizer *tok = NULL;
 	struct strmap m = {0};
+	char **lines = NULL;
+	size_t nlines = 0;
 	s = json_is_object(vocab) ? RF_OK : rf_error(RF_ERR_FORMAT, "%s: not a JSON object", vocab_json);
+	if (s == RF_OK && json_object_size(vocab) > RF_TOKENIZER_MAX_SYMBOLS)
+		s = rf_error(RF_ERR_FORMAT, "%s: %zu tokens: more than the %d a vocabulary may hold",
+			     vocab_json, json_object_size(vocab), RF_TOKENIZER_MAX_SYMBOLS);
 	if (s == RF_OK)
 		s = read_whole(merges_txt, &text, &len);
+	if (s == RF_OK && !(nlines = split_lines(text, len, &lines)))
+		s = oom();
+	if (s == RF_OK && nlines > RF_TOKENIZER_MAX_SYMBOLS)
+		s = rf_error(RF_ERR_FORMAT, "%s: %zu lines: more than the %d merges a vocabulary may hold",
+			     merges_txt, nlines, RF_TOKENIZER_MAX_SYMBOLS);
+	/* The merge table is sized for every line of merges.txt, however many the vocabulary
+	** has: sized by the vocabulary alone, more distinct merges than that filled it and
+	** the next lookup probed forever. */
 	if (s == RF_OK)
-		s = rf_tokenizer_alloc(json_object_size(vocab), &tok);
+		s = rf_tokenizer_alloc(RF_MAX(json_object_size(vocab), nlines), &tok);
 	if (s == RF_OK)
 		s = hf_vocab(vocab, &m, &tok->vocab_size, vocab_json);
 	if (s == RF_OK)
 		s = set_byte_ids(tok, &m, vocab_json);
 	if (s == RF_OK)
-		s = hf_merges(tok, &m, text, len, merges_txt);
+		s = hf_merges(tok, &m, lines, nlines, merges_txt);
 	if (s == RF_OK) {
 		tok->sot = hf_special(&m, "<|startoftext|>", "<start_of_text>");
 		tok->eot = hf_special(&m, "<|endoftext|>", "<end_of_text>");
@@ -431,6 +455,7 @@ enum rf_status rf_tokenizer_load_hf(const char *vocab_json, const char *merges_t
 			s = rf_error(RF_ERR_FORMAT, "%s: no <|startoftext|> / <|endoftext|> token", vocab_json);
 	}
 	free(m.e);
+	free(lines);
 	free(text);
 	json_decref(vocab);
 	if (s != RF_OK) {

@@ -40,6 +40,9 @@ struct rf_view rf_view_contiguous(const rf_tensor *t)
 
 static int64_t view_numel(const struct rf_view *v)
 {
+	for (int d = 0; d < v->ndim; d++)
+		if (v->shape[d] == 0)
+			return 0;   /* before any product: the other sizes may be huge */
 	int64_t n = 1;
 	for (int d = 0; d < v->ndim; d++)
 		n *= v->shape[d];
@@ -64,14 +67,26 @@ static enum rf_status check_view(const char *op, const struct rf_view *v, const 
 	if (v->ndim < 0 || v->ndim > RF_MAX_DIMS)
 		return rf_error(RF_ERR_INVALID, "%s: %s view has %d axes (at most %d)", op, what, v->ndim,
 				RF_MAX_DIMS);
+	/* A view with no element touches no memory, whatever its other sizes and strides
+	** (a tensor [2^61, 0] is valid): nothing more to check, and nothing is multiplied. */
+	bool empty = false;
 	for (int d = 0; d < v->ndim; d++) {
+		if (v->shape[d] < 0)
+			return rf_error(RF_ERR_INVALID, "%s: %s view axis %d has size %lld", op, what, d,
+					(long long)v->shape[d]);
+		empty = empty || v->shape[d] == 0;
+	}
+	if (empty)
+		return RF_OK;
+	for (int d = 0; d < v->ndim; d++) {
+		if (v->stride[d] == INT64_MIN)
+			return rf_error(RF_ERR_INVALID, "%s: %s view axis %d has stride %lld", op, what, d,
+					(long long)v->stride[d]);
 		int64_t s = v->stride[d] < 0 ? -v->stride[d] : v->stride[d];
-		if (v->shape[d] < 0 || v->shape[d] > (INT64_C(1) << 40) || s > (INT64_C(1) << 40))
+		if (v->shape[d] > (INT64_C(1) << 40) || s > (INT64_C(1) << 40))
 			return rf_error(RF_ERR_INVALID, "%s: %s view axis %d has size %lld, stride %lld",
 					op, what, d, (long long)v->shape[d], (long long)v->stride[d]);
 	}
-	if (view_numel(v) == 0)
-		return RF_OK;
 	int64_t lo, hi;
 	view_span(v, &lo, &hi);
 	if (lo < 0 || hi >= rf_tensor_numel(t))
@@ -92,6 +107,8 @@ enum rf_status rf_views_check(const char *op, const rf_tensor *src, const struct
 		same = sv->shape[d] == dv->shape[d];
 	if (!same)
 		return rf_error(RF_ERR_INVALID, "%s: src and dst views have different shapes", op);
+	if (view_numel(dv) == 0)
+		return RF_OK;   /* writes nothing */
 	for (int d = 0; d < dv->ndim; d++)
 		if (dv->stride[d] == 0 && dv->shape[d] > 1)
 			return rf_error(RF_ERR_INVALID, "%s: dst view axis %d has stride 0 (it would "

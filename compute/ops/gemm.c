@@ -1,7 +1,8 @@
 /*
 ** gemm.c: rf_op_gemm, the Linear layer: argument checks with messages that name the
 ** shapes, then one matrix-product description for the kernel family the weights were
-** packed for; and the choice of that family (REFRACT_GEMM). Compute layer (L4).
+** packed for; and the choice of that family (REFRACT_GEMM, read into rf_caps when the
+** context is created). Compute layer (L4).
 */
 #include "gemm_internal.h"
 #include "host_math.h"
@@ -10,9 +11,6 @@
 #include "context.h"
 #include "device.h"
 #include "status.h"
-
-#include <stdlib.h>
-#include <string.h>
 
 static const char *const kernel_names[] = {
 	[RF_MM_LANES] = "lanes", [RF_MM_TILED] = "tiled", [RF_MM_GENERIC] = "generic",
@@ -26,26 +24,26 @@ const char *rf_mm_kernel_name(enum rf_mm_kernel k)
 
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out)
 {
-	const char *want = getenv("REFRACT_GEMM");
-	bool cpu = rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
-	if (!want || !*want || !strcmp(want, "auto")) {
-		/* CPU devices: the host's BLAS on the device's memory where the host can map it
-		** (gemm_host.c says why), else the register-blocked kernel (a CPU driver runs a
-		** workgroup as one SIMD thread). Everything else is a GPU of some kind:
-		** shared-memory tiles. */
-		*out = !cpu ? RF_MM_TILED : rf_mem_mappable(ctx) ? RF_MM_HOST : RF_MM_LANES;
+	const struct rf_caps *caps = rf_ctx_caps(ctx);
+	switch (caps->gemm) {
+	case RF_GEMM_LANES: *out = RF_MM_LANES; return RF_OK;
+	case RF_GEMM_TILED: *out = RF_MM_TILED; return RF_OK;
+	case RF_GEMM_GENERIC: *out = RF_MM_GENERIC; return RF_OK;
+	case RF_GEMM_HOST:
+		if (!rf_mem_mappable(ctx))
+			return rf_error(RF_ERR_UNSUPPORTED, "REFRACT_GEMM=host: the device memory of %s "
+					"is not host-visible", caps->name);
+		*out = RF_MM_HOST;
 		return RF_OK;
+	case RF_GEMM_AUTO: break;
 	}
-	for (size_t i = 0; i < RF_ARRAY_LEN(kernel_names); i++)
-		if (!strcmp(want, kernel_names[i])) {
-			if (i == RF_MM_HOST && !rf_mem_mappable(ctx))
-				return rf_error(RF_ERR_UNSUPPORTED, "REFRACT_GEMM=host: the device memory of %s "
-						"is not host-visible", rf_ctx_caps(ctx)->name);
-			*out = (enum rf_mm_kernel)i;
-			return RF_OK;
-		}
-	return rf_error(RF_ERR_INVALID, "REFRACT_GEMM=%s: expected auto, host, lanes, tiled or generic",
-			want);
+	/* CPU devices: the host's BLAS on the device's memory where the host can map it
+	** (gemm_host.c says why), else the register-blocked kernel (a CPU driver runs a
+	** workgroup as one SIMD thread). Everything else is a GPU of some kind:
+	** shared-memory tiles. */
+	bool cpu = caps->device_class == RF_DEVICE_CPU;
+	*out = !cpu ? RF_MM_TILED : rf_mem_mappable(ctx) ? RF_MM_HOST : RF_MM_LANES;
+	return RF_OK;
 }
 
 bool rf_host_compute(rf_ctx *ctx)
@@ -59,8 +57,6 @@ const char *rf_gemm_family(rf_ctx *ctx)
 	enum rf_mm_kernel k;
 	return rf_mm_kernel_choose(ctx, &k) == RF_OK ? kernel_names[k] : NULL;
 }
-
-
 
 /* Whether two device tensors share bytes. */
 static bool overlap(const rf_tensor *x, const rf_tensor *y)

@@ -19,8 +19,8 @@
 **   tiled    GPUs: shared-memory tiles with tile sizes from rf_caps (mm_tiled.comp).
 **   generic  one output per invocation from storage buffers: the fallback.
 ** REFRACT_GEMM=auto|host|lanes|tiled|generic overrides the choice (the kill switch for a fast
-** path that misbehaves on some driver). Weights are packed for the family chosen when
-** they are created; rf_op_matmul reads the variable at every call.
+** path that misbehaves on some driver); the context reads it once, when it is created
+** (rf_caps.gemm), and everything on that context uses the same family.
 ** Shapes need not be multiples of anything; operands past the device's storage-binding
 ** range and grids past its workgroup-count limits are split into several dispatches.
 ** Compute layer (L4).

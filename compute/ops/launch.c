@@ -5,9 +5,6 @@
 #include "launch.h"
 #include "status.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 enum rf_status rf_launch_pipeline(rf_ctx *ctx, enum rf_shader_id id, const uint32_t *spec,
 				  uint32_t nspec, rf_pipeline **out)
 {
@@ -118,12 +115,10 @@ uint32_t rf_texel_base(const rf_tensor *t, uint32_t texel_bytes)
 
 bool rf_launch_cpu_like(const rf_ctx *ctx)
 {
-	/* REFRACT_KERNELS=gpu|cpu forces one layout, so that the GPU layouts (shared memory,
-	** barriers) are tested on a CPU device too. */
-	const char *force = getenv("REFRACT_KERNELS");
-	if (force && !strcmp(force, "gpu"))
-		return false;
-	if (force && !strcmp(force, "cpu"))
-		return true;
-	return rf_ctx_caps(ctx)->device_class == RF_DEVICE_CPU;
+	/* REFRACT_KERNELS=gpu|cpu (rf_caps.rows) forces one layout, so that the GPU layouts
+	** (shared memory, barriers) are tested on a CPU device too. */
+	const struct rf_caps *caps = rf_ctx_caps(ctx);
+	if (caps->rows != RF_ROWS_AUTO)
+		return caps->rows == RF_ROWS_CPU;
+	return caps->device_class == RF_DEVICE_CPU;
 }

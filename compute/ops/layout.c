@@ -17,6 +17,9 @@
 
 static int64_t view_numel(const struct rf_view *v)
 {
+	for (int d = 0; d < v->ndim; d++)
+		if (v->shape[d] == 0)
+			return 0;   /* before any product: the other sizes may be huge */
 	int64_t n = 1;
 	for (int d = 0; d < v->ndim; d++)
 		n *= v->shape[d];

@@ -20,5 +20,8 @@ bool rf_validation_requested(void);
 enum rf_status rf_instance_create(bool validation, struct rf_instance *inst);
 void rf_instance_destroy(struct rf_instance *inst);
 void rf_caps_collect(VkPhysicalDevice pd, uint32_t index, struct rf_caps *caps);
+/* Sets caps->gemm and caps->rows from REFRACT_GEMM and REFRACT_KERNELS; RF_ERR_INVALID
+** naming the variable and the accepted values for an unknown REFRACT_GEMM. */
+enum rf_status rf_caps_read_env(struct rf_caps *caps);
 
 #endif

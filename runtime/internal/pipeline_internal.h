@@ -18,6 +18,7 @@ struct rf_pipeline {
 	uint32_t nspec;
 	struct rf_set_layout *layout;
 	VkPipeline pipeline;
+	uint32_t push_size;      /* bytes of the shader's push-constant block (from its SPIR-V) */
 };
 
 VkDescriptorType rf_binding_type(char letter);

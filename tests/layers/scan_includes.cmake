@@ -21,7 +21,7 @@ set(model_public compute/model)
 set(model_internal compute/model/internal)
 set(lua_public lua)
 set(lua_internal "")
-set(tests_public tests tests/ref)
+set(tests_public tests tests/ref tests/fuzz)
 set(tests_internal "")
 # third_party/ (stb's one translation unit) includes no refract header and is not scanned.
 

@@ -139,7 +139,7 @@ T.fails(function() return refract.write(st, { x }) end, "tensor names must be st
 T.fails(function() return refract.write(st, { a = x }, { n = 3 }) end, "metadata keys and values must be strings")
 T.fails(function() return refract.write(st, { a = x }, "meta") end, "table expected")
 T.fails(function() return refract.write(tmp("x.npy"), { a = x }) end, "a .npy file holds one tensor")
-T.fails(function() return refract.write(tmp("x.npy"), x, { a = "b" }) end, "metadata needs a .safetensors file")
+T.fails(function() return refract.write(tmp("x.npy"), x, { a = "b" }) end, "metadata needs a .safetensors or .npz file")
 T.fails(function() return refract.write(tmp("x.bin"), x) end, "unknown file type")
 T.fails(function() return refract.write("/nonexistent-refract-dir/x.npy", x) end,
   "write: /nonexistent-refract-dir/x.npy: cannot create")

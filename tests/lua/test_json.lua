@@ -12,6 +12,13 @@ T.eq(back.nested.a.b, 1, "nested object")
 T.eq(math.type(back.list[1]), "integer", "integers stay integers")
 T.eq(refract.json_encode("s"), '"s"', "a bare string")
 T.eq(refract.json_encode({ a = 1 }, 2), '{\n  "a": 1\n}', "indented")
+-- Keys come out sorted whatever order the table holds them in, so a rerun writes the same bytes.
+local many = {}
+for i = 40, 1, -1 do many["k" .. string.format("%02d", i)] = i end
+local keys = {}
+for k in refract.json_encode(many):gmatch('"(k%d%d)"') do keys[#keys + 1] = k end
+T.eq(#keys, 40, "every key written")
+for i = 2, #keys do T.ok(keys[i - 1] < keys[i], "keys sorted: " .. keys[i - 1] .. " before " .. keys[i]) end
 
 -- Number keys become strings the way tostring writes them.
 local keyed = refract.json_decode(refract.json_encode({ [1.5] = "a", [2.0] = "b", x = "c" }))

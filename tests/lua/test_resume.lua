@@ -37,7 +37,7 @@ end
 
 T.ok(run(args("clean", "clean.safetensors")), "uninterrupted run")
 local clean = parts(tmp .. "/clean")
-T.eq(#clean, 75, "75 chunk files of 4 images")
+T.eq(#clean, 2 * 75 + 1, "75 chunk files of 4 images, their checksums and the run record")
 
 -- Interrupt a run after its first chunk files appear, then run it again.
 local function interrupted(signal, name)

@@ -1,6 +1,7 @@
 /*
 ** clip_internal.h: the layout of rf_clip shared by the files that implement it
-** (loading, the two forward passes, decomposition). Compute layer (L5).
+** (loading, the two forward passes) and by the observers that read its weights (the
+** decomposition's fold and hooks). Compute layer (L5).
 */
 #ifndef RF_COMPUTE_MODEL_CLIP_INTERNAL_H
 #define RF_COMPUTE_MODEL_CLIP_INTERNAL_H
@@ -32,7 +33,8 @@ struct rf_clip {
 	rf_ctx *ctx;
 	struct rf_clip_config cfg;
 	enum rf_dtype storage;
-	rf_safetensors *st;          /* kept mapped: token rows and folding read from it */
+	rf_safetensors *st;          /* mapped while loading, then read through the file: token
+	                              * rows and folding read from it (rf_safetensors_unmap) */
 	uint64_t weight_bytes;
 
 	/* vision tower */
@@ -45,14 +47,12 @@ struct rf_clip {
 
 	/* text tower */
 	bool has_text;
-	const struct rf_st_entry *tok_emb;   /* [vocab, Wt] in the mapping */
+	const struct rf_st_entry *tok_emb;   /* [vocab, Wt] in the checkpoint */
 	rf_tensor *text_pos;         /* [ctx, Wt] */
 	struct rf_tower text;
 	struct rf_norm ln_final;
 	rf_gemm_weights *text_proj;  /* [D, Wt] */
 	rf_tokenizer *tokenizer;
-
-	struct rf_fold *fold;         /* decomposition matrices for the last projection asked */
 };
 
 /* clip.c: pixels must be f32 [B, 3, S, S] with B >= 1 (RF_ERR_INVALID naming what came). */
@@ -60,7 +60,7 @@ enum rf_status rf_clip_check_pixels(const rf_clip *m, const rf_tensor *pixels);
 
 /* clip_weights.c: naming and loading. */
 enum rf_status rf_clip_load_weights(rf_clip *m);
-void rf_clip_free_weights(rf_clip *m);
+void rf_clip_weights_fini(rf_clip *m);
 
 /* The file's name of a logical tensor, e.g. ("vision", 3, "ln_1.weight"). */
 const char *rf_clip_tensor_name(const rf_clip *m, const char *logical, int layer, char *buf,

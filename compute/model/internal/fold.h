@@ -1,6 +1,7 @@
 /*
 ** fold.h: the matrices that turn a vision component's output into its contribution to the
-** (projected) image embedding, computed once per model, projection and centring mode:
+** (projected) image embedding, computed once per model, projection and centring mode
+** (each decomposer builds and owns one):
 **   GP      = diag(gamma) proj P              [W, C]   (centred over W for exact centring)
 **   M[l]    = out_proj[l].weightᵀ GP, extended: [H*(dh+4), C]; head h's block of dh+4
 **             rows is its dh rows of out_proj.weightᵀ GP, then three constant rows,
@@ -21,7 +22,6 @@
 
 struct rf_fold {
 	enum rf_centering centering;
-	uint64_t projection_hash;   /* 0 without a projection */
 	int width, dim;             /* W and C */
 	int heads, head_width;      /* H and dh */
 	rf_tensor *gp;              /* [W, C] */
@@ -31,12 +31,11 @@ struct rf_fold {
 	double *g1p, *bpp;          /* [C] each */
 };
 
-/* Builds the fold for `projection` ([D, C] host or device f32, or NULL). */
+/* Builds the fold for `projection` ([D, C] host or device f32, or NULL: a device
+** projection is downloaded, which waits for the device). */
 enum rf_status rf_fold_build(rf_clip *m, const rf_tensor *projection, enum rf_centering centering,
 			     struct rf_fold **out);
 void rf_fold_destroy(struct rf_fold *f);
-/* A hash of the projection's values (0 for NULL), to reuse a cached fold. */
-enum rf_status rf_fold_projection_hash(const rf_tensor *projection, uint64_t *out);
 
 /* Rows per head in the extended per-layer matrices: the 3 constant rows and a zero row,
 ** so a head's block starts on a multiple of 4 when dh is one (vector loads). */

@@ -27,6 +27,9 @@ struct rf_tokenizer {
 	int32_t byte_end_id[256];    /* ... and of that character followed by "</w>" */
 	struct rf_merge *merges;     /* open addressing, mask + 1 slots */
 	size_t merge_mask;
+	size_t merge_count;          /* distinct rules in the table */
+	size_t merge_capacity;       /* the rules it was sized for (at most half the slots) */
+	int32_t max_rank;            /* the highest rank of a rule (0 if none) */
 	int32_t vocab_size;
 	int64_t sot, eot;
 };
@@ -37,10 +40,12 @@ struct rf_tokenizer {
 size_t rf_bpe_byte_char(uint8_t b, char out[4]);
 
 /* Allocates the tokenizer with an empty merge table sized for `merges` rules and the
-** compiled pattern. */
+** compiled pattern. The loaders size it by the rules they read: a table that filled up
+** would make every lookup probe forever. */
 enum rf_status rf_tokenizer_alloc(size_t merges, rf_tokenizer **out);
-/* Records merge (a, b) -> id at `rank`; a later rule for the same pair replaces an earlier
-** one, as Python's dict does when it builds the ranks. */
+/* Records merge (a, b) -> id at `rank` (>= 0); a later rule for the same pair replaces an
+** earlier one, as Python's dict does when it builds the ranks. At most the `merges` rules
+** the table was sized for (a broken invariant otherwise). */
 void rf_tokenizer_add_merge(rf_tokenizer *tok, int32_t a, int32_t b, int32_t rank, int32_t id);
 
 #endif

@@ -30,8 +30,8 @@ struct rf_gemm_weights {
 	int64_t ld;                   /* rows: elements per row */
 };
 
-/* The family REFRACT_GEMM asks for, or the device's own (CPU: host where its memory is
-** host-visible, else lanes; GPUs: tiled). */
+/* The family REFRACT_GEMM asked for when the context was created (rf_caps.gemm), or the
+** device's own (CPU: host where its memory is host-visible, else lanes; GPUs: tiled). */
 enum rf_status rf_mm_kernel_choose(rf_ctx *ctx, enum rf_mm_kernel *out);
 
 /* gemm_host.c: rf_op_gemm for weights prepared for RF_MM_HOST (arguments checked). */

@@ -54,7 +54,8 @@ uint32_t rf_texel_base(const rf_tensor *t, uint32_t texel_bytes);
 
 /* True when the device is a CPU implementation (lavapipe, SwiftShader): kernels then
 ** map lanes to rows and avoid shared memory and barriers (see shared/LAVAPIPE.md).
-** REFRACT_KERNELS=gpu or =cpu in the environment overrides the choice (for tests). */
+** REFRACT_KERNELS=gpu or =cpu in the environment when the context is created overrides
+** the choice (rf_caps.rows; for tests). */
 bool rf_launch_cpu_like(const rf_ctx *ctx);
 
 #endif

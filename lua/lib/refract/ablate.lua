@@ -231,6 +231,24 @@ function M.study(dec, classifier, labels, means)
   return out
 end
 
+-- An SVG line chart (refract.svg) of accuracy against the number of mean-ablated attention
+-- layers: series = { {name =, values = attention_layer_ablations}, ... } (L+1 values
+-- each), layers = L; opts.title, opts.note.
+function M.chart(series, layers, opts)
+  require("refract.util").check_options(opts, "ablate.chart", { "title", "note" })
+  opts = opts or {}
+  local xs, ticks = {}, {}
+  for k = 0, layers do
+    xs[#xs + 1] = k
+    ticks[#ticks + 1] = k == 0 and "none" or k == 1 and "1" or string.format("1..%d", k)
+  end
+  return require("refract.svg").line_chart({
+    title = opts.title or "Accuracy as attention layers are mean-ablated", note = opts.note,
+    x_label = "attention layers mean-ablated", y_label = "top-1 accuracy (%)",
+    x = xs, x_tick_labels = ticks, y_min = 0, y_max = 100, series = series, value_labels = #series == 1,
+  })
+end
+
 -- }=====
 
 -- {===== groups

@@ -17,8 +17,8 @@ Writes random weights of each ARCH (ViT-B-16, ViT-B-32, ViT-L-14, ViT-H-14, tiny
 tower only, f32) to a temporary folder unless --model names a checkpoint, and times on
 random pixels, for each weight dtype and batch:
   encode    model:encode_images                       peer: plain encoding
-  heads     model:decompose (attn_heads, mlps, ...)   peer: the paper's head_no_spatial
-  spatial   model:decompose{spatial = true}           peer: the paper's head (the
+  heads     a decomposer's run (attn_heads, mlps, ...) peer: the paper's head_no_spatial
+  spatial   the same with spatial = true             peer: the paper's head (the
             (attn_spatial: every head x source token)       N x N x heads x width tensor)
 A batch larger than the device holds at once runs as several calls of the largest batch
 that fits (chosen from the device's memory budget; the table says how many per call).
@@ -126,15 +126,23 @@ local function free_all(out)
 end
 
 -- Our methods: f(pixels) -> outputs of the whole batch's first call, run in calls of at
--- most `per_call` images (the largest batch that fits the device).
+-- most `per_call` images (the largest batch that fits the device). The decompositions run
+-- as a dataset loop does: one decomposer per method (its fold built once), a run per
+-- call; free() releases them.
 local function our_methods(model)
+  local decs = {}
+  local function dec(spatial)
+    decs[spatial] = decs[spatial] or model:decomposer({ spatial = spatial })
+    return decs[spatial]
+  end
   return {
     encode = { per_call = function(b) return b end,   -- encode_images splits by itself
                run = function(x) return model:encode_images(x) end },
-    heads = { per_call = function(b) return math.min(b, model:max_decompose_batch()) end,
-              run = function(x) return model:decompose(x) end },
-    spatial = { per_call = function(b) return math.min(b, model:max_decompose_batch({ spatial = true })) end,
-                run = function(x) return model:decompose(x, { spatial = true }) end },
+    heads = { per_call = function(b) return math.min(b, dec(false):max_batch()) end,
+              run = function(x) return dec(false):run(x) end },
+    spatial = { per_call = function(b) return math.min(b, dec(true):max_batch()) end,
+                run = function(x) return dec(true):run(x) end },
+    free = function() for _, d in pairs(decs) do d:free() end end,
   }
 end
 
@@ -307,8 +315,9 @@ end
 -- report.
 local function measure_round(opts, model, c, dir, dtype, tmp, batch, pixels, keep)
   local ours, first = {}, {}
+  local methods = our_methods(model)
   for _, name in ipairs(opts.methods) do
-    local method = our_methods(model)[name]
+    local method = methods[name]
     local mok, r, out = pcall(measure_ours, method, pixels, method.per_call(batch), opts.seconds,
       keep and opts.peer ~= nil)
     if mok then
@@ -318,6 +327,7 @@ local function measure_round(opts, model, c, dir, dtype, tmp, batch, pixels, kee
       print(string.format("  %-9s ours failed: %s", name, tostring(r)))
     end
   end
+  methods.free()
   if not opts.peer then return ours, first end
   local pixels_path = tmp .. "/pixels.safetensors"
   refract.write(pixels_path, { pixels = pixels })

@@ -10,23 +10,23 @@
 --
 -- Labels and other indices in files count from 0, as the datasets' own files do.
 local refract = require("refract")
+local util = require("refract.util")
 
 local M = {}
 
 local function is_dir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() end
-  return f ~= nil
+  return refract.file_type(path) == "directory"
 end
 M.is_dir = is_dir
 
+-- Through refract.read_file: a FIFO or a device is refused (io.open would wait on a FIFO
+-- forever, and /dev/zero never ends), and the file's size is limited.
 local function read_all(path, what)
   if is_dir(path) then error(string.format("%s: is a folder, not a file of %s", path, what), 0) end
-  local f, err = io.open(path, "rb")
-  if not f then error(string.format("%s: cannot read %s: %s", path, what, err), 0) end
-  local text = f:read("a")
-  f:close()
-  if not text then error(string.format("%s: cannot read %s", path, what), 0) end
+  local ok, text = pcall(refract.read_file, path)
+  if not ok then
+    error(string.format("%s: cannot read %s: %s", path, what, tostring(text):gsub("^read_file: ", "")), 0)
+  end
   return (text:gsub("^\239\187\191", ""))  -- a UTF-8 byte order mark is not content
 end
 
@@ -301,6 +301,7 @@ end
 -- The raw values (strings) of FILE[:NAME] per image, with their places, before they are
 -- read as labels or groups. opts.paths: the images' paths (to match CSV rows by file).
 function M.read_values(spec, opts)
+  util.check_options(opts, "data.read_values", { "paths", "default_name" })
   opts = opts or {}
   local file, name = split_spec(spec)
   if is_dir(file) then return folder_values(file, opts, spec) end
@@ -331,6 +332,7 @@ end
 -- checked) or the list of class names (names in the file are then mapped to indices);
 -- opts.paths: image paths, to match CSV rows by their file column.
 function M.read_labels(spec, opts)
+  util.check_options(opts, "data.read_labels", { "count", "classes", "paths" })
   opts = opts or {}
   local values, where = M.read_values(spec, { paths = opts.paths, default_name = "labels" })
   check_count(values, opts, spec, "labels")
@@ -364,6 +366,7 @@ end
 
 -- Groups: any value per image (a string), e.g. Waterbirds' `place`.
 function M.read_groups(spec, opts)
+  util.check_options(opts, "data.read_groups", { "count", "paths" })
   opts = opts or {}
   local values = M.read_values(spec, { paths = opts.paths, default_name = "groups" })
   check_count(values, opts, spec, "groups")
@@ -409,9 +412,7 @@ function M.read_decomposition(path, names)
   local files = is_dir(path) and chunk_files(path) or { path }
   if #files == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
   for _, file in ipairs(files) do
-    local f = io.open(file, "rb")
-    if not f then error(file .. ": no such decomposition file", 0) end
-    f:close()
+    if not refract.file_type(file) then error(file .. ": no such decomposition file", 0) end
     local tensors, md = read_named(file, names, optional)
     metadata = metadata or md
     parts[#parts + 1] = tensors
@@ -426,31 +427,48 @@ function M.read_decomposition(path, names)
       paths = nil
     end
   end
-  local dec = { metadata = metadata, source = path }
+  local tensors = {}
   for _, name in ipairs(names) do
     if parts[1][name] then
-      if #parts == 1 then dec[name] = parts[1][name]
+      if #parts == 1 then tensors[name] = parts[1][name]
       else
         local list = {}
         for i, p in ipairs(parts) do list[i] = p[name] end
-        dec[name] = refract.cat(list, 1)
+        tensors[name] = refract.cat(list, 1)
       end
     end
   end
+  return M.decomposition(tensors, { source = path, metadata = metadata, paths = paths })
+end
+
+-- A decomposition as read_decomposition returns it, from tensors made in this run
+-- (attn_heads [B, L, H, D], mlps [B, L+1, D], cls_attn [B, L, D], as model:decompose
+-- returns them, batches concatenated). opts.paths: the images' paths (kept when there is
+-- one per image); opts.source names the tensors in errors; opts.metadata is kept.
+function M.decomposition(tensors, opts)
+  opts = opts or {}
+  for key in pairs(opts) do
+    if key ~= "paths" and key ~= "source" and key ~= "metadata" then
+      error("data.decomposition: unknown option " .. tostring(key), 2)
+    end
+  end
+  local source = opts.source or "the decomposition"
+  local dec = { metadata = opts.metadata, source = source }
+  for name, t in pairs(tensors) do dec[name] = t end
   local a = dec.attn_heads
   if a then
     if a:ndim() ~= 4 then
-      error(string.format("%s: attn_heads is [%s], expected [images, layers, heads, dim]", path,
+      error(string.format("%s: attn_heads is [%s], expected [images, layers, heads, dim]", source,
         table.concat(a:shape(), ", ")), 0)
     end
     dec.count, dec.layers, dec.heads, dec.dim = a:shape(1), a:shape(2), a:shape(3), a:shape(4)
     local m = dec.mlps
     if m and (m:ndim() ~= 3 or m:shape(1) ~= dec.count or m:shape(2) ~= dec.layers + 1 or m:shape(3) ~= dec.dim) then
-      error(string.format("%s: mlps is [%s], expected [%d, %d, %d]", path, table.concat(m:shape(), ", "),
+      error(string.format("%s: mlps is [%s], expected [%d, %d, %d]", source, table.concat(m:shape(), ", "),
         dec.count, dec.layers + 1, dec.dim), 0)
     end
   end
-  if paths and #paths == dec.count then dec.paths = paths end
+  if opts.paths and #opts.paths == dec.count then dec.paths = opts.paths end
   return dec
 end
 

@@ -1,5 +1,6 @@
 -- refract.progress: a one-line progress report (done/total, images/s, ETA) on a terminal.
--- Off the terminal it prints nothing until `finish`, so logs stay clean.
+-- Off the terminal it prints nothing until `finish`, so logs stay clean; nor does it with
+-- REFRACT_PROGRESS=0 (the workers of `decompose --devices`, whose parent shows progress).
 local refract = require("refract")
 
 local M = {}
@@ -7,7 +8,8 @@ M.__index = M
 
 function M.new(total, what)
   return setmetatable({ total = total, what = what or "images", start = refract.clock(),
-                        done = 0, tty = refract.isatty(2), last = 0 }, M)
+                        done = 0, tty = refract.isatty(2) and os.getenv("REFRACT_PROGRESS") ~= "0",
+                        last = 0 }, M)
 end
 
 local function duration(s)

@@ -20,10 +20,9 @@ M.model_files = {
   "config.json", "model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt",
 }
 
+-- Without opening it: io.open would wait forever on a FIFO.
 local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+  return refract.file_type(path) ~= nil
 end
 
 -- A command-line file argument may carry a `:NAME` (a tensor, a CSV column): the file
@@ -53,9 +52,7 @@ function M.model(dir)
 end
 
 local function is_dir(path)
-  local f = io.open(path .. "/.", "rb")
-  if f then f:close() end
-  return f ~= nil
+  return refract.file_type(path) == "directory"
 end
 
 -- The regular files directly in a folder (a --chunks folder), name -> SHA-256; folders

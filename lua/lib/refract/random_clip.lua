@@ -106,6 +106,7 @@ end
 -- (created if needed). opts: dtype ("f32", "f16" or "bf16"; default "f32"), seed (an
 -- integer; default 0), vision_only (no text tower). Returns the number of tensors.
 function M.write(dir, arch_name, opts)
+  require("refract.util").check_options(opts, "random_clip.write", { "dtype", "seed", "vision_only" })
   opts = opts or {}
   local arch = M.archs[arch_name]
   if not arch then

@@ -46,6 +46,8 @@ local palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564
 -- ticks), opts.x_tick_labels (strings under each x), opts.width / opts.height (pixels),
 -- opts.value_labels (print each value next to its point), opts.note (a line under the title).
 function M.line_chart(opts)
+  require("refract.util").check_options(opts, "svg.line_chart", { "x", "series", "title", "x_label", "y_label",
+    "y_min", "y_max", "x_tick_labels", "width", "height", "value_labels", "note" })
   local W, H = opts.width or 720, opts.height or 440
   local left, right, top, bottom = 72, 40, opts.note and 62 or 48, 64
   if opts.value_labels then top = top + 16 end  -- room for the labels of the highest points

@@ -12,6 +12,7 @@
 --
 -- Layers and heads are numbered from 1; chosen rows are 1-based indices into the pool.
 local refract = require("refract")
+local util = require("refract.util")
 
 local M = {}
 
@@ -24,6 +25,7 @@ end
 -- Text embeddings of the pool, each divided by its norm: [T, D] on the device.
 -- opts.batch (default 256), opts.progress(n) after each batch.
 function M.embed_pool(model, texts, opts)
+  util.check_options(opts, "textspan.embed_pool", { "batch", "progress" })
   opts = opts or {}
   local batch = opts.batch or 256
   local parts = {}
@@ -67,6 +69,7 @@ end
 -- the earlier ones, so projecting them out of the texts alone gives the same numbers as
 -- projecting them out of the data too, at D x D cost per text instead of B x D.
 function M.head(x, pool, opts)
+  util.check_options(opts, "textspan.head", { "rank", "texts" })
   local b, d = x:shape(1), x:shape(2)
   local rank, n = opts.rank, opts.texts
   if rank > math.min(b, d) then

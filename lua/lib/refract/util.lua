@@ -46,22 +46,54 @@ function M.parse_args(args, spec, usage)
   return opts
 end
 
--- The strings of a JSON list file, or of a text file (one string per line).
+-- Raises "<fn>: unknown option 'key' (a, b, c)" for a key of the options table `opts`
+-- that is not in the list `allowed`, as the C functions do: a misspelt option is never
+-- silently ignored. `level` is error()'s (default 3: the caller of the function that
+-- checks its options).
+function M.check_options(opts, fn, allowed, level)
+  if opts == nil then return end
+  if type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, not %s", fn, type(opts)), level or 3)
+  end
+  local ok = {}
+  for _, k in ipairs(allowed) do ok[k] = true end
+  for key in pairs(opts) do
+    if not ok[key] then
+      error(string.format("%s: unknown option '%s' (%s)", fn, tostring(key), table.concat(allowed, ", ")), level or 3)
+    end
+  end
+end
+
+-- The strings of a JSON list file, or of a text file (one string per line). Anything
+-- else in the JSON (an object, a number in the list) is an error, and so is a NUL byte in
+-- a string (C would see the text cut short there). Files are read with refract.read_file:
+-- a regular file of at most 256 MiB.
 function M.read_texts(path)
   local refract = require("refract")
+  local list
   if path:match("%.json$") then
-    local list = refract.json_read(path)
-    if type(list) ~= "table" then error(path .. ": expected a JSON list of strings", 0) end
+    list = refract.json_read(path)
+    local count = 0
+    if type(list) == "table" then
+      for _ in pairs(list) do count = count + 1 end
+    end
+    -- An object decodes to a table too: only keys 1..n make a list.
+    if type(list) ~= "table" or count ~= #list or (count == 0 and refract.read_file(path):match("^%s*{")) then
+      error(path .. ": expected a JSON list of strings", 0)
+    end
     for i, s in ipairs(list) do
       if type(s) ~= "string" then error(string.format("%s: entry %d is not a string", path, i), 0) end
     end
-    return list
+  else
+    list = {}
+    local text = refract.read_file(path)
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do list[#list + 1] = line:gsub("\r$", "") end
+    if text == "" or text:sub(-1) == "\n" then list[#list] = nil end
   end
-  local f, err = io.open(path, "rb")
-  if not f then error(err, 0) end
-  local list = {}
-  for line in f:lines() do list[#list + 1] = line:gsub("\r$", "") end
-  f:close()
+  for i, s in ipairs(list) do
+    local at = s:find("\0", 1, true)
+    if at then error(string.format("%s: text %d holds a NUL byte (at byte %d)", path, i, at), 0) end
+  end
   return list
 end
 

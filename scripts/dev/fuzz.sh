@@ -1,0 +1,56 @@
+#!/bin/sh
+# fuzz.sh [minutes] [target...]: builds the libFuzzer targets of tests/fuzz (clang,
+# RF_FUZZ=ON, in build-fuzz/) and runs each for `minutes` (default 10; a fraction such as
+# 0.5 is fine), two at a time. New inputs go to $FUZZ_WORK/<target> (default
+# /tmp/refract-fuzz), never into the committed seed corpora; a crashing input is written
+# there as crash-*/leak-*/timeout-* and the script exits 1. Prints each target's
+# executions. Targets default to all of them: image safetensors npy config hf_tokenizer
+# bpe lua. FUZZ_SEED=N fixes libFuzzer's seed: a run with it then tries a prefix of the
+# same sequence of inputs that a longer run with that seed tries (CI uses this, so what it
+# runs has been run here first). Crashing inputs go to $FUZZ_WORK/<target>.crash-* etc.,
+# outside the folder that later runs read as corpus.
+set -eu
+cd "$(dirname "$0")/../.."
+minutes=${1:-10}
+[ $# -gt 0 ] && shift
+targets=${*:-"image safetensors npy config hf_tokenizer bpe lua"}
+work=${FUZZ_WORK:-/tmp/refract-fuzz}
+jobs=${FUZZ_JOBS:-2}
+seconds=$(awk "BEGIN { printf \"%d\", $minutes * 60 }")
+
+if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang cmake -S . -B build-fuzz -G Ninja -DRF_FUZZ=ON -DRF_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build build-fuzz >/dev/null
+
+export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan_fuzz.supp:print_suppressions=0"
+run_one() {
+    t=$1
+    mkdir -p "$work/$t"
+    log="$work/$t.log"
+    # -rss_limit_mb: the targets cap their own sizes, so more memory than this is a finding.
+    if (cd "$work/$t" && "$OLDPWD/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" \
+            ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$work/$t." \
+            -rss_limit_mb=3072 -timeout=20 -print_final_stats=1 . \
+            "$OLDPWD/tests/fuzz/corpus/$t") >"$log" 2>&1; then
+        result=ok
+    else
+        result="FAILED (see $log and $work/$t.*)"
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    echo "fuzz_$t: ${runs:-?} executions in ${seconds}s: $result"
+    [ "$result" = ok ]
+}
+
+status=0
+pids=""
+for t in $targets; do
+    run_one "$t" &
+    pids="$pids $!"
+    if [ "$(echo $pids | wc -w)" -ge "$jobs" ]; then
+        for p in $pids; do wait "$p" || status=1; done
+        pids=""
+    fi
+done
+for p in $pids; do wait "$p" || status=1; done
+exit $status

@@ -1,0 +1,138 @@
+-- Files that are not what they claim (issue 10, item 4), as scripts and commands meet
+-- them: every reader refuses a FIFO (which hung the open), a folder and a device (which
+-- never ends) with a message naming the path; files over the size limits are refused
+-- before they are read; text lists must be lists of strings without NUL bytes; NaN or
+-- infinity in preprocessing constants or in pixels read from files is an error naming it.
+local refract = require("refract")
+local T = require("testlib")
+local util = require("refract.util")
+local data = require("refract.data")
+
+local g = assert(os.getenv("RF_TEST_DATA"), "RF_TEST_DATA is not set (run under ctest)") .. "/tiny-gelu"
+local exe = refract.executable()
+local image = g .. "/images/00_exact_disc.png"
+
+local function write(name, bytes)
+  local path = T.tmp(name)
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+  return path
+end
+
+local function fifo(name)
+  local path = T.tmp(name)
+  assert(os.execute("mkfifo '" .. path .. "'"))
+  return path
+end
+
+-- {===== FIFOs, folders and devices
+
+local readers = {
+  { "refract.read .npy", function(p) return refract.read(p) end, ".npy" },
+  { "refract.read .safetensors", function(p) return refract.read(p) end, ".safetensors" },
+  { "refract.metadata", function(p) return refract.metadata(p) end, ".safetensors" },
+  { "refract.json_read", function(p) return refract.json_read(p) end, ".json" },
+  { "refract.read_file", function(p) return refract.read_file(p) end, ".txt" },
+  { "refract.sha256", function(p) return refract.sha256(p) end, ".bin" },
+  { "refract.image_load", function(p) return refract.image_load(p) end, ".png" },
+  { "refract.preprocess", function(p) return refract.preprocess(p, { size = 32 }) end, ".png" },
+  { "refract.dataset list", function(p) return refract.dataset{ list = p } end, ".txt" },
+  { "util.read_texts", function(p) return util.read_texts(p) end, ".txt" },
+  { "util.read_texts JSON", function(p) return util.read_texts(p) end, ".json" },
+  { "data.read_list", function(p) return data.read_list(p, "class names") end, ".txt" },
+}
+-- (The image decoder's own message says only "not a regular file".)
+for i, r in ipairs(readers) do
+  local f = fifo("fifo" .. i .. r[3])
+  T.fails(function() r[2](f) end, "not a regular file")
+  local dir = T.tmp("dir" .. i .. r[3])
+  os.execute("mkdir '" .. dir .. "'")
+  T.fails(function() r[2](dir) end, r[1] == "data.read_list" and "is a folder" or "not a regular file")
+  if r[3] ~= ".npy" and r[3] ~= ".safetensors" and r[3] ~= ".json" then
+    T.fails(function() r[2]("/dev/zero") end, "/dev/zero: ")
+  end
+end
+T.fails(function() refract.read(T.tmp("fifo1.npy")) end, "fifo1.npy: is a FIFO (named pipe), not a regular file")
+T.fails(function() refract.json_read(T.tmp("dir4.json")) end, "dir4.json: is a folder, not a regular file")
+T.fails(function() refract.read_file("/dev/zero") end, "/dev/zero: is a device, not a regular file")
+-- A model folder whose configuration is a FIFO, and a script that is one.
+local model = T.tmp("fifo_model")
+os.execute("mkdir '" .. model .. "'")
+assert(os.execute("mkfifo '" .. model .. "/open_clip_config.json'"))
+T.fails(function() refract.load(model) end, "open_clip_config.json: is a FIFO (named pipe)")
+T.refused(T.run(string.format("'%s' '%s'", exe, fifo("script.lua"))), "is a FIFO (named pipe)", "a FIFO script")
+T.refused(T.run(string.format("'%s' encode --model '%s' --texts '%s' --out '%s'", exe, g .. "/model",
+  fifo("texts.txt"), T.tmp("x.safetensors"))), "is a FIFO (named pipe)", "encode --texts FIFO")
+T.eq(refract.file_type(T.tmp("fifo1.npy")), "other", "file_type of a FIFO")
+T.eq(refract.file_type(T.tmp()), "directory", "file_type of a folder")
+T.eq(refract.file_type(image), "file", "file_type of a file")
+T.eq(refract.file_type(T.tmp("nothing")), nil, "file_type of nothing")
+
+-- }=====
+
+-- {===== size limits
+
+-- Sparse files: their size is over the limit without writing it.
+local huge = T.tmp("huge.json")
+assert(os.execute("truncate -s 300M '" .. huge .. "'"))
+T.fails(function() refract.json_read(huge) end, "over the limit of 268435456 for a JSON file")
+T.fails(function() util.read_texts(huge) end, "over the limit")
+T.fails(function() refract.read_file(write("small.txt", "0123456789"), 9) end, "over the limit of 9")
+T.eq(refract.read_file(T.tmp("small.txt"), 10), "0123456789", "read_file at its limit")
+local hf = T.tmp("hf_model")
+os.execute(string.format("mkdir '%s' && cp '%s'/* '%s'/", hf, g .. "/model", hf))
+write("hf_model/vocab.json", "{}")
+assert(os.execute("truncate -s 70M '" .. hf .. "/merges.txt'"))
+T.fails(function() refract.load(hf) end, "over the limit for a vocabulary or merges file")
+
+-- }=====
+
+-- {===== text lists
+
+T.fails(function() util.read_texts(write("obj.json", '{"1": "a", "2": "b"}')) end, "expected a JSON list of strings")
+T.fails(function() util.read_texts(write("empty_obj.json", ' {}')) end, "expected a JSON list of strings")
+T.eq(util.read_texts(write("empty_list.json", "[]")), {}, "an empty JSON list")
+T.fails(function() util.read_texts(write("num.json", '["a", 3]')) end, "entry 2 is not a string")
+T.fails(function() util.read_texts(write("null.json", '["a", null]')) end, "entry 2 is not a string")
+T.fails(function() util.read_texts(write("scalar.json", '"a"')) end, "expected a JSON list of strings")
+T.fails(function() util.read_texts(write("nul.txt", "a photo\nof a \0dog\n")) end, "nul.txt: text 2 holds a NUL byte (at byte 6)")
+T.eq(util.read_texts(write("lines.txt", "a\r\nb\n\nc")), { "a", "b", "", "c" }, "text lines")
+T.eq(util.read_texts(write("empty.txt", "")), {}, "an empty text file")
+T.fails(function() refract.json_read(write("nul.json", '["a\\u0000b"]')) end, "NUL")
+T.refused(T.run(string.format("'%s' encode --model '%s' --texts '%s' --out '%s'", exe, g .. "/model",
+  T.tmp("obj.json"), T.tmp("x.safetensors"))), "expected a JSON list of strings", "encode --texts object")
+-- A list file of images with a NUL byte is not a list.
+T.fails(function() refract.dataset{ list = write("images.txt", image .. "\n\0\n") } end, "holds a NUL byte")
+-- A list's relative lines are relative to its folder, however long its path.
+local deep = T.tmp(string.rep("d", 200) .. "/" .. string.rep("e", 200) .. "/" .. string.rep("f", 200)
+  .. "/" .. string.rep("g", 200) .. "/" .. string.rep("h", 200))
+os.execute("mkdir -p '" .. deep .. "' && cp '" .. image .. "' '" .. deep .. "/x.png'")
+local listed = refract.dataset{ list = write(deep:sub(#T.tmp() + 2) .. "/list.txt", "x.png\n") }
+T.eq(listed:path(1), deep .. "/x.png", "a relative line under a path of " .. #deep .. " characters")
+
+-- }=====
+
+-- {===== NaN and infinity
+
+T.fails(function() refract.preprocess(image, { size = 32, mean = { 0 / 0, 0, 0 } }) end, "mean[1] is")
+T.fails(function() refract.preprocess(image, { size = 32, std = { 1, math.huge, 1 } }) end, "std[2] is")
+T.fails(function() refract.preprocess(image, { size = 32, std = { 1, 1, 1e39 } }) end, "std must be positive and finite")
+T.fails(function() refract.preprocess(image, { size = 32, mean = { 1, 2 } }) end, "mean and std need 3 numbers")
+T.fails(function() refract.dataset{ files = { image } }:batches{ size = 32, mean = { 0, -math.huge, 0 } } end, "mean[2]")
+local clip = refract.load(g .. "/model")
+local pixels = refract.preprocess({ image, image }, clip)
+local host = pixels:host()
+host:set(1, 2, refract.full({ 3, 32, 32 }, 0 / 0))
+local nan = T.tmp("nan_pixels.npy")
+refract.write(nan, host)
+T.fails(function() clip:encode_images(refract.read(nan)) end, "pixels: image 2 of the batch holds NaN at channel 1, row 1, column 1")
+T.fails(function() clip:decompose(refract.read(nan)) end, "image 2 of the batch holds NaN")
+T.refused(T.run(string.format("'%s' encode --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model", nan,
+  T.tmp("e.safetensors"))), "image 2 of the batch holds NaN", "encode --pixels with NaN")
+T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model", nan,
+  T.tmp("d.safetensors"))), "image 2 of the batch holds NaN", "decompose --pixels with NaN")
+
+-- }=====
+
+T.done()

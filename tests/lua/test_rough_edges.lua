@@ -1,0 +1,208 @@
+-- Rough edges a new user hit (issue 9, item 9): every options table refuses keys it does
+-- not know (C bindings and Lua modules alike); model:config() has logit_scale, from the
+-- checkpoint or else the config; datasets take pattern/exclude globs; encode reads
+-- --dir/--list and records the paths as decompose does; every command checks --out
+-- before it loads anything.
+local refract = require("refract")
+local T = require("testlib")
+
+local home = refract.home()
+local g = home .. "/tests/data/tiny-gelu"
+local exe = refract.executable()
+local tmp = T.tmp()
+
+local function sh(cmd) assert(os.execute(cmd), cmd) end
+
+-- {===== unknown option keys
+
+local model = refract.load(g .. "/model")
+local pixels = refract.preprocess(g .. "/images/00_exact_disc.png", model)
+local unknown = {
+  { "load", function() refract.load(g .. "/model", { dtyp = "f16" }) end },
+  { "decompose", function() model:decompose(pixels, { spatal = true }) end },
+  { "decomposer", function() model:decomposer({ reduce_axes = "layers" }) end },
+  { "preprocess", function() refract.preprocess(g .. "/images/00_exact_disc.png", { siz = 32 }) end },
+  { "dataset", function() refract.dataset({ dir = g .. "/images", recursive = true }) end },
+  { "batches", function() refract.dataset({ dir = g .. "/images" }):batches({ model = model, bach = 2 }) end },
+  { "images", function() refract.images({ dir = g .. "/images", model = model, bach = 2 }) end },
+  { "bench_gemm", function() refract.bench_gemm({ m = 8, n = 8, k = 8, second = 1 }) end },
+  { "heatmap", function() refract.heatmap(refract.zeros({ 2, 2 }), { colourmap = "gray" }) end },
+  { "forward", function() model:forward(pixels, { tap = { "embed" } }) end },
+}
+for _, case in ipairs(unknown) do
+  T.fails(case[2], case[1] .. ": unknown option '")
+end
+T.fails(function() refract.dataset({ dir = g .. "/images", [1] = "x" }) end, "dataset: options are named (dir, ")
+T.fails(function() model:decompose(pixels, "spatial") end, "decompose: options must be a table, not string")
+-- the keys each function does take still work, and refract.images takes the union
+local n = 0
+for p, _, count in refract.images({ dir = g .. "/images", model = model, batch = 4, start = 2, stop = 5, workers = 1,
+                                    pattern = "*.png" }) do
+  n = n + count
+  p:free()
+end
+T.eq(n, 4, "refract.images with dataset, batches and preprocessing keys")
+local d = model:decompose(pixels, { spatial = true, reduce = { "layers" }, centering = "exact" })
+T.ok(d.attn_spatial ~= nil, "decompose with its own keys")
+
+local data = require("refract.data")
+local textspan = require("refract.textspan")
+local lib = {
+  { "textspan.embed_pool", function() textspan.embed_pool(model, { "a cat" }, { batches = 2 }) end },
+  { "textspan.head", function() textspan.head(d.image_embeds, d.image_embeds, { rank = 1, texts = 1, centre = true }) end },
+  { "textspan.run", function() textspan.run({}, nil, { layer = 2 }) end },
+  { "classifier.build", function() require("refract.classifier").build(model, { "cat" }, { "a {}." }, { batchs = 1 }) end },
+  { "data.read_labels", function() data.read_labels(g .. "/missing.npy", { classnames = {} }) end },
+  { "data.read_groups", function() data.read_groups(g .. "/missing.npy", { number = 3 }) end },
+  { "data.read_values", function() data.read_values(g .. "/missing.npy", { path = {} }) end },
+  { "data.decomposition", function() data.decomposition({}, { file = "x" }) end },
+  { "ablate.representation", function() require("refract.ablate").representation({}, { head = {} }) end },
+  { "ablate.chart", function() require("refract.ablate").chart({}, 2, { subtitle = "x" }) end },
+  { "provenance.new", function() require("refract.provenance").new({ input = {} }) end },
+  { "random_clip.write", function() require("refract.random_clip").write(tmp .. "/rc", "tiny", { seeds = 1 }) end },
+  { "svg.line_chart", function() require("refract.svg").line_chart({ x = { 1 }, series = {}, xlabel = "x" }) end },
+  { "segment.folder", function() require("refract.segment").folder({ dir = g .. "/images", mask = "x" }) end },
+  { "segment.run", function() require("refract.segment").run(model, nil, nil, { picture = "x" }) end },
+  { "retrieve.sheet", function() require("refract.retrieve").sheet("x.png", {}, {}, { k = 1 }) end },
+}
+for _, case in ipairs(lib) do
+  T.fails(case[2], case[1] .. ": unknown option ")
+end
+for _, t in pairs(d) do t:free() end
+
+-- }=====
+
+-- {===== logit_scale
+
+local file = home .. "/scripts/data/models/tinyclip-shapes/open_clip_model.safetensors"
+local stored = refract.read(file, "logit_scale"):item()
+T.near(stored, 4.1227, 1e-4, "tinyclip-shapes stores its learned logit scale (README: 4.12)")
+T.eq(refract.load(home .. "/scripts/data/models/tinyclip-shapes"):config().logit_scale, stored,
+  "config().logit_scale is the checkpoint's")
+T.near(model:config().logit_scale, math.log(1 / 0.07), 1e-6, "tiny-gelu keeps open_clip's initial ln(1/0.07)")
+-- Without the tensor, the config's initial value; without either, nil.
+local weights = refract.read(g .. "/model/open_clip_model.safetensors")
+weights.logit_scale = nil
+local cfg = refract.json_read(g .. "/model/open_clip_config.json")
+for _, case in ipairs({ { "noscale", nil }, { "initscale", 1.5 } }) do
+  local dir = tmp .. "/" .. case[1]
+  sh("mkdir -p " .. dir)
+  cfg.model_cfg.init_logit_scale = case[2]
+  local f = io.open(dir .. "/open_clip_config.json", "w")
+  f:write(refract.json_encode(cfg))
+  f:close()
+  refract.write(dir .. "/open_clip_model.safetensors", weights)
+  T.eq(refract.load(dir):config().logit_scale, case[2], "logit_scale from the config: " .. case[1])
+end
+cfg.model_cfg.init_logit_scale = "big"
+local f = io.open(tmp .. "/noscale/open_clip_config.json", "w")
+f:write(refract.json_encode(cfg))
+f:close()
+T.fails(function() refract.load(tmp .. "/noscale") end, "init_logit_scale must be a finite number")
+
+-- }=====
+
+-- {===== pattern and exclude
+
+local images = tmp .. "/imgs"
+sh(string.format("mkdir -p %s/sub && cp %s/images/00_exact_disc.png %s/a.png && cp %s/images/07_noise_star.jpg %s/b.jpg"
+  .. " && cp %s/images/01_large_pentagon.png %s/sub/c.png", images, g, images, g, images, g, images))
+local function listing(spec)
+  spec.dir = images
+  local ds = refract.dataset(spec)
+  local names = {}
+  for i = 1, #ds do names[i] = ds:path(i):sub(#images + 2) end
+  return names
+end
+T.eq(listing({}), { "a.png", "b.jpg", "sub/c.png" }, "every image")
+T.eq(listing({ pattern = "*.png" }), { "a.png", "sub/c.png" }, "a file name glob matches in every folder")
+T.eq(listing({ pattern = "sub/*" }), { "sub/c.png" }, "a glob with a / matches the path below dir")
+T.eq(listing({ pattern = "*" }), { "a.png", "b.jpg", "sub/c.png" }, "* matches every name")
+T.eq(listing({ exclude = "sub/*" }), { "a.png", "b.jpg" }, "exclude")
+T.eq(listing({ pattern = "*.png", exclude = "c.*" }), { "a.png" }, "pattern and exclude together")
+T.fails(function() listing({ pattern = "*.gif" }) end, "no image under " .. images .. " matches pattern *.gif")
+T.fails(function() refract.dataset({ files = { images .. "/a.png" }, pattern = "*" }) end,
+  "pattern and exclude go with dir")
+T.fails(function() listing({ pattern = 3 }) end, "dataset: pattern is a number, not a string")
+
+-- }=====
+
+-- {===== commands: encode --dir/--list, --pattern, --out checked first
+
+local function run(args)
+  return T.run(string.format("'%s' %s", exe, args))
+end
+
+local r = run(string.format("encode --model %s/model --dir %s --pattern '*.png' --out %s/enc.safetensors", g, images, tmp))
+T.ok(r.ok, "encode --dir --pattern: " .. r.err)
+local md = refract.metadata(tmp .. "/enc.safetensors")
+T.eq(refract.json_decode(md.paths), { images .. "/a.png", images .. "/sub/c.png" }, "encode records the paths")
+local enc = refract.read(tmp .. "/enc.safetensors")
+T.eq(enc.image_embeds:shape(), { 2, 32 }, "two images encoded")
+local want = model:encode_images(refract.preprocess({ images .. "/a.png", images .. "/sub/c.png" }, model))
+T.ok((enc.image_embeds - want):abs():max():item() <= 1e-5, "encode --dir gives the embeddings of the files")
+local list = io.open(tmp .. "/list.txt", "w")
+list:write("imgs/b.jpg\nimgs/a.png\n")
+list:close()
+r = run(string.format("encode --model %s/model --list %s/list.txt --batch 1 --out %s/list.npz", g, tmp, tmp))
+T.ok(r.ok, "encode --list: " .. r.err)
+T.eq(refract.json_decode(refract.metadata(tmp .. "/list.npz").paths), { tmp .. "/imgs/b.jpg", tmp .. "/imgs/a.png" },
+  "encode --list records the paths in the list's order")
+T.refused(run(string.format("encode --model %s/model --images %s/a.png --pattern '*.png' --out %s/x.safetensors",
+  g, images, tmp)), "--pattern and --exclude go with --dir")
+T.refused(run(string.format("encode --model %s/model --images %s/a.png --dir %s --out %s/x.safetensors", g, images,
+  images, tmp)), "give one of --images, --dir, --list or --pixels")
+
+r = run(string.format("decompose --model %s/model --dir %s --exclude 'sub/*' --out %s/dec.safetensors", g, images, tmp))
+T.ok(r.ok, "decompose --dir --exclude: " .. r.err)
+T.eq(refract.json_decode(refract.metadata(tmp .. "/dec.safetensors").paths), { images .. "/a.png", images .. "/b.jpg" },
+  "decompose --exclude")
+T.refused(run(string.format("decompose --model %s/model --list %s/list.txt --pattern x --out %s/x.safetensors", g, tmp,
+  tmp)), "--pattern and --exclude go with --dir")
+
+sh(string.format("mkdir -p %s/seg/masks && cp %s/images/00_exact_disc.png %s/images/01_large_pentagon.png %s/seg/ "
+  .. "&& cp %s/images/masks/00_exact_disc.png %s/seg/masks/", tmp, g, g, tmp, g, tmp))
+local classes = io.open(tmp .. "/classes.txt", "w")
+classes:write("disc\npentagon\n")
+classes:close()
+r = run(string.format("classifier --model %s/model --classes %s/classes.txt --templates %s/scripts/data/text/templates.txt "
+  .. "--out %s/k.safetensors", g, tmp, home, tmp))
+T.ok(r.ok, "classifier: " .. r.err)
+r = run(string.format("segment --model %s/model --classifier %s/k.safetensors --dir %s/seg --pattern '00_*' --out %s/seg.json",
+  g, tmp, tmp, tmp))
+T.ok(r.ok, "segment --dir --pattern: " .. r.err)
+local seg = refract.json_read(tmp .. "/seg.json")
+T.eq(#seg.per_image, 1, "segment --pattern picks one image (its mask is never an image)")
+T.eq(seg.per_image[1].file, "00_exact_disc.png", "the image the pattern names")
+
+-- Every command refuses a bad --out before it reads anything: the model does not even exist.
+local missing = tmp .. "/no-model"
+local commands = {
+  { "encode", "--model %s --texts %s/texts.json --out %s", { "safetensors", "npz" } },
+  { "decompose", "--model %s --dir " .. images .. " --out %s", { "safetensors", "npz" } },
+  { "classifier", "--model %s --classes x --templates y --out %s", { "safetensors" } },
+  { "ablate", "--decomposition %s --classifier x --labels y --out %s", { "json" } },
+  { "textspan", "--model %s --decomposition x --texts y --out %s", { "json" } },
+  { "segment", "--model %s --classifier x --dir " .. images .. " --out %s", { "json" } },
+  { "retrieve", "--decomposition %s --component 1.1 --query-image 1 --sheet " .. tmp .. "/s.png --out %s", { "json" } },
+  { "retrieve", "--decomposition %s --component 1.1 --query-image 1 --sheet %s", { "png" }, "--sheet" },
+}
+for _, c in ipairs(commands) do
+  local option = c[4] or "--out"
+  local function args(out)
+    local a = c[2]:gsub("%%s/texts.json", g .. "/texts.json")
+    return c[1] .. " " .. string.format(a, missing, out)
+  end
+  T.refused(run(args(tmp .. "/out.bin")), option .. " " .. tmp .. "/out.bin: expected a ." .. c[3][1],
+    c[1] .. ": wrong extension")
+  T.refused(run(args(tmp .. "/nowhere/out." .. c[3][1])), "folder " .. tmp .. "/nowhere does not exist",
+    c[1] .. ": missing folder")
+  sh("mkdir -p " .. tmp .. "/isdir." .. c[3][1])
+  T.refused(run(args(tmp .. "/isdir." .. c[3][1])), "is a folder", c[1] .. ": a folder")
+end
+sh("touch " .. tmp .. "/plainfile")
+T.refused(run("demo --report " .. tmp .. "/plainfile"), "--report " .. tmp .. "/plainfile", "demo: --report is a file")
+
+-- }=====
+
+T.done()
