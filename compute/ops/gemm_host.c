@@ -30,6 +30,7 @@
 #include <strings.h>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define RF_HAVE_F16C_PATH 1
 #endif
@@ -92,11 +93,20 @@ __attribute__((target("avx,f16c"))) static void widen_f16c(const uint16_t *src, 
 }
 #endif
 
+#ifdef RF_HAVE_F16C_PATH
+/* CPUID leaf 1's F16C bit: clang 14's __builtin_cpu_supports does not know "f16c". */
+static bool cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 /* F16C converts exactly as rf_half_to_float does (every half is a float). */
 static void widen(const uint16_t *src, float *dst, size_t n)
 {
 #ifdef RF_HAVE_F16C_PATH
-	if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx")) {
+	if (cpu_has_f16c() && __builtin_cpu_supports("avx")) {
 		widen_f16c(src, dst, n);
 		return;
 	}

@@ -21,7 +21,9 @@ seconds=$(awk "BEGIN { printf \"%d\", $minutes * 60 }")
 if [ ! -f build-fuzz/build.ninja ]; then
     CC=clang cmake -S . -B build-fuzz -G Ninja -DRF_FUZZ=ON -DRF_BUILD_TESTS=OFF >/dev/null
 fi
-cmake --build build-fuzz >/dev/null
+# Quiet when it builds; the whole log when it does not (a silent exit 1 says nothing).
+cmake --build build-fuzz >"${TMPDIR:-/tmp}/refract-fuzz-build.log" 2>&1 ||
+    { cat "${TMPDIR:-/tmp}/refract-fuzz-build.log"; exit 1; }
 
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan_fuzz.supp:print_suppressions=0"
 run_one() {
