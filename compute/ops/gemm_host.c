@@ -21,6 +21,7 @@
 #include "gemm_internal.h"
 #include "host_math.h"
 #include "context.h"
+#include "profile.h"
 #include "status.h"
 
 #include <cblas.h>
@@ -182,7 +183,10 @@ enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
 	if (g->residual && (s = rf_tensor_create(ctx, RF_F32, &g->c->shape, &t)) != RF_OK)
 		return s;
 	rf_tensor *out = t ? t : g->c;
-	if ((s = rf_ctx_finish(ctx)) != RF_OK || (s = product(ctx, g, m, out)) != RF_OK)
+	if ((s = rf_ctx_finish(ctx)) != RF_OK)
+		goto done;
+	double t0 = rf_host_now_ns();
+	if ((s = product(ctx, g, m, out)) != RF_OK)
 		goto done;
 	if (g->act != RF_ACT_NONE) {
 		void *po;
@@ -192,6 +196,7 @@ enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
 	}
 	if (g->residual)
 		s = add_residual(ctx, g->residual, t, g->c);
+	rf_ctx_profile_host(ctx, "gemm (host)", rf_host_now_ns() - t0);
 done:
 	rf_tensor_destroy(t);
 	return s;
@@ -241,6 +246,13 @@ enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p)
 	blas_layout(p->k, p->n, p->b.rs, p->b.cs, &tb, &ldb);
 	blas_layout(p->m, p->n, p->c.rs, p->c.cs, &tc, &ldc);
 	int m = (int)p->m, n = (int)p->n, k = (int)p->k;
+	double t0 = rf_host_now_ns();
+	/* Small products on one BLAS thread: with several, each call waits for all of them
+	** (a time slice when the machine is busy; see attention_host.c). */
+	int threads = openblas_get_num_threads();
+	bool small = p->m * p->n * p->k < (INT64_C(1) << 24);
+	if (small)
+		openblas_set_num_threads(1);
 	for (int64_t b = 0; b < p->batch; b++) {
 		const float *a = (const float *)pa + p->a.offset + b * p->a.bs;
 		const float *bb = (const float *)pb + p->b.offset + b * p->b.bs;
@@ -253,6 +265,9 @@ enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p)
 			cblas_sgemm(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, ta ? CblasNoTrans : CblasTrans,
 				    n, m, k, p->alpha, bb, ldb, a, lda, p->beta, c, ldc);
 	}
+	if (small)
+		openblas_set_num_threads(threads);
+	rf_ctx_profile_host(ctx, "matmul (host)", rf_host_now_ns() - t0);
 	return RF_OK;
 }
 
