@@ -8,8 +8,9 @@
 ** in memory behind a blend; the best register-blocked kernel (gemm_lanes.glsl) runs at
 ** 20-35 GFLOP per CPU-second where OpenBLAS's sgemm runs at ~160 on the same core
 ** (measured with `refract bench gemm --threads 1` and LP_NUM_THREADS=1). A forward pass
-** spends ~90% of its time in the Linear layers, so on a CPU device they go to the BLAS
-** that the host has, and everything else stays on the device.
+** spent ~90% of its time in the Linear layers, so on a CPU device they go to the BLAS
+** that the host has, as do attention (attention_host.c) and the strided products BLAS
+** can read; LayerNorm, copies and the decomposition's kernels stay on the device.
 **
 ** Order: the work recorded before the product is run first (rf_ctx_finish), the product
 ** is computed on the host, and the work recorded after it sees its result (host writes
@@ -25,7 +26,6 @@
 #include "status.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
