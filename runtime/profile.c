@@ -160,3 +160,9 @@ void rf_ctx_set_profiling(rf_ctx *ctx, bool on)
 }
 
 /* }===== */
+
+void rf_ctx_profile_host(rf_ctx *ctx, const char *name, double ns)
+{
+	if (ctx->profile)
+		add_profile(ctx, name, ns);
+}

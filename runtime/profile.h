@@ -22,5 +22,9 @@ void rf_ctx_profile_reset(rf_ctx *ctx);
 bool rf_ctx_profiling(const rf_ctx *ctx);
 /* Takes effect from the next frame (recorded work is submitted and waited for first). */
 void rf_ctx_set_profiling(rf_ctx *ctx, bool on);
+/* Adds `ns` of work done on the host under `name` (a string that outlives the context:
+** entries are told apart by the pointer), when profiling: the host paths of CPU devices
+** (compute/ops/gemm_host.c) appear beside the kernels. */
+void rf_ctx_profile_host(rf_ctx *ctx, const char *name, double ns);
 
 #endif

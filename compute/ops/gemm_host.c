@@ -8,8 +8,9 @@
 ** in memory behind a blend; the best register-blocked kernel (gemm_lanes.glsl) runs at
 ** 20-35 GFLOP per CPU-second where OpenBLAS's sgemm runs at ~160 on the same core
 ** (measured with `refract bench gemm --threads 1` and LP_NUM_THREADS=1). A forward pass
-** spends ~90% of its time in the Linear layers, so on a CPU device they go to the BLAS
-** that the host has, and everything else stays on the device.
+** spent ~90% of its time in the Linear layers, so on a CPU device they go to the BLAS
+** that the host has, as do attention (attention_host.c) and the strided products BLAS
+** can read; LayerNorm, copies and the decomposition's kernels stay on the device.
 **
 ** Order: the work recorded before the product is run first (rf_ctx_finish), the product
 ** is computed on the host, and the work recorded after it sees its result (host writes
@@ -21,10 +22,10 @@
 #include "gemm_internal.h"
 #include "host_math.h"
 #include "context.h"
+#include "profile.h"
 #include "status.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -192,7 +193,10 @@ enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
 	if (g->residual && (s = rf_tensor_create(ctx, RF_F32, &g->c->shape, &t)) != RF_OK)
 		return s;
 	rf_tensor *out = t ? t : g->c;
-	if ((s = rf_ctx_finish(ctx)) != RF_OK || (s = product(ctx, g, m, out)) != RF_OK)
+	if ((s = rf_ctx_finish(ctx)) != RF_OK)
+		goto done;
+	double t0 = rf_host_now_ns();
+	if ((s = product(ctx, g, m, out)) != RF_OK)
 		goto done;
 	if (g->act != RF_ACT_NONE) {
 		void *po;
@@ -202,6 +206,7 @@ enum rf_status rf_gemm_host(rf_ctx *ctx, const struct rf_gemm *g)
 	}
 	if (g->residual)
 		s = add_residual(ctx, g->residual, t, g->c);
+	rf_ctx_profile_host(ctx, "gemm (host)", rf_host_now_ns() - t0);
 done:
 	rf_tensor_destroy(t);
 	return s;
@@ -251,6 +256,13 @@ enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p)
 	blas_layout(p->k, p->n, p->b.rs, p->b.cs, &tb, &ldb);
 	blas_layout(p->m, p->n, p->c.rs, p->c.cs, &tc, &ldc);
 	int m = (int)p->m, n = (int)p->n, k = (int)p->k;
+	double t0 = rf_host_now_ns();
+	/* Small products on one BLAS thread: with several, each call waits for all of them
+	** (a time slice when the machine is busy; see attention_host.c). */
+	int threads = openblas_get_num_threads();
+	bool small = p->m * p->n * p->k < (INT64_C(1) << 24);
+	if (small)
+		openblas_set_num_threads(1);
 	for (int64_t b = 0; b < p->batch; b++) {
 		const float *a = (const float *)pa + p->a.offset + b * p->a.bs;
 		const float *bb = (const float *)pb + p->b.offset + b * p->b.bs;
@@ -263,6 +275,9 @@ enum rf_status rf_matmul_host(rf_ctx *ctx, const struct rf_mm_problem *p)
 			cblas_sgemm(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, ta ? CblasNoTrans : CblasTrans,
 				    n, m, k, p->alpha, bb, ldb, a, lda, p->beta, c, ldc);
 	}
+	if (small)
+		openblas_set_num_threads(threads);
+	rf_ctx_profile_host(ctx, "matmul (host)", rf_host_now_ns() - t0);
 	return RF_OK;
 }
 

@@ -22,4 +22,7 @@ void rf_host_activate(enum rf_activation act, float *x, size_t n);
 /* The softmax of x[0 .. valid) in place (sum in double), and x[valid .. n) = 0. */
 void rf_host_softmax_row(float *x, size_t valid, size_t n);
 
+/* Monotonic nanoseconds, for the profile entries of the host paths (profile.h). */
+double rf_host_now_ns(void);
+
 #endif
