@@ -126,7 +126,7 @@ enum rf_dtype rf_lua_opt_dtype(lua_State *L, int idx, enum rf_dtype def)
 {
 	if (lua_isnoneornil(L, idx))
 		return def;
-	const char *name = luaL_checkstring(L, idx);
+	const char *name = rf_lua_check_cstring(L, idx);   /* "f32\0x" is no dtype name */
 	static const struct { const char *name; enum rf_dtype dt; } names[] = {
 		{ "f32", RF_F32 }, { "float32", RF_F32 }, { "float", RF_F32 }, { "f16", RF_F16 },
 		{ "float16", RF_F16 }, { "half", RF_F16 }, { "bf16", RF_BF16 }, { "bfloat16", RF_BF16 },

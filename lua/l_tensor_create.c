@@ -14,36 +14,88 @@
 
 #define PI 3.14159265358979323846
 
-/* {===== from doubles */
+/* {===== from values
+** Values built on the host are held as doubles for floating dtypes and as int64 for
+** integer dtypes, so an i64 value is exact over its whole range (2^53 + 1 and
+** math.maxinteger, which a double rounds or pushes past the type). */
 
-/* Checks that v fits dtype dt exactly where dt is an integer type (`what` names the
-** calling function). */
-static void check_int_value(lua_State *L, enum rf_dtype dt, double v, const char *what)
+union value {
+	double f;
+	int64_t i;
+};
+
+/* The Lua integer range of each integer dtype. */
+static void int_range(enum rf_dtype dt, int64_t *lo, int64_t *hi)
 {
-	double lo = dt == RF_I64 ? -9223372036854775808.0 : dt == RF_I32 ? -2147483648.0 : 0;
-	double hi = dt == RF_I64 ? 9223372036854775808.0 : dt == RF_I32 ? 2147483648.0 : 256;
-	if (!(v == floor(v) && v >= lo && v < hi))
-		luaL_error(L, "%s: %f is not a valid %s value", what, v, rf_lua_dtype_str(dt));
+	*lo = dt == RF_I64 ? INT64_MIN : dt == RF_I32 ? INT32_MIN : 0;
+	*hi = dt == RF_I64 ? INT64_MAX : dt == RF_I32 ? INT32_MAX : UINT8_MAX;
+}
+
+/* v if it fits integer dtype dt, else an error (`what` names the calling function). */
+static int64_t int_in_range(lua_State *L, int64_t v, enum rf_dtype dt, const char *what)
+{
+	int64_t lo, hi;
+	int_range(dt, &lo, &hi);
+	if (v < lo || v > hi)
+		luaL_error(L, "%s: %I is not a valid %s value (%I..%I)", what, (lua_Integer)v,
+			   rf_lua_dtype_str(dt), (lua_Integer)lo, (lua_Integer)hi);
+	return v;
+}
+
+/* The float d as a value of integer dtype dt: it must be integral and fit. */
+static int64_t int_from_double(lua_State *L, double d, enum rf_dtype dt, const char *what)
+{
+	/* -2^63 <= d < 2^63, both bounds exact in double, checked before the cast. */
+	if (!(d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+		luaL_error(L, "%s: %f is not a valid %s value", what, d, rf_lua_dtype_str(dt));
+	return int_in_range(L, (int64_t)d, dt, what);
+}
+
+/* The value at `idx` (a number or a boolean) for integer dtype dt: a Lua integer is
+** taken as it is, a float only if it is integral; either must fit dt. */
+static int64_t check_int_value(lua_State *L, int idx, enum rf_dtype dt, const char *what)
+{
+	if (lua_isboolean(L, idx))
+		return lua_toboolean(L, idx);
+	if (lua_isinteger(L, idx))
+		return int_in_range(L, lua_tointeger(L, idx), dt, what);
+	return int_from_double(L, lua_tonumber(L, idx), dt, what);
+}
+
+/* The value at `idx` for dtype dt (a number or a boolean). */
+static union value check_value(lua_State *L, int idx, enum rf_dtype dt, const char *what)
+{
+	union value v;
+	if (rf_lua_dtype_is_int(dt))
+		v.i = check_int_value(L, idx, dt, what);
+	else
+		v.f = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : lua_tonumber(L, idx);
+	return v;
+}
+
+/* Writes value v (of dtype dt's kind) as element i of raw bytes of dtype dt. */
+static void store_value(enum rf_dtype dt, union value v, char *raw, int64_t i)
+{
+	switch (dt) {
+	case RF_I64: memcpy(raw + 8 * i, &v.i, 8); break;
+	case RF_I32: { int32_t x = (int32_t)v.i; memcpy(raw + 4 * i, &x, 4); break; }
+	case RF_U8: raw[i] = (char)(uint8_t)v.i; break;
+	default: {
+		float f = (float)v.f;
+		rf_convert_from_f32(dt, &f, raw + (int64_t)rf_dtype_size(dt) * i, 1);
+	}
+	}
 }
 
 /* Pushes a tensor of dtype dt and shape s holding the n values of v (placed by dtype). */
-static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
-				    const double *v)
+static rf_tensor *push_from_values(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
+				   const union value *v)
 {
 	int64_t n = rf_shape_numel(s);
 	size_t es = rf_dtype_size(dt);
 	char *raw = lua_newuserdatauv(L, (size_t)(n ? n : 1) * es, 0);
-	for (int64_t i = 0; i < n; i++) {
-		switch (dt) {
-		case RF_I64: { int64_t x = (int64_t)v[i]; memcpy(raw + 8 * i, &x, 8); break; }
-		case RF_I32: { int32_t x = (int32_t)v[i]; memcpy(raw + 4 * i, &x, 4); break; }
-		case RF_U8: raw[i] = (char)(uint8_t)v[i]; break;
-		default: {
-			float f = (float)v[i];
-			rf_convert_from_f32(dt, &f, raw + (int64_t)es * i, 1);
-		}
-		}
-	}
+	for (int64_t i = 0; i < n; i++)
+		store_value(dt, v[i], raw, i);
 	enum rf_status st;
 	rf_tensor *t;
 	if (rf_lua_dtype_on_device(dt)) {
@@ -60,13 +112,13 @@ static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct
 	return t;
 }
 
-/* A scratch array of n doubles anchored on the stack (values built on the host are
+/* A scratch array of n values anchored on the stack (values built on the host are
 ** limited to 2^28 elements, 1 GiB as f32). */
-static double *push_doubles(lua_State *L, int64_t n)
+static union value *push_values(lua_State *L, int64_t n)
 {
 	if (n > (INT64_C(1) << 28))
 		luaL_error(L, "%I elements are too many to build on the host (at most 2^28)", (lua_Integer)n);
-	return lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0);
+	return lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(union value), 0);
 }
 
 /* }===== */
@@ -93,14 +145,14 @@ static void table_shape(lua_State *L, int idx, struct rf_shape *s, int depth)
 	}
 }
 
-static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int depth, double *out,
-		       int64_t *at)
+static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int depth,
+		       enum rf_dtype dt, union value *out, int64_t *at)
 {
 	if (depth == s->ndim) {
-		int ok = 1;
-		double v = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : lua_tonumberx(L, idx, &ok);
-		luaL_argcheck(L, ok, 1, "tensor data must be numbers");
-		out[(*at)++] = v;
+		/* Numbers only: a string such as "1" would be converted in place (l_util.h). */
+		luaL_argcheck(L, lua_type(L, idx) == LUA_TNUMBER || lua_isboolean(L, idx), 1,
+			      "tensor data must be numbers");
+		out[(*at)++] = check_value(L, idx, dt, "tensor");
 		return;
 	}
 	luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE &&
@@ -108,7 +160,7 @@ static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int dept
 		      "ragged nested tables: every row must have the same length");
 	for (lua_Integer i = 1; i <= s->dim[depth]; i++) {
 		lua_rawgeti(L, idx, i);
-		table_fill(L, lua_gettop(L), s, depth + 1, out, at);
+		table_fill(L, lua_gettop(L), s, depth + 1, dt, out, at);
 		lua_pop(L, 1);
 	}
 }
@@ -133,13 +185,10 @@ static int l_tensor(lua_State *L)
 	if (rf_shape_check(&s, dt, "tensor") != RF_OK)
 		return luaL_error(L, "tensor: %s", rf_error_message());
 	int64_t n = rf_shape_numel(&s);
-	double *values = push_doubles(L, n);
+	union value *values = push_values(L, n);
 	int64_t at = 0;
-	table_fill(L, 1, &s, 0, values, &at);
-	if (rf_lua_dtype_is_int(dt))
-		for (int64_t i = 0; i < n; i++)
-			check_int_value(L, dt, values[i], "tensor");
-	push_from_doubles(L, dt, &s, values);
+	table_fill(L, 1, &s, 0, dt, values, &at);
+	push_from_values(L, dt, &s, values);
 	return 1;
 }
 
@@ -159,18 +208,18 @@ static struct rf_shape check_shape_arg(lua_State *L, int idx)
 }
 
 /* Fills t with v (already checked against t's dtype). */
-static void fill(lua_State *L, rf_tensor *t, double v)
+static void fill(lua_State *L, rf_tensor *t, union value v)
 {
 	enum rf_status st;
 	int64_t n = rf_tensor_numel(t);
 	if (n == 0)
 		return;
 	if (t->dtype == RF_F32 && rf_tensor_on_device(t)) {
-		RF_LUA_RETRY_OOM(L, st, rf_op_fill(t->ctx, t, (float)v));
+		RF_LUA_RETRY_OOM(L, st, rf_op_fill(t->ctx, t, (float)v.f));
 		if (st != RF_OK)
 			rf_lua_fail(L, st, "fill");
 	} else if (t->dtype == RF_F16 && rf_tensor_on_device(t)) {
-		float f = (float)v;
+		float f = (float)v.f;
 		uint32_t h = rf_float_to_half(f);
 		/* Two halves per 32-bit word; the allocation is whole words. */
 		RF_LUA_RETRY_OOM(L, st, rf_mem_fill(t->ctx, &t->mem, 0, t->mem.size, h | h << 16));
@@ -180,22 +229,17 @@ static void fill(lua_State *L, rf_tensor *t, double v)
 		RF_ASSERT(!rf_tensor_on_device(t));
 		size_t es = rf_dtype_size(t->dtype);
 		char one[8];
-		switch (t->dtype) {
-		case RF_I64: { int64_t x = (int64_t)v; memcpy(one, &x, 8); break; }
-		case RF_I32: { int32_t x = (int32_t)v; memcpy(one, &x, 4); break; }
-		case RF_U8: one[0] = (char)(uint8_t)v; break;
-		default: { float f = (float)v; rf_convert_from_f32(t->dtype, &f, one, 1); }
-		}
+		store_value(t->dtype, v, one, 0);
 		for (int64_t i = 0; i < n; i++)
 			memcpy((char *)t->host + (size_t)i * es, one, es);
 	}
 }
 
-static int push_filled(lua_State *L, const struct rf_shape *s, enum rf_dtype dt, double v,
+/* Pushes a tensor filled with the value at `idx` (checked against dt). */
+static int push_filled(lua_State *L, const struct rf_shape *s, enum rf_dtype dt, int idx,
 		       const char *what)
 {
-	if (rf_lua_dtype_is_int(dt))
-		check_int_value(L, dt, v, what);
+	union value v = check_value(L, idx, dt, what);
 	rf_tensor *t = rf_lua_new_tensor(L, dt, s, rf_lua_dtype_on_device(dt));
 	fill(L, t, v);
 	return 1;
@@ -212,29 +256,54 @@ static int after_shape(lua_State *L, int idx, const struct rf_shape *s)
 static int l_zeros(lua_State *L)
 {
 	struct rf_shape s = rf_lua_check_shape(L, 1);
-	return push_filled(L, &s, rf_lua_opt_dtype(L, after_shape(L, 1, &s), RF_F32), 0, "zeros");
+	enum rf_dtype dt = rf_lua_opt_dtype(L, after_shape(L, 1, &s), RF_F32);
+	lua_pushinteger(L, 0);
+	return push_filled(L, &s, dt, lua_gettop(L), "zeros");
 }
 
 static int l_ones(lua_State *L)
 {
 	struct rf_shape s = rf_lua_check_shape(L, 1);
-	return push_filled(L, &s, rf_lua_opt_dtype(L, after_shape(L, 1, &s), RF_F32), 1, "ones");
+	enum rf_dtype dt = rf_lua_opt_dtype(L, after_shape(L, 1, &s), RF_F32);
+	lua_pushinteger(L, 1);
+	return push_filled(L, &s, dt, lua_gettop(L), "ones");
 }
 
 /* refract.full(shape, value [, dtype]) */
 static int l_full(lua_State *L)
 {
 	struct rf_shape s = check_shape_arg(L, 1);
-	double v = luaL_checknumber(L, 2);
-	return push_filled(L, &s, rf_lua_opt_dtype(L, 3, RF_F32), v, "full");
+	luaL_checknumber(L, 2);
+	if (lua_type(L, 2) == LUA_TSTRING) {     /* "5": its number, an integer if it reads as one */
+		lua_stringtonumber(L, lua_tostring(L, 2));
+		lua_replace(L, 2);
+	}
+	return push_filled(L, &s, rf_lua_opt_dtype(L, 3, RF_F32), 2, "full");
 }
 
 /* }===== */
 
 /* {===== ranges and identity */
 
+/* The element count of start, start + step, ... up to and including stop, over Lua
+** integers: exact at the integer limits (a double would round maxinteger - 2 and
+** maxinteger to one value). An error past 2^31 elements. */
+static int64_t integer_range_count(lua_State *L, lua_Integer start, lua_Integer stop,
+				   lua_Integer step)
+{
+	if (step > 0 ? stop < start : stop > start)
+		return 0;
+	uint64_t span = step > 0 ? (uint64_t)stop - (uint64_t)start : (uint64_t)start - (uint64_t)stop;
+	uint64_t stride = step > 0 ? (uint64_t)step : UINT64_C(0) - (uint64_t)step;
+	uint64_t count = span / stride + 1;      /* span <= 2^64 - 1, so no overflow but 2^64 */
+	if (span / stride >= (UINT64_C(1) << 31))
+		luaL_error(L, "arange: %I elements or more is too many", (lua_Integer)(INT64_C(1) << 31));
+	return (int64_t)count;
+}
+
 /* refract.arange(n) = 1, 2, ..., n; refract.arange(start, stop [, step]) = start,
-** start + step, ... up to and including stop (Lua's numeric for). A dtype may follow. */
+** start + step, ... up to and including stop (Lua's numeric for). A dtype may follow.
+** Integer arguments count and step in integers, as Lua's for does. */
 static int l_arange(lua_State *L)
 {
 	int nums = 0;
@@ -242,6 +311,28 @@ static int l_arange(lua_State *L)
 		nums++;
 	luaL_argcheck(L, nums >= 1, 1, "number expected");
 	enum rf_dtype dt = rf_lua_opt_dtype(L, nums + 1, RF_F32);
+	bool ints = true;
+	for (int i = 1; i <= nums; i++)
+		ints = ints && lua_isinteger(L, i);
+	if (nums >= 3 && luaL_checknumber(L, 3) == 0)
+		return luaL_argerror(L, 3, "step must not be zero");
+	if (ints) {
+		lua_Integer start = nums == 1 ? 1 : lua_tointeger(L, 1);
+		lua_Integer stop = lua_tointeger(L, nums == 1 ? 1 : 2);
+		lua_Integer step = nums == 3 ? lua_tointeger(L, 3) : 1;
+		struct rf_shape s = rf_shape_of(1, integer_range_count(L, start, stop, step));
+		union value *v = push_values(L, s.dim[0]);
+		for (int64_t i = 0; i < s.dim[0]; i++) {
+			/* In range by the count; unsigned so that no step overflows. */
+			int64_t x = (int64_t)((uint64_t)start + (uint64_t)i * (uint64_t)step);
+			if (rf_lua_dtype_is_int(dt))
+				v[i].i = int_in_range(L, x, dt, "arange");
+			else
+				v[i].f = (double)x;
+		}
+		push_from_values(L, dt, &s, v);
+		return 1;
+	}
 	double start = 1, stop, step = 1;
 	if (nums == 1) {
 		stop = luaL_checknumber(L, 1);
@@ -252,18 +343,21 @@ static int l_arange(lua_State *L)
 	}
 	if (!isfinite(start) || !isfinite(stop) || !isfinite(step))
 		return luaL_error(L, "arange: start, stop and step must be finite");
-	if (step == 0)
-		return luaL_argerror(L, 3, "step must not be zero");
 	double q = (stop - start) / step;
 	/* A little slack, so that arange(0, 1, 0.1) ends at 1 despite rounding. */
 	double count = q < -1e-9 ? 0 : floor(q + 1e-9) + 1;
 	if (count > (double)(INT64_C(1) << 31))
 		return luaL_error(L, "arange: %f elements is too many", count);
 	struct rf_shape s = rf_shape_of(1, (int64_t)count);
-	double *v = push_doubles(L, s.dim[0]);
-	for (int64_t i = 0; i < s.dim[0]; i++)
-		v[i] = start + (double)i * step;
-	push_from_doubles(L, dt, &s, v);
+	union value *v = push_values(L, s.dim[0]);
+	for (int64_t i = 0; i < s.dim[0]; i++) {
+		double x = start + (double)i * step;
+		if (rf_lua_dtype_is_int(dt))
+			v[i].i = int_from_double(L, x, dt, "arange");
+		else
+			v[i].f = x;
+	}
+	push_from_values(L, dt, &s, v);
 	return 1;
 }
 
@@ -276,11 +370,15 @@ static int l_eye(lua_State *L)
 	luaL_argcheck(L, n >= 0 && m >= 0, 1, "sizes must be non-negative");
 	luaL_argcheck(L, n * (double)m <= (double)(INT64_C(1) << 31), 1, "too large");
 	struct rf_shape s = rf_shape_of(2, (int64_t)n, (int64_t)m);
-	double *v = push_doubles(L, n * m);
-	memset(v, 0, (size_t)(n * m) * sizeof *v);
-	for (lua_Integer i = 0; i < n && i < m; i++)
-		v[i * m + i] = 1;
-	push_from_doubles(L, dt, &s, v);
+	union value *v = push_values(L, n * m);
+	bool ints = rf_lua_dtype_is_int(dt);
+	for (lua_Integer i = 0; i < n * m; i++) {
+		if (ints)
+			v[i].i = i / m == i % m;
+		else
+			v[i].f = i / m == i % m;
+	}
+	push_from_values(L, dt, &s, v);
 	return 1;
 }
 
@@ -310,19 +408,19 @@ static int random_tensor(lua_State *L, bool normal)
 	enum rf_dtype dt = rf_lua_opt_dtype(L, 3, RF_F32);
 	luaL_argcheck(L, !rf_lua_dtype_is_int(dt), 3, "random values need a floating dtype");
 	int64_t n = rf_shape_numel(&s);
-	double *v = push_doubles(L, n);
+	union value *v = push_values(L, n);
 	for (int64_t i = 0; i < n; i++) {
 		if (!normal) {
-			v[i] = (double)(splitmix64((uint64_t)seed, (uint64_t)i) >> 40) * 0x1p-24;
+			v[i].f = (double)(splitmix64((uint64_t)seed, (uint64_t)i) >> 40) * 0x1p-24;
 			continue;
 		}
 		uint64_t j = (uint64_t)i & ~UINT64_C(1);
 		double u1 = (double)((splitmix64((uint64_t)seed, j) >> 11) + 1) * 0x1p-53;
 		double u2 = (double)(splitmix64((uint64_t)seed, j + 1) >> 11) * 0x1p-53;
 		double r = sqrt(-2.0 * log(u1)), a = 2.0 * PI * u2;
-		v[i] = (i & 1) ? r * sin(a) : r * cos(a);
+		v[i].f = (i & 1) ? r * sin(a) : r * cos(a);
 	}
-	push_from_doubles(L, dt, &s, v);
+	push_from_values(L, dt, &s, v);
 	return 1;
 }
 
