@@ -4,6 +4,7 @@
 */
 #include "tensor.h"
 #include "context.h"
+#include "host_memory.h"
 #include "status.h"
 #include "transfer.h"
 
@@ -174,6 +175,13 @@ enum rf_status rf_tensor_create_host(enum rf_dtype dt, const struct rf_shape *s,
 	if (st != RF_OK)
 		return st;
 	uint64_t bytes = rf_tensor_nbytes(t);
+	if (bytes > rf_host_memory_limit()) {
+		free(t);
+		*out = NULL;
+		return rf_error(RF_ERR_OOM_HOST, "a host tensor of %llu bytes is larger than this "
+				"machine's memory (%llu bytes)", (unsigned long long)bytes,
+				(unsigned long long)rf_host_memory_limit());
+	}
 	t->host = calloc(1, bytes ? bytes : 1);
 	if (!t->host) {
 		free(t);

@@ -18,6 +18,11 @@ T.fails(function() refract.zeros({ 0 }):reshape({ 0, big, big }) end, "too large
 T.fails(function() refract.zeros({ 0 }):reshape({ 0, big, -1 }) end, "no size for -1")
 T.fails(function() refract.zeros({ 0, 1 }):expand({ big, 0, big }) end, "too large")
 T.fails(function() refract.rand({ 0, big, big }) end, "too large")
+-- A host tensor larger than the machine is refused before the allocator is asked (a
+-- sanitizer build's allocator aborts the process on such a request).
+T.fails(function() refract.zeros({ 1 << 40 }, "i64") end, "larger than this machine's memory")
+T.fails(function() refract.arange(24, "i64"):reshape(2, 3, 4):expand(1 << 31, 2, 3, 4) end,
+  "larger than this machine's memory")
 -- A tensor from tables that hold themselves: 8 levels of 256 rows, 2^64 elements (the
 -- count wrapped to 0 and the values were written past a one-element buffer).
 local level = 1
