@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 /* {===== handles */
@@ -165,6 +166,49 @@ const char *rf_lua_push_shape_str(lua_State *L, const struct rf_shape *s)
 {
 	char buf[160];
 	return lua_pushstring(L, rf_shape_str(s, buf, sizeof buf));
+}
+
+/* }===== */
+
+/* {===== values for integer dtypes: Lua integers exactly, floats when integral and in
+** range (checked before the cast, which is undefined behaviour out of range) */
+
+/* The Lua integer range of each integer dtype. */
+static void int_range(enum rf_dtype dt, int64_t *lo, int64_t *hi)
+{
+	*lo = dt == RF_I64 ? INT64_MIN : dt == RF_I32 ? INT32_MIN : 0;
+	*hi = dt == RF_I64 ? INT64_MAX : dt == RF_I32 ? INT32_MAX : UINT8_MAX;
+}
+
+/* v if it fits integer dtype dt, else an error (`what` names the calling function). */
+int64_t rf_lua_int_in_range(lua_State *L, int64_t v, enum rf_dtype dt, const char *what)
+{
+	int64_t lo, hi;
+	int_range(dt, &lo, &hi);
+	if (v < lo || v > hi)
+		luaL_error(L, "%s: %I is not a valid %s value (%I..%I)", what, (lua_Integer)v,
+			   rf_lua_dtype_str(dt), (lua_Integer)lo, (lua_Integer)hi);
+	return v;
+}
+
+/* The float d as a value of integer dtype dt: it must be integral and fit. */
+int64_t rf_lua_int_from_double(lua_State *L, double d, enum rf_dtype dt, const char *what)
+{
+	/* -2^63 <= d < 2^63, both bounds exact in double, checked before the cast. */
+	if (!(d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+		luaL_error(L, "%s: %f is not a valid %s value", what, d, rf_lua_dtype_str(dt));
+	return rf_lua_int_in_range(L, (int64_t)d, dt, what);
+}
+
+/* The value at `idx` (a number or a boolean) for integer dtype dt: a Lua integer is
+** taken as it is, a float only if it is integral; either must fit dt. */
+int64_t rf_lua_int_value(lua_State *L, int idx, enum rf_dtype dt, const char *what)
+{
+	if (lua_isboolean(L, idx))
+		return lua_toboolean(L, idx);
+	if (lua_isinteger(L, idx))
+		return rf_lua_int_in_range(L, lua_tointeger(L, idx), dt, what);
+	return rf_lua_int_from_double(L, lua_tonumber(L, idx), dt, what);
 }
 
 /* }===== */

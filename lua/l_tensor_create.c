@@ -24,50 +24,12 @@ union value {
 	int64_t i;
 };
 
-/* The Lua integer range of each integer dtype. */
-static void int_range(enum rf_dtype dt, int64_t *lo, int64_t *hi)
-{
-	*lo = dt == RF_I64 ? INT64_MIN : dt == RF_I32 ? INT32_MIN : 0;
-	*hi = dt == RF_I64 ? INT64_MAX : dt == RF_I32 ? INT32_MAX : UINT8_MAX;
-}
-
-/* v if it fits integer dtype dt, else an error (`what` names the calling function). */
-static int64_t int_in_range(lua_State *L, int64_t v, enum rf_dtype dt, const char *what)
-{
-	int64_t lo, hi;
-	int_range(dt, &lo, &hi);
-	if (v < lo || v > hi)
-		luaL_error(L, "%s: %I is not a valid %s value (%I..%I)", what, (lua_Integer)v,
-			   rf_lua_dtype_str(dt), (lua_Integer)lo, (lua_Integer)hi);
-	return v;
-}
-
-/* The float d as a value of integer dtype dt: it must be integral and fit. */
-static int64_t int_from_double(lua_State *L, double d, enum rf_dtype dt, const char *what)
-{
-	/* -2^63 <= d < 2^63, both bounds exact in double, checked before the cast. */
-	if (!(d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0))
-		luaL_error(L, "%s: %f is not a valid %s value", what, d, rf_lua_dtype_str(dt));
-	return int_in_range(L, (int64_t)d, dt, what);
-}
-
-/* The value at `idx` (a number or a boolean) for integer dtype dt: a Lua integer is
-** taken as it is, a float only if it is integral; either must fit dt. */
-static int64_t check_int_value(lua_State *L, int idx, enum rf_dtype dt, const char *what)
-{
-	if (lua_isboolean(L, idx))
-		return lua_toboolean(L, idx);
-	if (lua_isinteger(L, idx))
-		return int_in_range(L, lua_tointeger(L, idx), dt, what);
-	return int_from_double(L, lua_tonumber(L, idx), dt, what);
-}
-
 /* The value at `idx` for dtype dt (a number or a boolean). */
 static union value check_value(lua_State *L, int idx, enum rf_dtype dt, const char *what)
 {
 	union value v;
 	if (rf_lua_dtype_is_int(dt))
-		v.i = check_int_value(L, idx, dt, what);
+		v.i = rf_lua_int_value(L, idx, dt, what);
 	else
 		v.f = lua_isboolean(L, idx) ? lua_toboolean(L, idx) : lua_tonumber(L, idx);
 	return v;
@@ -326,7 +288,7 @@ static int l_arange(lua_State *L)
 			/* In range by the count; unsigned so that no step overflows. */
 			int64_t x = (int64_t)((uint64_t)start + (uint64_t)i * (uint64_t)step);
 			if (rf_lua_dtype_is_int(dt))
-				v[i].i = int_in_range(L, x, dt, "arange");
+				v[i].i = rf_lua_int_in_range(L, x, dt, "arange");
 			else
 				v[i].f = (double)x;
 		}
@@ -353,7 +315,7 @@ static int l_arange(lua_State *L)
 	for (int64_t i = 0; i < s.dim[0]; i++) {
 		double x = start + (double)i * step;
 		if (rf_lua_dtype_is_int(dt))
-			v[i].i = int_from_double(L, x, dt, "arange");
+			v[i].i = rf_lua_int_from_double(L, x, dt, "arange");
 		else
 			v[i].f = x;
 	}

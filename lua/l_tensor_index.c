@@ -259,23 +259,19 @@ static int t_index(lua_State *L)
 
 /* {===== writing */
 
-/* Pushes a 0-d tensor of dtype dt (device or host) holding v. */
-static rf_tensor *push_scalar(lua_State *L, enum rf_dtype dt, bool device, double v,
+/* Pushes a 0-d tensor of dtype dt (device or host) holding the number at `idx`. */
+static rf_tensor *push_scalar(lua_State *L, enum rf_dtype dt, bool device, int idx,
 			      const char *what)
 {
-	if (rf_lua_dtype_is_int(dt)) {
-		double lo = dt == RF_I64 ? -9223372036854775808.0 : dt == RF_I32 ? -2147483648.0 : 0;
-		double hi = dt == RF_I64 ? 9223372036854775808.0 : dt == RF_I32 ? 2147483648.0 : 256;
-		if (!(v == floor(v) && v >= lo && v < hi))
-			luaL_error(L, "%s: %f is not a valid %s value", what, v, rf_lua_dtype_str(dt));
-	}
+	idx = lua_absindex(L, idx);
 	struct rf_shape s = { 0 };
+	int64_t x = rf_lua_dtype_is_int(dt) ? rf_lua_int_value(L, idx, dt, what) : 0;
 	rf_tensor *h = rf_lua_new_host_tensor(L, dt, &s);
 	switch (dt) {
-	case RF_I64: { int64_t x = (int64_t)v; memcpy(h->host, &x, 8); break; }
-	case RF_I32: { int32_t x = (int32_t)v; memcpy(h->host, &x, 4); break; }
-	case RF_U8: *(uint8_t *)h->host = (uint8_t)v; break;
-	default: { float f = (float)v; rf_convert_from_f32(dt, &f, h->host, 1); }
+	case RF_I64: memcpy(h->host, &x, 8); break;
+	case RF_I32: { int32_t y = (int32_t)x; memcpy(h->host, &y, 4); break; }
+	case RF_U8: *(uint8_t *)h->host = (uint8_t)x; break;
+	default: { float f = (float)lua_tonumber(L, idx); rf_convert_from_f32(dt, &f, h->host, 1); }
 	}
 	if (!device)
 		return h;
@@ -291,7 +287,7 @@ static void assign(lua_State *L, rf_tensor *t, int axis, int64_t i, int varg, co
 	bool device = rf_tensor_on_device(t);
 	rf_tensor *v;
 	if (lua_type(L, varg) == LUA_TNUMBER) {
-		v = push_scalar(L, t->dtype, device, lua_tonumber(L, varg), what);
+		v = push_scalar(L, t->dtype, device, varg, what);
 	} else {
 		if (!luaL_testudata(L, varg, RF_TENSOR_MT))
 			luaL_typeerror(L, varg, "refract.Tensor or number");

@@ -55,6 +55,13 @@ const char *rf_lua_dtype_str(enum rf_dtype dt);
 bool rf_lua_dtype_is_int(enum rf_dtype dt);
 /* Floating tensors live on the device; integer tensors (tokens, labels, masks) on the host. */
 bool rf_lua_dtype_on_device(enum rf_dtype dt);
+/* The value at `idx` (a number or a boolean) for integer dtype dt: a Lua integer as it
+** is, a float only if integral; either must fit dt, else "<what>: <v> is not a valid
+** <dtype> value". Never through a double, which rounds 2^53 + 1 and math.maxinteger. */
+int64_t rf_lua_int_value(lua_State *L, int idx, enum rf_dtype dt, const char *what);
+/* The same for a double and for an int64. */
+int64_t rf_lua_int_from_double(lua_State *L, double d, enum rf_dtype dt, const char *what);
+int64_t rf_lua_int_in_range(lua_State *L, int64_t v, enum rf_dtype dt, const char *what);
 /* Pushes "[2, 3]" and returns it (for messages). */
 const char *rf_lua_push_shape_str(lua_State *L, const struct rf_shape *s);
 

@@ -147,6 +147,15 @@ T.fails(function() s[1] = refract.zeros(2, 3) end, "a value of shape [2, 3] does
 T.fails(function() s[1] = "x" end, "refract.Tensor or number expected, got string")
 T.fails(function() s.foo = 1 end, "cannot set field 'foo' of a refract.Tensor")
 T.fails(function() hi[1] = 1.5 end, "set: 1.5 is not a valid i64 value")
+do -- integers written into integer tensors exactly, not through a double
+  local w = refract.zeros({ 3 }, "i64")
+  w[1] = math.maxinteger
+  w[2] = (1 << 53) + 1
+  w:set(1, 3, math.mininteger)
+  T.eq(w:totable(), { math.maxinteger, (1 << 53) + 1, math.mininteger }, "set i64 exact")
+  T.fails(function() w[1] = 2 ^ 63 end, "set: 9.2233720368548e+18 is not a valid i64 value")
+  T.fails(function() refract.zeros({ 1 }, "i32")[1] = math.maxinteger end, "is not a valid i32 value")
+end
 T.fails(function() return m:masked_fill(refract.zeros(3), 1) end, "do not broadcast")
 T.fails(function() return m:masked_fill(refract.zeros(2, 2, 2), 1) end,
   "masked_fill: mask [2, 2, 2] does not broadcast to the tensor's shape [2, 2]")
