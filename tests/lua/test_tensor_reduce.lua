@@ -80,6 +80,27 @@ T.eq(refract.tensor(5):sum():item(), 5.0, "0-d")
 
 -- }=====
 
+-- {===== infinities: an infinite (or overflowing) sum or product is infinite, not NaN
+-- (the compensation of a Kahan sum is inf - inf once the sum is infinite)
+
+local inf = math.huge
+T.eq(refract.tensor({ 1, inf }):sum():item(), inf, "sum with inf")
+T.eq(refract.tensor({ inf, 1 }):sum():item(), inf)
+T.eq(refract.tensor({ -inf, 1, 2 }):sum():item(), -inf)
+T.eq(refract.tensor({ inf, inf }):sum():item(), inf)
+T.eq(refract.tensor({ { 1, inf }, { 2, 3 } }):sum(2):totable(), { inf, 5 }, "sum along a dimension")
+T.eq(refract.tensor({ 1, inf }):mean():item(), inf)
+T.eq(refract.full({ 1000 }, 1e38):sum():item(), inf, "a sum that overflows")
+T.eq(refract.full({ 100000 }, 1e38):sum():item(), inf, "through the partial sums")
+T.eq(refract.full({ 4 }, 1e30):norm():item(), inf, "norm whose squares overflow")
+T.eq(refract.tensor({ 2, inf }):prod():item(), inf, "prod with inf")
+T.eq(refract.full({ 100 }, 1e10):prod():item(), inf, "a product that overflows")
+T.eq(refract.tensor({ -1e30, 1e30, 1e30 }):prod():item(), -inf)
+T.ok(refract.tensor({ inf, -inf }):sum():item() ~= refract.tensor({ inf, -inf }):sum():item(),
+  "inf - inf is NaN")
+T.eq(refract.tensor({ { 3e38, -3e38, 1 } }):layernorm():totable()[1][3], 0.0,
+  "layernorm whose variance overflows")
+
 -- {===== argmax, argmin
 
 local ties = refract.tensor({ { 1, 3, 3, 0 }, { 2, 2, -1, -1 } })

@@ -60,7 +60,9 @@ void kahan_add(inout vec2 s, float v)
 	// `precise` keeps the compiler from simplifying (t - s.x) - y to 0.
 	precise float y = v - s.y;
 	precise float t = s.x + y;
-	s.y = (t - s.x) - y;
+	// Once the sum is infinite there is no low part: (inf - s.x) - y would be NaN (or inf,
+	// which the next step turns into NaN), so sum({1, inf}) or an overflowing sum gave NaN.
+	s.y = isinf(t) ? 0.0 : (t - s.x) - y;
 	s.x = t;
 }
 
@@ -99,7 +101,7 @@ float state_finish(vec2 s, uint len, uint correction)
 	case RED_VAR: return len > correction ? sum / float(len - correction) : NAN_F32;
 	case RED_STD: return len > correction ? sqrt(sum / float(len - correction)) : NAN_F32;
 	case RED_ARGMAX: case RED_ARGMIN: return max(s.y, 0.0);
-	case RED_PROD: return s.x + s.x * s.y;
+	case RED_PROD: return isinf(s.x) ? s.x : s.x + s.x * s.y;   // inf * 0 would be NaN
 	case RED_MAX: case RED_MIN: return s.x;
 	default: return sum;
 	}

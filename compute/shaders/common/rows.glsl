@@ -68,7 +68,7 @@ void kahan_add(inout vec2 s, float v)
 {
 	precise float y = v - s.y;
 	precise float t = s.x + y;
-	s.y = (t - s.x) - y;
+	s.y = isinf(t) ? 0.0 : (t - s.x) - y;   // an infinite sum has no low part (else NaN)
 	s.x = t;
 }
 
@@ -90,6 +90,6 @@ void kahan_addv(inout VT s, inout VT c, VT v)
 {
 	precise VT y = v - c;
 	precise VT t = s + y;
-	c = (t - s) - y;
+	c = mix((t - s) - y, VT(0.0), isinf(t));   // an infinite sum has no low part (else NaN)
 	s = t;
 }
