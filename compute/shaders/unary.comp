@@ -67,14 +67,14 @@ float apply(float v)
 	case OP_RSQRT: return 1.0 / sqrt(v);
 	case OP_TANH: return tanh_f32(v);
 	case OP_SIGMOID: return 1.0 / (1.0 + exp_f32(-v));
-	case OP_RELU: return v > 0.0 ? v : 0.0;
+	case OP_RELU: return v > 0.0 || isnan(v) ? v : 0.0;   // NaN stays NaN, as in PyTorch
 	case OP_SQUARE: return v * v;
 	case OP_SIN: return sincos_f32(v, false);
 	case OP_COS: return sincos_f32(v, true);
 	case OP_FLOOR: return floor(v);
 	case OP_CEIL: return ceil(v);
 	case OP_ROUND: return roundEven(v);
-	case OP_SIGN: return sign(v);
+	case OP_SIGN: return isnan(v) ? v : sign(v);          // GLSL's sign(NaN) may be 0
 	case OP_RECIPROCAL: return 1.0 / v;
 	case OP_NOT: return v == 0.0 ? 1.0 : 0.0;
 	case OP_AFFINE: {

@@ -109,6 +109,11 @@ T.eq(refract.tensor({ -2, 0.5, 3 }):clamp(0):totable(), { 0, 0.5, 3 }, "no upper
 T.eq(refract.tensor({ -2, 0.5, 3 }):clamp(nil, 1):totable(), { -2, 0.5, 1 }, "no lower bound")
 local cn = refract.tensor({ 0 / 0 }):clamp(0, 1):item()
 T.ok(cn ~= cn, "clamp keeps NaN")
+local rn = refract.tensor({ 0 / 0 }):relu():item()
+T.ok(rn ~= rn, "relu keeps NaN (a NaN input is not silently 0)")
+local sn = refract.tensor({ 0 / 0 }):sign():item()
+T.ok(sn ~= sn, "sign keeps NaN")
+T.eq(refract.tensor({ -3, 0, 5, -0.0, math.huge }):sign():totable(), { -1, 0, 1, 0, 1 })
 
 -- }=====
 
