@@ -31,6 +31,13 @@ static int ctx_gc(lua_State *L)
 	return 0;
 }
 
+bool rf_lua_in_finalizer(lua_State *L)
+{
+	/* Lua 5.4.4 sets an internal stop (GCSTPGC) while it calls a finalizer, and lua_gc
+	** answers -1 to every request then; a collector stopped by the script answers. */
+	return lua_gc(L, LUA_GCCOUNT) < 0;
+}
+
 const char *rf_lua_check_cstring(lua_State *L, int arg)
 {
 	size_t n;

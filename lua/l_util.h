@@ -30,6 +30,12 @@ int rf_lua_fail(lua_State *L, enum rf_status s, const char *what);
 ** other non-table raises "<fn>: options must be a table". */
 void rf_lua_check_keys(lua_State *L, int idx, const char *fn, const char *const allowed[]);
 
+/* Whether Lua code is running as a finalizer (__gc) right now. A finalizer runs at a
+** collection step, which any allocation can take, so it may interrupt a binding in the
+** middle of its work: what a finalizer frees (t:free(), model:free()) must not be
+** released while that binding may still use it. */
+bool rf_lua_in_finalizer(lua_State *L);
+
 /* {===== reading arguments safely
 ** A C pointer into a Lua string is valid while the string is reachable: a string taken
 ** from a table and popped, or made by converting a number on the stack (lua_tolstring

@@ -20,6 +20,10 @@
 
 typedef struct rf_ltensor {
 	rf_tensor *t;   /* NULL once freed (or before acquisition succeeds) */
+	/* A tensor freed from inside a finalizer, kept until the handle is collected or
+	** freed again outside one: a finalizer may run in the middle of any binding (a
+	** collection step at an allocation), and that binding may be using this tensor. */
+	rf_tensor *pending;
 } rf_ltensor;
 
 /* {===== handles */

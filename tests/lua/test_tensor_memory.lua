@@ -160,4 +160,47 @@ end
 
 -- }=====
 
+-- {===== a finalizer that frees a tensor in the middle of an operation
+-- A collection step runs finalizers, and any allocation inside a binding may take one
+-- (the result's handle, its device memory accounting): a finalizer that frees an operand
+-- must not release it under the operation, which was a use-after-free (sanitizer build).
+-- The handle reads as freed at once; the memory goes when the handle is collected.
+
+local function free_when_collected(t)
+  setmetatable({}, { __gc = function() t:free() end })
+end
+for _, op in ipairs({
+  function(a) return a:matmul(a):sum():item() end,
+  function(a) return (a + 1):sum():item() end,
+  function(a) return a:exp():max():item() end,
+  function(a) return a:t():index(1, { 2, 1 }):sum():item() end,
+}) do
+  local a = refract.ones(512, 512)
+  free_when_collected(a)
+  T.ok(pcall(op, a) ~= nil, "the operation ends (a result or a clear error)")
+  collectgarbage()
+  T.eq(a:is_freed(), true, "freed by the finalizer")
+  T.fails(function() return a + 1 end, "tensor has been freed")
+end
+do -- the memory of a tensor freed in a finalizer goes with its handle, or a second free
+  collectgarbage()
+  collectgarbage()
+  local before = refract.memory().in_use
+  local a = refract.ones(256, 256)
+  free_when_collected(a)
+  collectgarbage()
+  T.eq(a:is_freed(), true)
+  a:free()
+  T.eq(refract.memory().in_use, before, "a second free outside the finalizer releases it")
+  local b = refract.ones(256, 256)
+  free_when_collected(b)
+  collectgarbage()
+  b = nil
+  collectgarbage()
+  collectgarbage()
+  T.eq(refract.memory().in_use, before, "the collector releases it with the handle")
+end
+
+-- }=====
+
 T.done()
