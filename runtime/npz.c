@@ -281,9 +281,11 @@ static enum rf_status load_metadata(rf_npz *z, zip_uint64_t at)
 	json_t *v;
 	json_object_foreach(obj, key, v)
 		if (!json_is_string(v)) {
+			/* The message first: `key` belongs to obj. */
+			s = rf_error(RF_ERR_FORMAT, "%s: %s: the value of '%s' is not a string", z->path,
+				     RF_NPZ_METADATA, key);
 			json_decref(obj);
-			return rf_error(RF_ERR_FORMAT, "%s: %s: the value of '%s' is not a string", z->path,
-					RF_NPZ_METADATA, key);
+			return s;
 		}
 	json_decref(z->metadata);
 	z->metadata = obj;

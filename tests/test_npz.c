@@ -14,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zip.h>
 
 /* {===== helpers */
 
@@ -256,6 +257,35 @@ static void test_read_errors(void)
 	rf_tensor_destroy(t);
 }
 
+/* An archive holding one member `name` with `text` (stored), written with libzip. */
+static void write_archive(const char *path, const char *name, const char *text)
+{
+	int err = 0;
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
+	CHECK(za != NULL);
+	if (!za)
+		return;
+	zip_source_t *src = zip_source_buffer(za, text, strlen(text), 0);
+	CHECK(src && zip_file_add(za, name, src, ZIP_FL_OVERWRITE) >= 0);
+	CHECK(zip_close(za) == 0);
+}
+
+/* Metadata that is not a map of strings is refused naming the key; the message was
+** formatted from a key freed with its JSON object (a heap-use-after-free). */
+static void test_bad_metadata(void)
+{
+	const char *path = rf_ft_tmp("meta.npz");
+	rf_npz *z = NULL;
+	write_archive(path, "__metadata__.json", "{\"a_rather_long_key_name\": 1}");
+	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT,
+		    "the value of 'a_rather_long_key_name' is not a string");
+	CHECK(z == NULL);
+	write_archive(path, "__metadata__.json", "[1, 2]");
+	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "__metadata__.json is not a JSON object");
+	CHECK(z == NULL);
+	rf_npz_close(z);
+}
+
 /* }===== */
 
 int main(void)
@@ -268,6 +298,7 @@ int main(void)
 	test_empty();
 	test_write_errors();
 	test_read_errors();
+	test_bad_metadata();
 	rf_ft_cleanup();
 	return rf_test_finish();
 }
