@@ -6,6 +6,7 @@
 ** temporary file) when it is closed, and rf_file_out_publish then flushes and renames it.
 */
 #include "npz.h"
+#include "host_memory.h"
 #include "file_out.h"
 #include "npy.h"
 #include "status.h"
@@ -238,6 +239,19 @@ static enum rf_status read_member(rf_npz *z, zip_uint64_t at, const char *name, 
 	*out = NULL;
 	if (zip_stat_index(z->za, at, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
 		return rf_error(RF_ERR_FORMAT, "%s: %s: %s", z->path, name, zip_strerror(z->za));
+	/* The size is what the archive claims: a crafted one claims terabytes, which malloc
+	** refuses at best (a sanitizer build aborts). A stored member holds exactly its
+	** bytes, and deflate expands at most 1032-fold. */
+	bool known = (st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD);
+	uint64_t most = !known ? UINT64_MAX
+		: st.comp_method == ZIP_CM_STORE ? st.comp_size
+		: st.comp_method == ZIP_CM_DEFLATE && st.comp_size < UINT64_MAX / 1032 - 1024
+		? st.comp_size * 1032 + 1024 : UINT64_MAX;
+	if (st.size > most || st.size > rf_host_memory_limit())
+		return rf_error(RF_ERR_FORMAT, "%s: %s: the archive claims %llu bytes for the member, "
+				"more than its %llu compressed bytes can hold or this machine's memory "
+				"(corrupt or crafted archive)", z->path, name,
+				(unsigned long long)st.size, (unsigned long long)st.comp_size);
 	uint8_t *buf = malloc(st.size ? st.size : 1);
 	if (!buf)
 		return rf_error(RF_ERR_OOM_HOST, "%s: %s: allocating %llu bytes", z->path, name,

@@ -286,6 +286,92 @@ static void test_bad_metadata(void)
 	rf_npz_close(z);
 }
 
+/* CRC-32 (the zip one: reflected 0xEDB88320). */
+static uint32_t crc32_of(const void *data, size_t len)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	const uint8_t *p = data;
+	for (size_t i = 0; i < len; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+/* Little-endian fields into a byte buffer. */
+static uint8_t *put(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+/* An archive whose one stored member `name` (holding `len` bytes) claims `claimed`
+** bytes uncompressed in its zip64 fields, as a crafted file can. */
+static void write_claiming_archive(const char *path, const char *name, const void *data,
+				   size_t len, uint64_t claimed)
+{
+	uint8_t buf[1024], *p = buf;
+	size_t nl = strlen(name);
+	uint32_t crc = (uint32_t)crc32_of(data, len);
+	/* local header, zip64 extra field (sizes), data */
+	p = put(p, 0x04034b50, 4); p = put(p, 45, 2); p = put(p, 0, 2); p = put(p, 0, 2);
+	p = put(p, 0, 4); p = put(p, crc, 4); p = put(p, 0xFFFFFFFF, 4); p = put(p, 0xFFFFFFFF, 4);
+	p = put(p, nl, 2); p = put(p, 20, 2); memcpy(p, name, nl); p += nl;
+	p = put(p, 1, 2); p = put(p, 16, 2); p = put(p, claimed, 8); p = put(p, len, 8);
+	memcpy(p, data, len); p += len;
+	uint8_t *central = p;
+	p = put(p, 0x02014b50, 4); p = put(p, 45, 2); p = put(p, 45, 2); p = put(p, 0, 2);
+	p = put(p, 0, 2); p = put(p, 0, 4); p = put(p, crc, 4); p = put(p, 0xFFFFFFFF, 4);
+	p = put(p, 0xFFFFFFFF, 4); p = put(p, nl, 2); p = put(p, 20, 2); p = put(p, 0, 2);
+	p = put(p, 0, 2); p = put(p, 0, 2); p = put(p, 0, 4); p = put(p, 0, 4);
+	memcpy(p, name, nl); p += nl;
+	p = put(p, 1, 2); p = put(p, 16, 2); p = put(p, claimed, 8); p = put(p, len, 8);
+	size_t cd_len = (size_t)(p - central), cd_off = (size_t)(central - buf);
+	p = put(p, 0x06054b50, 4); p = put(p, 0, 2); p = put(p, 0, 2); p = put(p, 1, 2);
+	p = put(p, 1, 2); p = put(p, cd_len, 4); p = put(p, cd_off, 4); p = put(p, 0, 2);
+	rf_ft_write(path, buf, (size_t)(p - buf));
+}
+
+/* A member claiming more bytes than its compressed data can hold (or than the machine
+** has) is refused before anything is allocated: malloc of the claimed 2^45 bytes
+** aborted the sanitizer build. */
+static void test_claimed_sizes(void)
+{
+	static const int64_t d3[] = { 3 };
+	rf_tensor *t = host_tensor(RF_F32, 1, d3);
+	const char *npy = rf_ft_tmp("member.npy");
+	CHECK_OK(rf_npy_write(npy, t));
+	size_t n;
+	uint8_t *bytes = rf_ft_read(npy, &n);
+	const char *path = rf_ft_tmp("claims.npz");
+	rf_npz *z = NULL;
+	rf_tensor *back = NULL;
+	write_claiming_archive(path, "values.npy", bytes, n, n);     /* honest: reads */
+	CHECK_OK(rf_npz_open(path, &z));
+	if (z)
+		CHECK_OK(rf_npz_read(z, "values", &back));
+	CHECK(same_tensor(t, back));
+	rf_tensor_destroy(back);
+	rf_npz_close(z);
+	z = NULL;
+	write_claiming_archive(path, "values.npy", bytes, n, UINT64_C(1) << 45);
+	CHECK_OK(rf_npz_open(path, &z));
+	back = NULL;
+	if (z)
+		CHECK_FAILS(rf_npz_read(z, "values", &back), RF_ERR_FORMAT,
+			    "claims.npz: values: the archive claims 35184372088832 bytes for the member");
+	CHECK(back == NULL);
+	rf_npz_close(z);
+	z = NULL;
+	write_claiming_archive(path, "__metadata__.json", "{}", 2, UINT64_C(1) << 45);
+	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "the archive claims 35184372088832 bytes");
+	CHECK(z == NULL);
+	free(bytes);
+	rf_tensor_destroy(t);
+}
+
 /* }===== */
 
 int main(void)
@@ -299,6 +385,7 @@ int main(void)
 	test_write_errors();
 	test_read_errors();
 	test_bad_metadata();
+	test_claimed_sizes();
 	rf_ft_cleanup();
 	return rf_test_finish();
 }
