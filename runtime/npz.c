@@ -319,6 +319,11 @@ static enum rf_status index_members(rf_npz *z)
 		if (!name)
 			return rf_error(RF_ERR_FORMAT, "%s: member %lld: %s", z->path, (long long)i + 1,
 					zip_strerror(z->za));
+		/* Two members of one name would make a read pick one of them silently (NumPy
+		** takes the last); libzip locates a name through its hash table. */
+		if (zip_name_locate(z->za, name, 0) != i)
+			return rf_error(RF_ERR_FORMAT, "%s: the member '%s' appears more than once",
+					z->path, name);
 		if (!strcmp(name, RF_NPZ_METADATA)) {
 			enum rf_status s = load_metadata(z, (zip_uint64_t)i);
 			if (s != RF_OK)

@@ -280,6 +280,27 @@ static void test_bad_metadata(void)
 	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT,
 		    "the value of 'a_rather_long_key_name' is not a string");
 	CHECK(z == NULL);
+	/* Two members of one name: refused (a read would pick one of them silently). */
+	int err = 0;
+	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
+	CHECK(za != NULL);
+	for (int i = 0; za && i < 2; i++) {
+		zip_source_t *src = zip_source_buffer(za, "x", 1, 0);
+		CHECK(src && zip_file_add(za, i ? "b.npy" : "a.npy", src, 0) >= 0);
+	}
+	CHECK(za && zip_file_rename(za, 1, "a.npy", 0) != 0);   /* libzip refuses a duplicate... */
+	if (za)
+		zip_close(za);
+	size_t n;
+	uint8_t *bytes = rf_ft_read(path, &n);                   /* ...so rename b.npy in place */
+	for (size_t i = 0; bytes && i + 5 <= n; i++)
+		if (!memcmp(bytes + i, "b.npy", 5))
+			bytes[i] = 'a';
+	if (bytes)
+		rf_ft_write(path, bytes, n);
+	free(bytes);
+	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "the member 'a.npy' appears more than once");
+	CHECK(z == NULL);
 	write_archive(path, "__metadata__.json", "[1, 2]");
 	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "__metadata__.json is not a JSON object");
 	CHECK(z == NULL);
