@@ -69,7 +69,9 @@ void rf_value_range(const float *v, size_t n, float *lo, float *hi)
 {
 	*lo = *hi = NAN;
 	for (size_t i = 0; i < n; i++) {
-		if (isnan(v[i]))
+		/* Infinities too: an infinite bound makes every (v - lo) / (hi - lo) NaN or 0, so
+		** a map holding one inf came out in a single colour; they clamp to the ends. */
+		if (!isfinite(v[i]))
 			continue;
 		if (isnan(*lo) || v[i] < *lo)
 			*lo = v[i];

@@ -26,7 +26,7 @@ const char *rf_colormap_names(void);
 ** in one step. Same size in and out gives the input back exactly. */
 void rf_resize_bilinear(const float *in, int h, int w, float *out, int out_h, int out_w);
 
-/* The smallest and largest value that is not NaN (both NaN when every value is). */
+/* The smallest and largest finite value (both NaN when no value is finite). */
 void rf_value_range(const float *v, size_t n, float *lo, float *hi);
 
 /* rgb[3i..3i+2] = the colour of t = (v[i] - vmin) / (vmax - vmin) clamped to [0, 1]:

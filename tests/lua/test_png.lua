@@ -88,6 +88,11 @@ T.eq({ clamp[1][1], clamp[2][1], clamp[3][1], clamp[5][1] }, { 0, 0, 255, 255 },
 -- a flat map has no range: everything takes the first colour
 local flat = refract.heatmap(refract.tensor({ { 2, 2 }, { 2, 2 } }), { colormap = "magma" }):totable()
 T.eq(flat[2][2], ends.magma[1], "a flat map")
+-- infinities do not set the range (which made every pixel one colour): they clamp
+local inf = math.huge
+local withinf = refract.heatmap(refract.tensor({ { -inf, 0, 0.5, 1, inf } }), { colormap = "gray" }):totable()[1]
+T.eq({ withinf[1][1], withinf[2][1], withinf[3][1], withinf[4][1], withinf[5][1] }, { 0, 0, 128, 255, 255 },
+  "the range of the finite values; infinities at the ends")
 -- integer maps on the host work too
 local ints = refract.heatmap(refract.tensor({ { 0, 255 } }, "i64"), { colormap = "gray" }):totable()
 T.eq(ints, { { { 0, 0, 0 }, { 255, 255, 255 } } }, "an i64 host map")
