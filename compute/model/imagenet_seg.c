@@ -19,6 +19,10 @@
 /* As image.h decodes: 32768 per side, 2^28 pixels. */
 #define MAX_SIDE 32768
 #define MAX_PIXELS (1ll << 28)
+/* Sizes a crafted file may claim without storing anything (fill values): bounded before
+** anything is allocated. The benchmark has 4,276 images and one mask per cell. */
+#define MAX_IMAGES (1ll << 20)
+#define MAX_CELL 4096
 
 struct rf_imagenet_seg {
 	hid_t file;
@@ -46,17 +50,23 @@ static enum rf_status read_ref_column(hid_t file, const char *path, const char *
 	else if (H5Tequal(type, H5T_STD_REF_OBJ) <= 0)
 		s = rf_error(RF_ERR_FORMAT, "%s: %s does not hold object references", path, name);
 	else if (H5Sget_simple_extent_ndims(space) != 2 || H5Sget_simple_extent_dims(space, dims, NULL) != 2 ||
-		 dims[1] < 1 || dims[0] > (1u << 30))
+		 dims[1] < 1)
 		s = rf_error(RF_ERR_FORMAT, "%s: %s must be a 2-d [N, 1] array of references", path, name);
+	else if (dims[0] > MAX_IMAGES)
+		s = rf_error(RF_ERR_UNSUPPORTED, "%s: %s claims %llu images (at most %lld)", path, name,
+			     (unsigned long long)dims[0], MAX_IMAGES);
 	hobj_ref_t *all = NULL;
-	size_t total = (size_t)(dims[0] * dims[1]);
-	if (s == RF_OK && !(all = malloc((total ? total : 1) * sizeof *all)))
+	if (s == RF_OK && !(all = malloc((dims[0] ? (size_t)dims[0] : 1) * sizeof *all)))
 		s = rf_error(RF_ERR_OOM_HOST, "%s: allocating %llu references", path,
-			     (unsigned long long)(dims[0] * dims[1]));
-	if (s == RF_OK && dims[0] > 0 && H5Dread(ds, H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) < 0)
+			     (unsigned long long)dims[0]);
+	/* Column 0 only (a selection), however many columns the file claims. */
+	hsize_t start[2] = { 0, 0 }, rows[2] = { dims[0], 1 };
+	hid_t column = s == RF_OK && dims[0] > 0 ? H5Screate_simple(1, dims, NULL) : -1;
+	if (column >= 0 && (H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, rows, NULL) < 0 ||
+			    H5Dread(ds, H5T_STD_REF_OBJ, column, space, H5P_DEFAULT, all) < 0))
 		s = rf_error(RF_ERR_FORMAT, "%s: cannot read %s", path, name);
-	for (hsize_t i = 0; s == RF_OK && i < dims[0]; i++)
-		all[i] = all[i * dims[1]];
+	if (column >= 0)
+		H5Sclose(column);
 	if (space >= 0)
 		H5Sclose(space);
 	if (type >= 0)
@@ -104,6 +114,9 @@ static enum rf_status read_u8(rf_imagenet_seg *f, hid_t ds, int rank, const char
 	else if (H5Sget_simple_extent_ndims(space) != rank ||
 		 H5Sget_simple_extent_dims(space, dims, NULL) != rank)
 		s = rf_error(RF_ERR_FORMAT, "%s: image %zu: the %s is not a %d-d array", f->path, i, what, rank);
+	else if (rank == 3 && dims[0] != 3 && dims[0] != 1)   /* before allocating dims[0] planes */
+		s = rf_error(RF_ERR_FORMAT, "%s: image %zu has %llu channels (stored [3, W, H])", f->path, i,
+			     (unsigned long long)dims[0]);
 	hsize_t w = s == RF_OK ? dims[rank - 2] : 0, h = s == RF_OK ? dims[rank - 1] : 0;
 	if (s == RF_OK && (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (long long)(w * h) > MAX_PIXELS))
 		s = rf_error(RF_ERR_UNSUPPORTED, "%s: image %zu: the %s is %llu x %llu (sides 1..%d, 2^28 "
@@ -234,6 +247,9 @@ static enum rf_status open_mask(rf_imagenet_seg *f, size_t i, hid_t *out)
 	hobj_ref_t *refs = NULL;
 	if (type < 0 || H5Tequal(type, H5T_STD_REF_OBJ) <= 0 || n < 1)
 		s = rf_error(RF_ERR_FORMAT, "%s: image %zu: the mask cell holds no references", f->path, i);
+	else if (n > MAX_CELL)
+		s = rf_error(RF_ERR_FORMAT, "%s: image %zu: the mask cell claims %llu references (at most %d)",
+			     f->path, i, (unsigned long long)n, MAX_CELL);
 	else if (!(refs = malloc((size_t)n * sizeof *refs)))
 		s = rf_error(RF_ERR_OOM_HOST, "%s: image %zu: allocating the mask cell", f->path, i);
 	else if (H5Dread(cell, H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, refs) < 0)

@@ -46,6 +46,19 @@ T.fails(function() return refract.imagenet_seg(g .. "/README.md") end, "README.m
 T.fails(function() return refract.imagenet_seg(g .. "/nope.mat") end, "nope.mat: cannot open")
 T.fails(function() return refract.imagenet_seg(data .. "/imagenet-seg/without_gt.mat") end,
   "without_gt.mat: no dataset /value/gt")
+-- files claiming sizes they do not store (scripts/dev/make_imagenet_seg_hostile.py): the
+-- reader allocated the claimed size first (2^40 references, 16 GiB of channels), which
+-- aborts the sanitizer build
+local dir = data .. "/imagenet-seg/"
+local wide <close> = refract.imagenet_seg(dir .. "claims_columns.mat")
+T.eq(#wide, 1, "only column 0 of [1, 2^40] references is read")
+T.eq(wide:mask(1):totable(), { { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } })
+local chans <close> = refract.imagenet_seg(dir .. "claims_channels.mat")
+T.fails(function() return chans:image(1) end, "image 0 has 1073741824 channels")
+local cell <close> = refract.imagenet_seg(dir .. "claims_cell.mat")
+T.fails(function() return cell:mask(1) end, "the mask cell claims 1099511627776 references (at most 4096)")
+T.fails(function() return refract.imagenet_seg(dir .. "claims_images.mat") end,
+  "claims_images.mat: /value/img claims 2097152 images (at most 1048576)")
 seg:close()
 T.fails(function() return #seg end, "closed")
 T.done()
