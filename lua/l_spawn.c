@@ -14,6 +14,7 @@
 #include "lhost.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -136,11 +137,20 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The process id at `arg`, checked before the cast: (pid_t)(2^32 + 1) is 1, and kill(1)
+** would signal init. */
+static pid_t check_pid(lua_State *L, int arg)
+{
+	lua_Integer pid = luaL_checkinteger(L, arg);
+	luaL_argcheck(L, pid > 0 && pid <= INT32_MAX && (pid_t)pid == pid, arg, "a process id expected");
+	return (pid_t)pid;
+}
+
 static int l_wait(lua_State *L)
 {
-	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-	luaL_argcheck(L, pid > 0, 1, "a process id expected");
+	pid_t pid = check_pid(L, 1);
 	double timeout = luaL_optnumber(L, 2, -1);
+	luaL_argcheck(L, !isnan(timeout), 2, "timeout must be a number of seconds, not NaN");
 	double end = now_s() + timeout;
 	for (;;) {
 		int status;
@@ -157,11 +167,10 @@ static int l_wait(lua_State *L)
 
 static int l_kill(lua_State *L)
 {
-	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	pid_t pid = check_pid(L, 1);
 	static const char *const names[] = { "TERM", "INT", "KILL", NULL };
 	static const int signals[] = { SIGTERM, SIGINT, SIGKILL };
 	int which = luaL_checkoption(L, 2, "TERM", names);
-	luaL_argcheck(L, pid > 0, 1, "a process id expected");
 	if (kill(pid, signals[which]) != 0 && errno != ESRCH)
 		return luaL_error(L, "kill: process %d: %s", (int)pid, strerror(errno));
 	return 0;
