@@ -423,6 +423,11 @@ static void test_bad_args(void)
 	p = rf_preprocess_openai(1);
 	p.std[2] = INFINITY;
 	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "std[2] is zero, NaN or infinite");
+	p.std[2] = 1e-40f;                       /* subnormal: every pixel would be infinite */
+	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "take pixels past the float range");
+	p.std[2] = 1e-3f;
+	p.mean[2] = 3e38f;
+	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "mean[2] = 3e+38 and std[2] = 0.001");
 	p = rf_preprocess_openai(1);
 	p.mean[0] = NAN;
 	CHECK_FAILS(rf_image_preprocess(&img, &p, f), RF_ERR_INVALID, "mean[0] is not finite");

@@ -7,6 +7,7 @@
 #include "status.h"
 
 #include <limits.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -63,6 +64,13 @@ static enum rf_status check_args(const struct rf_image *img, const struct rf_pre
 			return rf_error(RF_ERR_INVALID, "image preprocess: mean[%d] is not finite", c);
 		if (!(p->std[c] != 0.0f) || !isfinite(p->std[c]))
 			return rf_error(RF_ERR_INVALID, "image preprocess: std[%d] is zero, NaN or infinite", c);
+		/* (x - mean) / std for x in [0, 1] must stay finite: a subnormal std or a huge
+		** mean gave infinite pixels, silently. */
+		double reach = fmax(fabs((double)p->mean[c]), fabs(1.0 - p->mean[c])) / fabs((double)p->std[c]);
+		if (!(reach <= FLT_MAX))
+			return rf_error(RF_ERR_INVALID, "image preprocess: mean[%d] = %g and std[%d] = %g take "
+					"pixels past the float range", c, (double)p->mean[c], c,
+					(double)p->std[c]);
 	}
 	return RF_OK;
 }
