@@ -5,6 +5,7 @@
 #include "lhost.h"
 #include "paths.h"
 
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +21,10 @@ static int l_clock(lua_State *L)
 /* refract.isatty(fd) -> whether a file descriptor (1 stdout, 2 stderr) is a terminal. */
 static int l_isatty(lua_State *L)
 {
-	lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+	lua_Integer fd = luaL_checkinteger(L, 1);
+	/* Checked before the cast: (int)(2^32 + 1) is 1, which would answer for stdout. */
+	luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, 1, "a file descriptor (0..2^31-1) expected");
+	lua_pushboolean(L, isatty((int)fd));
 	return 1;
 }
 
