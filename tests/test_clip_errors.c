@@ -196,6 +196,13 @@ static void test_weights(rf_ctx *ctx)
 		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 4, \"head_width\": 16}"));
 	link_weights(d);
 	expect_load_error(ctx, d, RF_ERR_FORMAT, "missing tensor 'visual.transformer.resblocks.3.ln_1.weight'");
+	/* Fewer layers than the checkpoint holds: the first two of three ran without a word. */
+	d = subdir("fewerlayers");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 2, \"head_width\": 16}"));
+	link_weights(d);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "holds tensor 'visual.transformer.resblocks.2.ln_1.weight' "
+			  "of a layer beyond the 2 vision layers the config gives");
 
 	/* Weights without visual.proj. */
 	d = subdir("missing");
