@@ -106,6 +106,17 @@ static void test_configs(rf_ctx *ctx)
 	d = subdir("noweights");
 	write_file(d, "open_clip_config.json", config(tiny_vision));
 	expect_load_error(ctx, d, RF_ERR_IO, "no open_clip_model.safetensors");
+	/* Fields of the wrong type read as their defaults: "yes" was GELU, a number the pooling. */
+	d = subdir("quick_str");
+	write_file(d, "open_clip_config.json",
+		   "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": \"yes\", \"vision_cfg\": {}}}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field model_cfg.quick_gelu must be true or false");
+	d = subdir("pool_num");
+	write_file(d, "open_clip_config.json", config("{\"pool_type\": 1, \"image_size\": 32}"));
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field model_cfg.vision_cfg.pool_type must be a string");
+	d = subdir("hf_act_num");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"hidden_act\": 1}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field vision_config.hidden_act must be a string");
 	d = subdir("hf_other");
 	write_file(d, "config.json", "{\"model_type\": \"siglip\", \"vision_config\": {}}");
 	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "not a CLIP model");
