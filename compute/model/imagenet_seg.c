@@ -7,6 +7,7 @@
 ** file, the image and the object.
 */
 #include "imagenet_seg.h"
+#include "file_in.h"
 #include "status.h"
 
 #include <errno.h>
@@ -131,10 +132,11 @@ static enum rf_status read_u8(rf_imagenet_seg *f, hid_t ds, int rank, const char
 enum rf_status rf_imagenet_seg_open(const char *path, rf_imagenet_seg **out)
 {
 	*out = NULL;
-	FILE *probe = fopen(path, "rb");
-	if (!probe)
-		return rf_error(RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	fclose(probe);
+	/* HDF5 opens the path itself: a FIFO would block that open forever, a folder or a
+	** device would be read as a file. */
+	enum rf_status checked = rf_file_check_regular(path);
+	if (checked != RF_OK)
+		return checked;
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (H5Fis_hdf5(path) <= 0)
 		return rf_error(RF_ERR_FORMAT, "%s: not an HDF5 file (the benchmark's gtsegs_ijcv.mat is "

@@ -41,6 +41,8 @@ local readers = {
   { "util.read_texts", function(p) return util.read_texts(p) end, ".txt" },
   { "util.read_texts JSON", function(p) return util.read_texts(p) end, ".json" },
   { "data.read_list", function(p) return data.read_list(p, "class names") end, ".txt" },
+  { "refract.imagenet_seg", function(p) return refract.imagenet_seg(p) end, ".mat" },
+  { "refract.mask_labels", function(p) return refract.mask_labels(p, 32) end, ".png" },
 }
 -- (The image decoder's own message says only "not a regular file".)
 for i, r in ipairs(readers) do
