@@ -105,8 +105,12 @@ local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
 -- One decomposer for the whole run: the fold of the model, the projection and the
 -- centring is built once, and the scratch is reused from batch to batch.
-local decomposer = model:decomposer({ spatial = opts.spatial or false, reduce = reduce,
-                                      project = project, centering = centering })
+local made, decomposer = pcall(model.decomposer, model, { spatial = opts.spatial or false, reduce = reduce,
+                                                          project = project, centering = centering })
+if not made then
+  -- The projection's problems (shape, NaN) are named by the file they came from.
+  error((project and ("--project " .. opts.project .. ": ") or "") .. tostring(decomposer), 0)
+end
 local batch = tonumber(opts.batch or decomposer:max_batch())
 if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
 local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }

@@ -134,6 +134,19 @@ T.refused(T.run(string.format("'%s' encode --model '%s' --pixels '%s' --out '%s'
   T.tmp("e.safetensors"))), "image 2 of the batch holds NaN", "encode --pixels with NaN")
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model", nan,
   T.tmp("d.safetensors"))), "image 2 of the batch holds NaN", "decompose --pixels with NaN")
+-- A classifier or projection with NaN or infinity made every logit of its class NaN, and
+-- argmax picked a class (ablate, segment) or decompose wrote NaN, without a word.
+local directions = refract.randn({ 32, 3 }, 1)
+directions:set(1, 2, refract.tensor({ 0, 0, math.huge }))
+local poisoned = T.tmp("poisoned.safetensors")
+refract.write(poisoned, { classifier = directions })
+T.fails(function() clip:decompose(pixels, { project = directions }) end,
+  "the projection holds infinity at row 2, column 3: its directions must be finite")
+T.fails(function() require("refract.classifier").read(poisoned) end,
+  "poisoned.safetensors: the classifier holds infinity at row 2, column 3")
+T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --project '%s' --out '%s'", exe,
+  g .. "/model", image, poisoned .. ":classifier", T.tmp("p.safetensors"))), "--project " .. poisoned .. ":classifier: decomposer: the projection holds infinity",
+  "decompose --project with infinity")
 
 -- }=====
 
