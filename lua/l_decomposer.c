@@ -97,6 +97,19 @@ static ldecomposer *check_decomposer(lua_State *L, int idx)
 	return h;
 }
 
+/* The decomposer at `idx` with its model still loaded: everything but freeing it reads the
+** model (its config, its device budget), which model:free() may have destroyed. */
+static ldecomposer *check_live_decomposer(lua_State *L, int idx, const char *what)
+{
+	ldecomposer *h = check_decomposer(L, idx);
+	lua_getiuservalue(L, idx, 1);
+	bool model_live = rf_lua_model_is(L, -1, h->model);
+	lua_pop(L, 1);
+	if (!model_live)
+		luaL_error(L, "%s: the decomposer's model has been freed", what);
+	return h;
+}
+
 static int decomposer_free(lua_State *L)
 {
 	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
@@ -182,12 +195,7 @@ static int push_run(lua_State *L, int dec, int pix, const char *what)
 	memset(d, 0, sizeof *d);
 	luaL_setmetatable(L, RESULT_MT);
 	lua_createtable(L, 0, 8);
-	ldecomposer *h = check_decomposer(L, dec);
-	lua_getiuservalue(L, dec, 1);
-	bool model_live = rf_lua_model_is(L, -1, h->model);
-	lua_pop(L, 1);
-	if (!model_live)
-		return luaL_error(L, "%s: the decomposer's model has been freed", what);
+	ldecomposer *h = check_live_decomposer(L, dec, what);
 	rf_tensor *pixels = rf_lua_check_tensor(L, pix);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_decomposer_run(h->dec, pixels, d));
@@ -219,7 +227,7 @@ static int decomposer_run(lua_State *L)
 /* d:max_batch() -> the largest batch that fits the device (at most 32) */
 static int decomposer_max_batch(lua_State *L)
 {
-	ldecomposer *h = check_decomposer(L, 1);
+	ldecomposer *h = check_live_decomposer(L, 1, "max_batch");
 	lua_pushinteger(L, RF_MIN(rf_decomposer_max_batch(h->dec), 32));
 	return 1;
 }

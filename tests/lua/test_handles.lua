@@ -117,6 +117,20 @@ T.fails(function() refract.cat(list) end, "100001 tensors: at most 100000")
 
 -- }=====
 
+-- {===== a decomposer whose model was freed
+
+do
+  local m = refract.load(g .. "/model")
+  local dec = m:decomposer()
+  m:free()
+  -- max_batch read the destroyed model's config and device budget.
+  T.fails(function() return dec:max_batch() end, "max_batch: the decomposer's model has been freed")
+  T.fails(function() return dec:run(refract.zeros(1, 3, 32, 32)) end, "run: the decomposer's model has been freed")
+  dec:free()
+end
+
+-- }=====
+
 -- {===== NUL bytes
 
 T.fails(function() model:tokenize({ "a photo", "of a\0 dog" }) end, "text 2 holds a NUL byte (at byte 5)")
