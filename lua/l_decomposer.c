@@ -23,6 +23,7 @@
 
 typedef struct {
 	rf_decomposer *dec;
+	rf_decomposer *deferred; /* freed by free() inside a finalizer: destroyed by __gc */
 	rf_clip *model;          /* the model it was made for (its handle is the uservalue) */
 	bool dec_spatial;        /* its options, for what one image needs when memory runs out */
 	uint32_t dec_reduce;
@@ -110,11 +111,24 @@ static ldecomposer *check_live_decomposer(lua_State *L, int idx, const char *wha
 	return h;
 }
 
+/* d:free() and <close>; inside a finalizer it waits for __gc (rf_lua_in_finalizer). */
 static int decomposer_free(lua_State *L)
 {
 	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
-	rf_decomposer_destroy(h->dec);
+	if (h->dec && !h->deferred && rf_lua_in_finalizer(L))
+		h->deferred = h->dec;
+	else
+		rf_decomposer_destroy(h->dec);
 	h->dec = NULL;
+	return 0;
+}
+
+static int decomposer_gc(lua_State *L)
+{
+	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
+	rf_decomposer_destroy(h->dec);
+	rf_decomposer_destroy(h->deferred);
+	h->dec = h->deferred = NULL;
 	return 0;
 }
 
@@ -141,6 +155,7 @@ static ldecomposer *push_decomposer(lua_State *L, int opts, const char *what)
 	rf_lua_check_model(L, 1);
 	ldecomposer *h = lua_newuserdatauv(L, sizeof *h, 1);
 	h->dec = NULL;
+	h->deferred = NULL;
 	h->model = NULL;
 	luaL_setmetatable(L, DECOMPOSER_MT);
 	lua_pushvalue(L, 1);
@@ -263,7 +278,7 @@ void rf_lua_open_decomposer(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {
-		{ "__gc", decomposer_free }, { "__close", decomposer_free },
+		{ "__gc", decomposer_gc }, { "__close", decomposer_free },
 		{ "__tostring", decomposer_tostring }, { NULL, NULL },
 	};
 	luaL_newmetatable(L, DECOMPOSER_MT);

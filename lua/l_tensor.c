@@ -19,6 +19,7 @@ rf_ltensor *rf_lua_push_tensor_handle(lua_State *L)
 {
 	rf_ltensor *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->t = NULL;
+	h->deferred = NULL;
 	luaL_setmetatable(L, RF_TENSOR_MT);
 	return h;
 }
@@ -68,11 +69,24 @@ rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_sha
 	return device ? rf_lua_new_device_tensor(L, dt, s) : rf_lua_new_host_tensor(L, dt, s);
 }
 
+/* t:free() and <close>; inside a finalizer the memory waits for __gc (rf_lua_in_finalizer). */
 static int t_free(lua_State *L)
 {
 	rf_ltensor *h = luaL_checkudata(L, 1, RF_TENSOR_MT);
-	rf_tensor_destroy(h->t);
+	if (h->t && !h->deferred && rf_lua_in_finalizer(L))
+		h->deferred = h->t;
+	else
+		rf_tensor_destroy(h->t);
 	h->t = NULL;
+	return 0;
+}
+
+static int t_gc(lua_State *L)
+{
+	rf_ltensor *h = luaL_checkudata(L, 1, RF_TENSOR_MT);
+	rf_tensor_destroy(h->t);
+	rf_tensor_destroy(h->deferred);
+	h->t = h->deferred = NULL;
 	return 0;
 }
 
@@ -315,7 +329,7 @@ const luaL_Reg rf_lua_tensor_core_methods[] = {
 };
 
 const luaL_Reg rf_lua_tensor_core_meta[] = {
-	{ "__gc", t_free }, { "__close", t_free }, { "__len", t_len },
+	{ "__gc", t_gc }, { "__close", t_free }, { "__len", t_len },
 	{ NULL, NULL },
 };
 

@@ -58,6 +58,11 @@ int rf_lua_rawfield(lua_State *L, int idx, const char *k)
 	return lua_rawget(L, idx);
 }
 
+bool rf_lua_in_finalizer(lua_State *L)
+{
+	return lua_gc(L, LUA_GCISRUNNING) < 0;
+}
+
 int rf_lua_list_len(lua_State *L, int idx, int max, const char *what)
 {
 	lua_Unsigned n = lua_rawlen(L, idx);

@@ -52,6 +52,14 @@ int rf_lua_list_len(lua_State *L, int idx, int max, const char *what);
 
 /* }===== */
 
+/* Whether the running code is a finalizer (a __gc metamethod). The collector calls them
+** from inside any refract call that allocates (a handle, a collection before a retry), after
+** that call has taken the pointers it works on: an explicit free() there must not destroy
+** what the interrupted call may be using, so the handle is marked freed at once and its
+** memory goes with the handle's own __gc. (Lua 5.4.4 and later answer -1 to lua_gc while
+** a finalizer runs: the collector is stopped internally.) */
+bool rf_lua_in_finalizer(lua_State *L);
+
 /* Sets `s = call` and, if that failed for device memory, runs a full collection (which
 ** frees the device memory of unreachable tensors) and sets `s = call` once more. Raises
 ** nothing (finalizers' errors become warnings in Lua 5.4): the caller checks `s`. */

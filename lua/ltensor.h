@@ -20,6 +20,7 @@
 
 typedef struct rf_ltensor {
 	rf_tensor *t;   /* NULL once freed (or before acquisition succeeds) */
+	rf_tensor *deferred;   /* freed by free() inside a finalizer: destroyed by __gc */
 } rf_ltensor;
 
 /* {===== handles */

@@ -131,6 +131,51 @@ end
 
 -- }=====
 
+-- {===== free() from a finalizer in the middle of a call
+
+-- The collector runs finalizers inside any call that allocates (a result's handle, the
+-- collector's step for device memory, a collection before a retry), after the call took
+-- its operands' pointers: a __gc that freed an operand made the call use freed memory.
+-- Now the handle is marked freed at once and its memory goes with its own __gc.
+local function armed_finalizers(action)
+  local state = { armed = false }
+  for _ = 1, 200 do
+    setmetatable({}, { __gc = function() if state.armed then action() end end })
+  end
+  state.armed = true
+  return state
+end
+do
+  local a, b = refract.rand(1 << 20, 1), refract.rand(1 << 20, 2)
+  local state = armed_finalizers(function() a:free() end)
+  local ok, err = pcall(function() for _ = 1, 50 do local _ = a + b end end)
+  state.armed = false
+  T.ok(a:is_freed(), "a finalizer freed the operand")
+  T.ok(ok or tostring(err):find("tensor has been freed", 1, true), "a + b after its operand was freed: " .. tostring(err))
+  collectgarbage()
+end
+do
+  local m = refract.load(g .. "/model")
+  local px = refract.preprocess(paths[1], m)
+  local d = m:decomposer()
+  local seg = refract.imagenet_seg(os.getenv("RF_TEST_DATA") .. "/imagenet-seg/gtsegs_tiny.mat")
+  local state = armed_finalizers(function() m:free() px:free() d:free() seg:close() end)
+  local ok, err = pcall(function()
+    for _ = 1, 300 do
+      local _ = seg:pixels(1, 1, m), m:decompose(px), d:run(px), m:encode_images(px)
+    end
+  end)
+  state.armed = false
+  T.ok(not ok and tostring(err):find("freed") or tostring(err):find("closed"),
+    "model, pixels, decomposer and file freed by a finalizer mid-call: " .. tostring(err))
+  T.ok(tostring(m):find("freed") ~= nil and px:is_freed(), "they read as freed at once")
+  m, px, d, seg = nil, nil, nil, nil
+  collectgarbage()
+  collectgarbage()
+end
+
+-- }=====
+
 -- {===== NUL bytes
 
 T.fails(function() model:tokenize({ "a photo", "of a\0 dog" }) end, "text 2 holds a NUL byte (at byte 5)")
@@ -143,6 +188,8 @@ T.fails(function() refract.write(T.tmp("t.safetensors"), { ["a\0b"] = one }) end
 T.fails(function() refract.write(T.tmp("t.safetensors"), one, { k = "v\0w" }) end, "a metadata value holds a NUL byte")
 T.fails(function() refract.json_encode({ ["k\0ey"] = 1 }) end, "a key with a NUL byte")
 T.fails(function() refract.sha256(g .. "/texts.json\0") end, "holds a NUL byte")
+T.fails(function() refract.imagenet_seg(os.getenv("RF_TEST_DATA") .. "/imagenet-seg/gtsegs_tiny.mat\0x") end,
+  "holds a NUL byte")
 T.fails(function() model:forward(refract.zeros(1, 3, 32, 32), { taps = { "q.1\0x" } }) end,
   "taps[1] holds a NUL byte")
 
