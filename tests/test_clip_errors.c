@@ -332,10 +332,10 @@ static void test_inputs(rf_ctx *ctx)
 	s = rf_shape_of(2, (int64_t)1, (int64_t)77);
 	CHECK_OK(rf_tensor_create_host(RF_I64, &s, &bad));
 	((int64_t *)bad->host)[5] = 60000;
-	CHECK_FAILS(rf_clip_encode_tokens(m, bad, &e), RF_ERR_INVALID, "token id 60000 at [0, 5] is outside the vocabulary");
+	CHECK_FAILS(rf_clip_encode_tokens(m, bad, &e), RF_ERR_INVALID, "token id 60000 of text 1, position 6 (counting from 1) is outside the vocabulary");
 	rf_tensor_destroy(bad);
 	const char *texts[] = { "fine", "bad \xff byte" };
-	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 1");
+	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 2: text is not valid UTF-8");
 	printf("non-UTF-8 text -> %s\n", rf_error_message());
 	/* Pixels with NaN or infinity (a .npy input, say) name the image and the place. */
 	s = rf_shape_of(4, (int64_t)2, (int64_t)3, (int64_t)32, (int64_t)32);

@@ -205,4 +205,11 @@ T.refused(run("demo --report " .. tmp .. "/plainfile"), "--report " .. tmp .. "/
 
 -- }=====
 
+-- Positions in messages count from 1, as the lists a script passed: a bad second text
+-- was "text 1", a bad token in row 2 "at [1, 2]".
+T.fails(function() model:tokenize({ "fine", "bad \xff byte" }) end, "tokenize: text 2: text is not valid UTF-8")
+local rows = model:tokenize({ "a", "b" }):totable()
+rows[2][3] = 1000000000
+T.fails(function() model:encode_texts(refract.tensor(rows, "i64")) end,
+  "token id 1000000000 of text 2, position 3 (counting from 1) is outside the vocabulary")
 T.done()
