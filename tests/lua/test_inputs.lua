@@ -134,6 +134,13 @@ T.refused(T.run(string.format("'%s' encode --model '%s' --pixels '%s' --out '%s'
   T.tmp("e.safetensors"))), "image 2 of the batch holds NaN", "encode --pixels with NaN")
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model", nan,
   T.tmp("d.safetensors"))), "image 2 of the batch holds NaN", "decompose --pixels with NaN")
+-- Finite pixels that overflow float32 inside the model (3e38 from a file) gave NaN
+-- embeddings and decompositions without a word.
+local huge = pixels:host()
+huge:set(1, 2, refract.full({ 3, 32, 32 }, 3e38))
+T.fails(function() clip:encode_images(huge) end, "pixels: the embedding of image 2 of the batch is NaN")
+T.fails(function() clip:decompose(huge) end, "the embedding of image 2 of the batch is NaN")
+T.fails(function() clip:forward(huge) end, "the embedding of image 2 of the batch is NaN")
 -- A classifier or projection with NaN or infinity made every logit of its class NaN, and
 -- argmax picked a class (ablate, segment) or decompose wrote NaN, without a word.
 local directions = refract.randn({ 32, 3 }, 1)
