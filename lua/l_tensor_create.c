@@ -26,24 +26,37 @@ static void check_int_value(lua_State *L, enum rf_dtype dt, double v, const char
 		luaL_error(L, "%s: %f is not a valid %s value", what, v, rf_lua_dtype_str(dt));
 }
 
-/* Pushes a tensor of dtype dt and shape s holding the n values of v (placed by dtype). */
-static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
-				    const double *v)
+/* The same for an integer: a Lua integer is taken as it is (through a double, 2^53 + 1
+** became 2^53). */
+static void check_int_range(lua_State *L, enum rf_dtype dt, int64_t v, const char *what)
 {
-	int64_t n = rf_shape_numel(s);
-	size_t es = rf_dtype_size(dt);
-	char *raw = lua_newuserdatauv(L, (size_t)(n ? n : 1) * es, 0);
-	for (int64_t i = 0; i < n; i++) {
-		switch (dt) {
-		case RF_I64: { int64_t x = (int64_t)v[i]; memcpy(raw + 8 * i, &x, 8); break; }
-		case RF_I32: { int32_t x = (int32_t)v[i]; memcpy(raw + 4 * i, &x, 4); break; }
-		case RF_U8: raw[i] = (char)(uint8_t)v[i]; break;
-		default: {
-			float f = (float)v[i];
-			rf_convert_from_f32(dt, &f, raw + (int64_t)es * i, 1);
-		}
-		}
+	if ((dt == RF_I32 && (v < INT32_MIN || v > INT32_MAX)) || (dt == RF_U8 && (v < 0 || v > 255)))
+		luaL_error(L, "%s: %I is not a valid %s value", what, (lua_Integer)v, rf_lua_dtype_str(dt));
+}
+
+/* The integer value at `idx` for integer dtype dt: a boolean (1/0), a Lua integer exactly,
+** or a float that is integral and in range. */
+static int64_t check_int_at(lua_State *L, int idx, enum rf_dtype dt, const char *what)
+{
+	if (lua_isboolean(L, idx))
+		return lua_toboolean(L, idx);
+	if (lua_isinteger(L, idx)) {
+		int64_t v = (int64_t)lua_tointeger(L, idx);
+		check_int_range(L, dt, v, what);
+		return v;
 	}
+	int ok;
+	double d = lua_tonumberx(L, idx, &ok);
+	if (!ok)
+		luaL_error(L, "%s: values must be numbers, not %s", what, luaL_typename(L, idx));
+	check_int_value(L, dt, d, what);
+	return (int64_t)d;
+}
+
+/* Pushes a tensor of dtype dt and shape s from `raw` (n elements of dt), placed by dtype,
+** and removes `raw`'s box (just below) from the stack. */
+static rf_tensor *push_from_raw(lua_State *L, enum rf_dtype dt, const struct rf_shape *s, const void *raw)
+{
 	enum rf_status st;
 	rf_tensor *t;
 	if (rf_lua_dtype_on_device(dt)) {
@@ -58,6 +71,48 @@ static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct
 		rf_lua_fail(L, st, "creating a tensor");
 	lua_remove(L, -2);
 	return t;
+}
+
+static void put_int(enum rf_dtype dt, char *raw, int64_t i, int64_t v)
+{
+	switch (dt) {
+	case RF_I64: memcpy(raw + 8 * i, &v, 8); break;
+	case RF_I32: { int32_t x = (int32_t)v; memcpy(raw + 4 * i, &x, 4); break; }
+	default: raw[i] = (char)(uint8_t)v; break;
+	}
+}
+
+/* Pushes a tensor of dtype dt and shape s holding the n values of v (placed by dtype);
+** for an integer dtype every value must be an integer in its range (`what` names the
+** caller in the error): a cast would be undefined or wrap without a word. */
+static rf_tensor *push_from_doubles(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
+				    const double *v, const char *what)
+{
+	int64_t n = rf_shape_numel(s);
+	size_t es = rf_dtype_size(dt);
+	bool integer = rf_lua_dtype_is_int(dt);
+	for (int64_t i = 0; integer && i < n; i++)
+		check_int_value(L, dt, v[i], what);
+	char *raw = lua_newuserdatauv(L, (size_t)(n ? n : 1) * es, 0);
+	for (int64_t i = 0; i < n; i++) {
+		if (integer) {
+			put_int(dt, raw, i, (int64_t)v[i]);
+		} else {
+			float f = (float)v[i];
+			rf_convert_from_f32(dt, &f, raw + (int64_t)es * i, 1);
+		}
+	}
+	return push_from_raw(L, dt, s, raw);
+}
+
+/* The same from exact integers (already checked against dt). */
+static rf_tensor *push_from_ints(lua_State *L, enum rf_dtype dt, const struct rf_shape *s, const int64_t *v)
+{
+	int64_t n = rf_shape_numel(s);
+	char *raw = lua_newuserdatauv(L, (size_t)(n ? n : 1) * rf_dtype_size(dt), 0);
+	for (int64_t i = 0; i < n; i++)
+		put_int(dt, raw, i, v[i]);
+	return push_from_raw(L, dt, s, raw);
 }
 
 /* A scratch array of n doubles anchored on the stack (values built on the host are
@@ -113,6 +168,24 @@ static void table_fill(lua_State *L, int idx, const struct rf_shape *s, int dept
 	}
 }
 
+/* table_fill for integer dtypes, exactly (check_int_at). */
+static void table_fill_ints(lua_State *L, int idx, const struct rf_shape *s, int depth, enum rf_dtype dt,
+			    int64_t *out, int64_t *at)
+{
+	if (depth == s->ndim) {
+		out[(*at)++] = check_int_at(L, idx, dt, "tensor");
+		return;
+	}
+	luaL_argcheck(L, lua_type(L, idx) == LUA_TTABLE &&
+		      lua_rawlen(L, idx) == (lua_Unsigned)s->dim[depth], 1,
+		      "ragged nested tables: every row must have the same length");
+	for (lua_Integer i = 1; i <= s->dim[depth]; i++) {
+		lua_rawgeti(L, idx, i);
+		table_fill_ints(L, lua_gettop(L), s, depth + 1, dt, out, at);
+		lua_pop(L, 1);
+	}
+}
+
 /* refract.tensor(data [, dtype]): data is a number, nested tables of numbers (booleans
 ** count 1/0), or a tensor (copied, converted to dtype if given). */
 static int l_tensor(lua_State *L)
@@ -132,14 +205,16 @@ static int l_tensor(lua_State *L)
 	/* Tables that hold themselves give any shape: its element count must not overflow. */
 	if (rf_shape_check(&s, dt, "tensor") != RF_OK)
 		return luaL_error(L, "tensor: %s", rf_error_message());
-	int64_t n = rf_shape_numel(&s);
+	int64_t n = rf_shape_numel(&s), at = 0;
+	if (rf_lua_dtype_is_int(dt)) {
+		int64_t *ints = (int64_t *)push_doubles(L, n);   /* the same size */
+		table_fill_ints(L, 1, &s, 0, dt, ints, &at);
+		push_from_ints(L, dt, &s, ints);
+		return 1;
+	}
 	double *values = push_doubles(L, n);
-	int64_t at = 0;
 	table_fill(L, 1, &s, 0, values, &at);
-	if (rf_lua_dtype_is_int(dt))
-		for (int64_t i = 0; i < n; i++)
-			check_int_value(L, dt, values[i], "tensor");
-	push_from_doubles(L, dt, &s, values);
+	push_from_doubles(L, dt, &s, values, "tensor");
 	return 1;
 }
 
@@ -191,6 +266,14 @@ static void fill(lua_State *L, rf_tensor *t, double v)
 	}
 }
 
+/* Fills host tensor t of an integer dtype with v (already checked against it). */
+static void fill_ints(rf_tensor *t, int64_t v)
+{
+	int64_t n = rf_tensor_numel(t);
+	for (int64_t i = 0; i < n; i++)
+		put_int(t->dtype, t->host, i, v);
+}
+
 static int push_filled(lua_State *L, const struct rf_shape *s, enum rf_dtype dt, double v,
 		       const char *what)
 {
@@ -226,12 +309,64 @@ static int l_full(lua_State *L)
 {
 	struct rf_shape s = check_shape_arg(L, 1);
 	double v = luaL_checknumber(L, 2);
-	return push_filled(L, &s, rf_lua_opt_dtype(L, 3, RF_F32), v, "full");
+	enum rf_dtype dt = rf_lua_opt_dtype(L, 3, RF_F32);
+	if (rf_lua_dtype_is_int(dt)) {   /* exactly: through a double 2^53 + 1 became 2^53 */
+		int64_t iv = check_int_at(L, 2, dt, "full");
+		fill_ints(rf_lua_new_tensor(L, dt, &s, false), iv);
+		return 1;
+	}
+	return push_filled(L, &s, dt, v, "full");
 }
 
 /* }===== */
 
 /* {===== ranges and identity */
+
+/* Whether the first `nums` arguments are integers (Lua integers or integral floats that
+** fit one). */
+static bool integral_args(lua_State *L, int nums)
+{
+	for (int i = 1; i <= nums; i++) {
+		int ok;
+		lua_tointegerx(L, i, &ok);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* arange of Lua integers into an integer dtype, in integer arithmetic: through doubles
+** values past 2^53 repeated or skipped. Every value lies between start and stop, so none
+** overflows; the count is taken in unsigned arithmetic. */
+static int arange_ints(lua_State *L, int nums, enum rf_dtype dt)
+{
+	int64_t start = 1, stop, step = 1;
+	if (nums == 1) {
+		stop = (int64_t)lua_tointeger(L, 1);   /* integral floats convert exactly */
+	} else {
+		start = (int64_t)lua_tointeger(L, 1);
+		stop = (int64_t)lua_tointeger(L, 2);
+		step = nums == 3 ? (int64_t)lua_tointeger(L, 3) : 1;
+	}
+	if (step == 0)
+		return luaL_argerror(L, 3, "step must not be zero");
+	bool empty = step > 0 ? stop < start : stop > start;
+	/* The steps after the first, in unsigned arithmetic (up to 2^64 - 1: + 1 could wrap). */
+	uint64_t steps = empty ? 0 : step > 0 ? ((uint64_t)stop - (uint64_t)start) / (uint64_t)step
+					      : ((uint64_t)start - (uint64_t)stop) / (0 - (uint64_t)step);
+	if (steps >= (UINT64_C(1) << 28))
+		return luaL_error(L, "arange: %I elements is too many (at most 2^28)",
+				  (lua_Integer)RF_MIN(steps, (uint64_t)INT64_MAX - 1) + 1);
+	uint64_t count = empty ? 0 : steps + 1;
+	struct rf_shape s = rf_shape_of(1, (int64_t)count);
+	int64_t *v = (int64_t *)push_doubles(L, s.dim[0]);   /* the same size */
+	for (uint64_t i = 0; i < count; i++) {
+		v[i] = (int64_t)((uint64_t)start + i * (uint64_t)step);
+		check_int_range(L, dt, v[i], "arange");
+	}
+	push_from_ints(L, dt, &s, v);
+	return 1;
+}
 
 /* refract.arange(n) = 1, 2, ..., n; refract.arange(start, stop [, step]) = start,
 ** start + step, ... up to and including stop (Lua's numeric for). A dtype may follow. */
@@ -248,8 +383,10 @@ static int l_arange(lua_State *L)
 	} else {
 		start = luaL_checknumber(L, 1);
 		stop = luaL_checknumber(L, 2);
-		step = luaL_optnumber(L, 3, 1);
+		step = nums == 3 ? luaL_checknumber(L, 3) : 1;   /* arg 3 may be the dtype */
 	}
+	if (rf_lua_dtype_is_int(dt) && integral_args(L, nums))
+		return arange_ints(L, nums, dt);
 	if (!isfinite(start) || !isfinite(stop) || !isfinite(step))
 		return luaL_error(L, "arange: start, stop and step must be finite");
 	if (step == 0)
@@ -263,7 +400,7 @@ static int l_arange(lua_State *L)
 	double *v = push_doubles(L, s.dim[0]);
 	for (int64_t i = 0; i < s.dim[0]; i++)
 		v[i] = start + (double)i * step;
-	push_from_doubles(L, dt, &s, v);
+	push_from_doubles(L, dt, &s, v, "arange");
 	return 1;
 }
 
@@ -280,7 +417,7 @@ static int l_eye(lua_State *L)
 	memset(v, 0, (size_t)(n * m) * sizeof *v);
 	for (lua_Integer i = 0; i < n && i < m; i++)
 		v[i * m + i] = 1;
-	push_from_doubles(L, dt, &s, v);
+	push_from_doubles(L, dt, &s, v, "eye");
 	return 1;
 }
 
@@ -322,7 +459,7 @@ static int random_tensor(lua_State *L, bool normal)
 		double r = sqrt(-2.0 * log(u1)), a = 2.0 * PI * u2;
 		v[i] = (i & 1) ? r * sin(a) : r * cos(a);
 	}
-	push_from_doubles(L, dt, &s, v);
+	push_from_doubles(L, dt, &s, v, normal ? "randn" : "rand");
 	return 1;
 }
 
