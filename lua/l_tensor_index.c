@@ -259,10 +259,29 @@ static int t_index(lua_State *L)
 
 /* {===== writing */
 
-/* Pushes a 0-d tensor of dtype dt (device or host) holding v. */
-static rf_tensor *push_scalar(lua_State *L, enum rf_dtype dt, bool device, double v,
+/* Pushes a 0-d tensor of dtype dt (device or host) holding the number at `varg`; a Lua
+** integer goes into an integer dtype exactly (through a double 2^53 + 1 became 2^53). */
+static rf_tensor *push_scalar(lua_State *L, enum rf_dtype dt, bool device, int varg,
 			      const char *what)
 {
+	double v = lua_tonumber(L, varg);
+	if (rf_lua_dtype_is_int(dt) && lua_isinteger(L, varg)) {
+		lua_Integer x = lua_tointeger(L, varg);
+		if ((dt == RF_I32 && (x < INT32_MIN || x > INT32_MAX)) || (dt == RF_U8 && (x < 0 || x > 255)))
+			luaL_error(L, "%s: %I is not a valid %s value", what, x, rf_lua_dtype_str(dt));
+		struct rf_shape s0 = { 0 };
+		rf_tensor *h = rf_lua_new_host_tensor(L, dt, &s0);
+		switch (dt) {
+		case RF_I64: { int64_t y = (int64_t)x; memcpy(h->host, &y, 8); break; }
+		case RF_I32: { int32_t y = (int32_t)x; memcpy(h->host, &y, 4); break; }
+		default: *(uint8_t *)h->host = (uint8_t)x; break;
+		}
+		if (!device)
+			return h;
+		rf_tensor *d = rf_lua_convert(L, h, dt, true);
+		lua_remove(L, -2);
+		return d;
+	}
 	if (rf_lua_dtype_is_int(dt)) {
 		double lo = dt == RF_I64 ? -9223372036854775808.0 : dt == RF_I32 ? -2147483648.0 : 0;
 		double hi = dt == RF_I64 ? 9223372036854775808.0 : dt == RF_I32 ? 2147483648.0 : 256;
@@ -291,7 +310,7 @@ static void assign(lua_State *L, rf_tensor *t, int axis, int64_t i, int varg, co
 	bool device = rf_tensor_on_device(t);
 	rf_tensor *v;
 	if (lua_type(L, varg) == LUA_TNUMBER) {
-		v = push_scalar(L, t->dtype, device, lua_tonumber(L, varg), what);
+		v = push_scalar(L, t->dtype, device, varg, what);
 	} else {
 		if (!luaL_testudata(L, varg, RF_TENSOR_MT))
 			luaL_typeerror(L, varg, "refract.Tensor or number");
