@@ -253,6 +253,23 @@ static void test_read_errors(void)
 		CHECK_FAILS(rf_npz_read(z, "values", &back), RF_ERR_FORMAT, "corrupt.npz: values");
 	CHECK(back == NULL);
 	rf_npz_close(z);
+
+	/* Two members of one name (b.npy renamed a.npy in place): NumPy reads the last, this
+	** reader read the first; now the archive is refused as ambiguous. */
+	struct rf_st_item two[2] = { { "a", t }, { "b", t } };
+	const char *pair = rf_ft_tmp("pair.npz");
+	CHECK_OK(rf_npz_write(pair, two, 2, NULL));
+	bytes = rf_ft_read(pair, &n);
+	for (size_t i = 0; bytes && i + 5 <= n; i++)
+		if (!memcmp(bytes + i, "b.npy", 5))
+			bytes[i] = 'a';
+	const char *dup = rf_ft_tmp("dup.npz");
+	rf_ft_write(dup, bytes, n);
+	free(bytes);
+	z = NULL;
+	CHECK_FAILS(rf_npz_open(dup, &z), RF_ERR_FORMAT, "dup.npz: two members are named 'a.npy': the archive is ambiguous");
+	CHECK(z == NULL);
+	rf_npz_close(z);
 	rf_tensor_destroy(t);
 }
 
