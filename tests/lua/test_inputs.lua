@@ -88,6 +88,21 @@ write("hf_model/vocab.json", "{}")
 assert(os.execute("truncate -s 70M '" .. hf .. "/merges.txt'"))
 T.fails(function() refract.load(hf) end, "over the limit for a vocabulary or merges file")
 
+-- A file too large for the device: the message names it (it said only "allocating a
+-- tensor"). A 64 MiB budget and an 80 MB sparse .npy.
+do
+  local n = 20 * 1000 * 1000
+  local header = string.format("{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", n)
+  header = header .. string.rep(" ", 63 - (10 + #header) % 64) .. "\n"
+  local npy = T.tmp("big.npy")
+  local out = assert(io.open(npy, "wb"))
+  out:write("\x93NUMPY\x01\x00", string.pack("<I2", #header), header)
+  out:close()
+  assert(os.execute(string.format("truncate -s %d '%s'", 10 + #header + n * 4, npy)))
+  T.refused(T.run(string.format("REFRACT_HEAP_BUDGET=67108864 '%s' -e \"refract.read('%s')\"", exe, npy)),
+    "read: " .. npy .. ": out of device memory", "a file larger than the device budget")
+end
+
 -- }=====
 
 -- {===== text lists
