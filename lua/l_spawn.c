@@ -14,6 +14,7 @@
 #include "lhost.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -136,11 +137,24 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The process id at `arg`, checked before it is narrowed to a pid_t: 2^32 + 1 became
+** pid 1 (and kill signalled init), 2^32 - 1 became -1 (every process). */
+static pid_t check_pid(lua_State *L, int arg)
+{
+	lua_Integer n = luaL_checkinteger(L, arg);
+	luaL_argcheck(L, n > 0 && n <= INT_MAX, arg, "a process id expected");
+	return (pid_t)n;
+}
+
 static int l_wait(lua_State *L)
 {
-	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-	luaL_argcheck(L, pid > 0, 1, "a process id expected");
-	double timeout = luaL_optnumber(L, 2, -1);
+	pid_t pid = check_pid(L, 1);
+	double timeout = -1;   /* none: wait for the end */
+	if (!lua_isnoneornil(L, 2)) {
+		timeout = luaL_checknumber(L, 2);
+		/* NaN compared false with everything and waited forever. */
+		luaL_argcheck(L, timeout >= 0 && timeout <= 1e9, 2, "timeout_s must be a number of seconds in 0..1e9");
+	}
 	double end = now_s() + timeout;
 	for (;;) {
 		int status;
@@ -157,11 +171,10 @@ static int l_wait(lua_State *L)
 
 static int l_kill(lua_State *L)
 {
-	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	pid_t pid = check_pid(L, 1);
 	static const char *const names[] = { "TERM", "INT", "KILL", NULL };
 	static const int signals[] = { SIGTERM, SIGINT, SIGKILL };
 	int which = luaL_checkoption(L, 2, "TERM", names);
-	luaL_argcheck(L, pid > 0, 1, "a process id expected");
 	if (kill(pid, signals[which]) != 0 && errno != ESRCH)
 		return luaL_error(L, "kill: process %d: %s", (int)pid, strerror(errno));
 	return 0;

@@ -170,6 +170,19 @@ pid = refract.spawn({ tmp .. "/no-such-program" })
 T.eq({ refract.wait(pid) }, { "exit", 127 }, "a missing program exits 127")
 T.fails(function() refract.spawn({ "/bin/true", 3 }) end, "argument 2 is a number")
 T.fails(function() refract.spawn({ "/bin/true" }, { ["A=B"] = "x" }) end, "bad environment variable name")
+-- Process ids are checked before they are narrowed to a pid_t: 2^32 + 1 became pid 1
+-- (init), 2^32 - 1 became -1 (every process); a NaN timeout waited forever. (The test
+-- uses 2^32 + 2147483632, a pid no system hands out, so that it signals nothing if the
+-- check is ever lost.)
+local wrapped = (1 << 32) + 2147483632
+T.fails(function() refract.kill(wrapped, "TERM") end, "a process id expected")
+T.fails(function() refract.wait(wrapped, 0) end, "a process id expected")
+local sleeper = refract.spawn({ "/bin/sleep", "30" })
+T.fails(function() refract.wait(sleeper, 0 / 0) end, "timeout_s must be a number of seconds")
+T.fails(function() refract.wait(sleeper, -1) end, "timeout_s must be a number of seconds")
+T.eq(select("#", refract.wait(sleeper, 0)), 0, "still running after a timeout of 0")
+refract.kill(sleeper, "KILL")
+T.eq(select(1, refract.wait(sleeper)), "signal", "the sleeper was killed")
 
 os.execute("rm -rf '" .. tmp .. "'")
 T.done()
