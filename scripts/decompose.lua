@@ -88,6 +88,7 @@ else
   output.check_tensors(opts.out)
 end
 if opts.devices and not opts.chunks then usage_error("--devices needs --chunks DIR") end
+if opts.chunks and opts.out then merge.check_out(opts.chunks, opts.out) end   -- before the run, not after
 local on_error = opts.on_error or "abort"
 if on_error ~= "abort" and on_error ~= "skip" then usage_error("--on-error must be abort or skip, not " .. on_error) end
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)

@@ -409,8 +409,19 @@ function M.read_decomposition(path, names)
   names = names or { "attn_heads", "mlps", "cls_attn" }
   local optional = { cls_attn = true }
   local parts, paths, metadata = {}, {}, nil
-  local files = is_dir(path) and chunk_files(path) or { path }
-  if #files == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
+  local files = { path }
+  if is_dir(path) then
+    -- A --chunks folder is read as merge reads it: every chunk once, whole (its SHA-256)
+    -- and of one run. A flipped byte, a missing shard's chunks or a stray copy were read
+    -- without a word.
+    if #chunk_files(path) == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
+    local ok, count = pcall(function() return select(2, require("refract.merge").check(path)) end)
+    if not ok then
+      error((tostring(count):gsub("^merge: cannot merge ", "cannot read "):gsub("^merge: ", "")), 0)
+    end
+    files = {}
+    for k = 1, count do files[k] = require("refract.chunks").file_of(path, k) end
+  end
   for _, file in ipairs(files) do
     if not refract.file_type(file) then error(file .. ": no such decomposition file", 0) end
     local tensors, md = read_named(file, names, optional)
