@@ -112,8 +112,7 @@ if not made then
   -- The projection's problems (shape, NaN) are named by the file they came from.
   error((project and ("--project " .. opts.project .. ": ") or "") .. tostring(decomposer), 0)
 end
-local batch = tonumber(opts.batch or decomposer:max_batch())
-if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
+local batch = util.positive_option(opts, "batch", decomposer:max_batch(), usage_error)
 local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }
 if opts.spatial then table.insert(names, 1, "attn_spatial") end
 local summed = { attn_spatial = true, attn_heads = true, mlps = true, cls_attn = true }
@@ -178,8 +177,8 @@ end
 local progress = Progress.new(total)
 
 if opts.chunks then
-  local chunk_size = tonumber(opts.chunk_size or 256)
-  if not chunk_size or chunk_size < batch or chunk_size % batch ~= 0 then
+  local chunk_size = util.positive_option(opts, "chunk_size", 256, usage_error)
+  if chunk_size < batch or chunk_size % batch ~= 0 then
     usage_error("--chunk-size must be a positive multiple of --batch (" .. batch .. ")")
   end
   local record = chunks.record(metadata, {

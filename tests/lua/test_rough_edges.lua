@@ -212,4 +212,18 @@ local rows = model:tokenize({ "a", "b" }):totable()
 rows[2][3] = 1000000000
 T.fails(function() model:encode_texts(refract.tensor(rows, "i64")) end,
   "token id 1000000000 of text 2, position 3 (counting from 1) is outside the vocabulary")
+-- Integer options past the integers: tonumber let 1e99 through and math.tointeger of it
+-- read as "absent", so the default was used without a word (textspan --rank, segment
+-- --batch), or a float chunk size was recorded (decompose --chunk-size).
+local image1 = g .. "/images/00_exact_disc.png"
+T.refused(run(string.format("decompose --model %s/model --images %s --chunks %s/c1e99 --chunk-size 1e99 --out %s/d.safetensors",
+  g, image1, tmp, tmp)), "--chunk-size must be a positive integer", "decompose --chunk-size 1e99")
+T.refused(run(string.format("decompose --model %s/model --images %s --batch 2.5 --out %s/d.safetensors", g, image1, tmp)),
+  "--batch must be a positive integer", "decompose --batch 2.5")
+T.refused(run(string.format("segment --model %s/model --classifier %s/textspan.safetensors:classifier --images %s --batch 1e99 --out %s/s.json",
+  g, g, image1, tmp)), "--batch must be a positive integer", "segment --batch 1e99")
+T.refused(run(string.format("classifier --model %s/model --classes %s/descriptions.txt --templates %s/descriptions.txt --batch 1e99 --out %s/k.safetensors",
+  g, g, g, tmp)), "--batch must be a positive integer", "classifier --batch 1e99")
+T.refused(run(string.format("textspan --model %s/model --decomposition %s/textspan.safetensors --texts %s/descriptions.txt --rank 1e99 --out %s/t.json",
+  g, g, g, tmp)), "--rank must be a positive integer", "textspan --rank 1e99")
 T.done()
