@@ -245,6 +245,9 @@ static int dataset_open(lua_State *L, bool check)
 	rf_lua_rawfield(L, 1, "files");
 	if ((pattern || exclude) && lua_isnil(L, -3))
 		return luaL_error(L, "dataset: pattern and exclude go with dir");
+	/* Two sources: one of them was used and the other ignored without a word. */
+	if (!lua_isnil(L, -3) + !lua_isnil(L, -2) + !lua_isnil(L, -1) > 1)
+		return luaL_error(L, "dataset: give one of dir=, list= or files=, not several");
 	if (!lua_isnil(L, -3)) {
 		const char *dir = rf_lua_to_cstring(L, -3, "dataset: dir");
 		s = rf_dataset_from_dir(dir, &h->ds);

@@ -124,6 +124,8 @@ T.fails(function() listing({ pattern = "*.gif" }) end, "no image under " .. imag
 T.fails(function() refract.dataset({ files = { images .. "/a.png" }, pattern = "*" }) end,
   "pattern and exclude go with dir")
 T.fails(function() listing({ pattern = 3 }) end, "dataset: pattern is a number, not a string")
+T.fails(function() refract.dataset({ dir = images, files = { images .. "/a.png" } }) end,
+  "dataset: give one of dir=, list= or files=, not several")
 
 -- }=====
 
