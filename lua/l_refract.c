@@ -5,6 +5,7 @@
 #include "lhost.h"
 #include "paths.h"
 
+#include <limits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +21,9 @@ static int l_clock(lua_State *L)
 /* refract.isatty(fd) -> whether a file descriptor (1 stdout, 2 stderr) is a terminal. */
 static int l_isatty(lua_State *L)
 {
-	lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+	lua_Integer fd = luaL_checkinteger(L, 1);
+	/* Checked before the cast: 2^32 + 1 was descriptor 1. */
+	lua_pushboolean(L, fd >= 0 && fd <= INT_MAX && isatty((int)fd));
 	return 1;
 }
 

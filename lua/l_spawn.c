@@ -12,6 +12,7 @@
 ** Waiting returns early when a signal arrives, so Ctrl-C reaches the script.
 */
 #include "lhost.h"
+#include "l_util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,18 +28,19 @@
 extern char **environ;
 
 /* A NULL-terminated array of the strings of the list at `idx`, in a userdata left on
-** the stack (the strings stay anchored in the list). */
+** the stack. The list is read raw (no __index or __len: l_util.h) and the strings stay
+** anchored in the list; one with a NUL byte is refused (execve would see it cut short). */
 static char **check_argv(lua_State *L, int idx)
 {
 	luaL_checktype(L, idx, LUA_TTABLE);
-	lua_Integer n = luaL_len(L, idx);
+	lua_Unsigned n = lua_rawlen(L, idx);
 	luaL_argcheck(L, n >= 1 && n < 4096, idx, "a list of 1 to 4095 strings expected");
 	char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *argv, 0);
-	for (lua_Integer i = 1; i <= n; i++) {
-		lua_geti(L, idx, i);
+	for (lua_Integer i = 1; i <= (lua_Integer)n; i++) {
+		lua_rawgeti(L, idx, i);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "spawn: argument %d is a %s, not a string", (int)i, luaL_typename(L, -1));
-		argv[i - 1] = (char *)lua_tostring(L, -1);
+		argv[i - 1] = (char *)rf_lua_to_cstring(L, -1, "spawn: an argument");
 		lua_pop(L, 1);
 	}
 	argv[n] = NULL;
@@ -59,12 +61,15 @@ static char **build_env(lua_State *L, int idx)
 	if (!lua_isnoneornil(L, idx)) {
 		luaL_checktype(L, idx, LUA_TTABLE);
 		for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
-			if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+			/* Strings only (a number is not converted in place: lua_next needs the key
+			** as it is), without NUL bytes, which would cut the name or value short. */
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
 				luaL_error(L, "spawn: the environment must map names to strings");
-			const char *name = lua_tostring(L, -2);
+			const char *name = rf_lua_to_cstring(L, -2, "spawn: an environment variable name");
+			const char *value = rf_lua_to_cstring(L, -1, "spawn: an environment value");
 			if (!*name || strchr(name, '='))
 				luaL_error(L, "spawn: bad environment variable name '%s'", name);
-			lua_pushfstring(L, "%s=%s", name, lua_tostring(L, -1));
+			lua_pushfstring(L, "%s=%s", name, value);
 			lua_rawseti(L, strings, ++extra);
 		}
 	}

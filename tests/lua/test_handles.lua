@@ -188,6 +188,18 @@ T.fails(function() refract.write(T.tmp("t.safetensors"), { ["a\0b"] = one }) end
 T.fails(function() refract.write(T.tmp("t.safetensors"), one, { k = "v\0w" }) end, "a metadata value holds a NUL byte")
 T.fails(function() refract.json_encode({ ["k\0ey"] = 1 }) end, "a key with a NUL byte")
 T.fails(function() refract.sha256(g .. "/texts.json\0") end, "holds a NUL byte")
+-- Lock, listdir and write_text paths, spawn's arguments and environment: cut at the NUL
+-- before (a lock on another path, another program run).
+T.fails(function() refract.lock(T.tmp("a.lock\0x")) end, "holds a NUL byte")
+T.fails(function() refract.listdir(T.tmp() .. "\0x") end, "holds a NUL byte")
+T.fails(function() refract.write_text(T.tmp("t.txt\0x"), "x") end, "holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true\0x" }) end, "spawn: an argument holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true" }, { A = "x\0y" }) end, "spawn: an environment value holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true" }, { A = 5 }) end, "the environment must map names to strings")
+-- spawn's list read raw: through __len and __index its strings were fresh, popped and
+-- left dangling in argv.
+T.fails(function() refract.spawn(proxy(function() return "/bin/true" end)) end, "a list of 1 to 4095 strings expected")
+T.eq(refract.isatty((1 << 32) + 1), false, "isatty of a descriptor past an int")
 T.fails(function() refract.imagenet_seg(os.getenv("RF_TEST_DATA") .. "/imagenet-seg/gtsegs_tiny.mat\0x") end,
   "holds a NUL byte")
 T.fails(function() model:forward(refract.zeros(1, 3, 32, 32), { taps = { "q.1\0x" } }) end,
