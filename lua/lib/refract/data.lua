@@ -289,10 +289,12 @@ local function tensor_values(file, name, spec)
   local list = t:totable()
   local values, where = {}, {}
   for i, v in ipairs(list) do
-    if v ~= math.floor(v) then
+    -- Integral but past the integers (1e30, infinity) failed in string.format with a
+    -- message naming neither the file nor the entry.
+    if not math.tointeger(v) then
       error(string.format("%s: entry %d is %s, not an integer", spec, i - 1, tostring(v)), 0)
     end
-    values[i] = string.format("%d", math.tointeger(v) or v)
+    values[i] = string.format("%d", math.tointeger(v))
     where[i] = string.format("%s[%d]", spec, i - 1)
   end
   return values, where
