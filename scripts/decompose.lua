@@ -121,7 +121,9 @@ local summed = { attn_spatial = true, attn_heads = true, mlps = true, cls_attn =
 local function batches()
   if opts.pixels then
     local pixels = util.read_tensor(opts.pixels, "pixels")
-    local n = pixels:shape(1)
+    local n = pixels:ndim() > 0 and pixels:shape(1) or 0
+    -- An empty batch wrote a file holding only count = 0 and said it had decomposed it.
+    if n == 0 then error("--pixels " .. opts.pixels .. ": no images (the batch is empty)", 0) end
     local first = 1
     return n, nil, function()
       if first > n then return nil end
@@ -252,6 +254,12 @@ local elapsed, rate = progress:finish()
 local out = {}
 for name, list in pairs(collected) do out[name] = refract.cat(list, 1) end
 local count = total - #skipped
+if count == 0 then
+  -- Every image skipped: the file held only count = 0 while this said "decomposed N images"
+  -- (merge refuses such a folder the same way).
+  error(string.format("every one of the %d images was skipped (--on-error skip): nothing to write to %s",
+    total, opts.out), 0)
+end
 if dataset then
   local rows, s = {}, 1
   for i = 1, total do
@@ -261,4 +269,5 @@ if dataset then
   if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
 end
 write_means(opts.out, count, out)
-print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s", total, elapsed, rate, opts.out))
+print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s%s", count, elapsed, rate, opts.out,
+  #skipped > 0 and string.format(" (%d skipped)", #skipped) or ""))

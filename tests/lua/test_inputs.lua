@@ -66,6 +66,14 @@ T.fails(function() refract.load(model) end, "open_clip_config.json: is a FIFO (n
 T.refused(T.run(string.format("'%s' '%s'", exe, fifo("script.lua"))), "is a FIFO (named pipe)", "a FIFO script")
 T.refused(T.run(string.format("'%s' encode --model '%s' --texts '%s' --out '%s'", exe, g .. "/model",
   fifo("texts.txt"), T.tmp("x.safetensors"))), "is a FIFO (named pipe)", "encode --texts FIFO")
+-- decompose with every image skipped, or an empty --pixels batch: a file holding only
+-- count = 0, and "decomposed 1 images" on the terminal.
+T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --on-error skip --out '%s'", exe,
+  g .. "/model", fifo("skipped.png"), T.tmp("skipped.safetensors"))), "every one of the 1 images was skipped",
+  "decompose with every image skipped")
+refract.write(T.tmp("no_pixels.npy"), refract.zeros({ 0, 3, 32, 32 }))
+T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model",
+  T.tmp("no_pixels.npy"), T.tmp("none.safetensors"))), "no images (the batch is empty)", "decompose of no pixels")
 T.eq(refract.file_type(T.tmp("fifo1.npy")), "other", "file_type of a FIFO")
 T.eq(refract.file_type(T.tmp()), "directory", "file_type of a folder")
 T.eq(refract.file_type(image), "file", "file_type of a file")
