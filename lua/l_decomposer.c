@@ -71,7 +71,7 @@ static struct rf_decompose_options check_options(lua_State *L, int idx, const ch
 		return opt;
 	}
 	rf_lua_rawfield(L, idx, "spatial");
-	opt.spatial = lua_toboolean(L, -1);
+	opt.spatial = rf_lua_to_bool(L, -1, "spatial");
 	rf_lua_rawfield(L, idx, "reduce");
 	opt.reduce = check_reduce(L, lua_gettop(L));
 	rf_lua_rawfield(L, idx, "centering");

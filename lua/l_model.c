@@ -76,7 +76,7 @@ static int l_load(lua_State *L)
 		luaL_argcheck(L, opt.storage == RF_F32 || opt.storage == RF_F16, 2,
 			      "dtype must be \"f32\" or \"f16\"");
 		rf_lua_rawfield(L, 2, "vision_only");
-		opt.vision_only = lua_toboolean(L, -1);
+		opt.vision_only = rf_lua_to_bool(L, -1, "load: vision_only");
 		lua_pop(L, 2);
 		if (rf_lua_rawfield(L, 2, "vocab") != LUA_TNIL) {
 			rf_lua_to_cstring(L, -1, "load: option vocab");

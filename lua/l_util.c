@@ -63,6 +63,15 @@ bool rf_lua_in_finalizer(lua_State *L)
 	return lua_gc(L, LUA_GCISRUNNING) < 0;
 }
 
+bool rf_lua_to_bool(lua_State *L, int idx, const char *what)
+{
+	if (lua_isnil(L, idx))
+		return false;
+	if (!lua_isboolean(L, idx))
+		luaL_error(L, "%s must be true or false, not %s", what, luaL_typename(L, idx));
+	return lua_toboolean(L, idx);
+}
+
 int rf_lua_list_len(lua_State *L, int idx, int max, const char *what)
 {
 	lua_Unsigned n = lua_rawlen(L, idx);

@@ -47,6 +47,9 @@ const char *rf_lua_check_cstring(lua_State *L, int arg);
 const char *rf_lua_to_cstring(lua_State *L, int idx, const char *what);
 /* Pushes t[k] of the table at `idx` without metamethods and returns its type. */
 int rf_lua_rawfield(lua_State *L, int idx, const char *k);
+/* The boolean at `idx`: nil is false, true and false are themselves, anything else is an
+** error "<what> must be true or false, not <type>" (spatial = 0 or "false" read as true). */
+bool rf_lua_to_bool(lua_State *L, int idx, const char *what);
 /* The length of the list at `idx` without __len, as an int (an error past `max`). */
 int rf_lua_list_len(lua_State *L, int idx, int max, const char *what);
 

@@ -34,6 +34,10 @@ for _, case in ipairs(unknown) do
 end
 T.fails(function() refract.dataset({ dir = g .. "/images", [1] = "x" }) end, "dataset: options are named (dir, ")
 T.fails(function() model:decompose(pixels, "spatial") end, "decompose: options must be a table, not string")
+-- Boolean options take booleans: spatial = 0 or "false" read as true.
+T.fails(function() model:decompose(pixels, { spatial = 0 }) end, "spatial must be true or false, not number")
+T.fails(function() model:decomposer({ spatial = "false" }) end, "spatial must be true or false, not string")
+T.fails(function() refract.load(g .. "/model", { vision_only = "yes" }) end, "vision_only must be true or false")
 -- the keys each function does take still work, and refract.images takes the union
 local n = 0
 for p, _, count in refract.images({ dir = g .. "/images", model = model, batch = 4, start = 2, stop = 5, workers = 1,
