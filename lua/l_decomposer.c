@@ -157,7 +157,7 @@ static ldecomposer *push_decomposer(lua_State *L, int opts, const char *what)
 	h->dec = NULL;
 	h->deferred = NULL;
 	h->model = NULL;
-	luaL_setmetatable(L, DECOMPOSER_MT);
+	rf_lua_set_handle_mt(L, DECOMPOSER_MT);
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);
 	/* The options' projection and the model are looked up after the handle's allocation:
@@ -208,7 +208,7 @@ static int push_run(lua_State *L, int dec, int pix, const char *what)
 {
 	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
 	memset(d, 0, sizeof *d);
-	luaL_setmetatable(L, RESULT_MT);
+	rf_lua_set_handle_mt(L, RESULT_MT);
 	lua_createtable(L, 0, 8);
 	ldecomposer *h = check_live_decomposer(L, dec, what);
 	rf_tensor *pixels = rf_lua_check_tensor(L, pix);

@@ -234,7 +234,7 @@ static int dataset_open(lua_State *L, bool check)
 		rf_lua_check_keys(L, 1, "dataset", dataset_keys);
 	ldataset *h = lua_newuserdatauv(L, sizeof *h, 1);
 	*h = (ldataset){ 0 };
-	luaL_setmetatable(L, DATASET_MT);
+	rf_lua_set_handle_mt(L, DATASET_MT);
 	enum rf_status s;
 	rf_lua_rawfield(L, 1, "pattern");
 	rf_lua_rawfield(L, 1, "exclude");
@@ -381,7 +381,7 @@ static int batches_open(lua_State *L, bool check)
 	luaL_argcheck(L, workers >= 0 && workers <= 64, 2, "workers must be in 0..64");
 	lloader *h = lua_newuserdatauv(L, sizeof *h, 1);
 	*h = (lloader){ .pre = pre };
-	luaL_setmetatable(L, LOADER_MT);
+	rf_lua_set_handle_mt(L, LOADER_MT);
 	/* The loader's workers read the dataset's paths: the loader holds the dataset's
 	** userdata, and the dataset counts its loaders (see ldataset). */
 	lua_pushvalue(L, 1);

@@ -76,7 +76,7 @@ static struct rf_image *push_image_box(lua_State *L)
 {
 	struct rf_image *box = lua_newuserdatauv(L, sizeof *box, 0);
 	*box = (struct rf_image){ 0 };
-	luaL_setmetatable(L, IMAGE_MT);
+	rf_lua_set_handle_mt(L, IMAGE_MT);
 	return box;
 }
 
@@ -156,7 +156,7 @@ static int l_imagenet_seg(lua_State *L)
 	lseg *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->f = NULL;
 	h->deferred = NULL;
-	luaL_setmetatable(L, SEG_MT);
+	rf_lua_set_handle_mt(L, SEG_MT);
 	enum rf_status s = rf_imagenet_seg_open(path, &h->f);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "imagenet_seg");

@@ -73,7 +73,7 @@ static rf_safetensors *push_reader(lua_State *L, const char *path)
 {
 	struct lreader *r = lua_newuserdatauv(L, sizeof *r, 0);
 	r->st = NULL;
-	luaL_setmetatable(L, READER_MT);
+	rf_lua_set_handle_mt(L, READER_MT);
 	enum rf_status s = rf_safetensors_open(path, &r->st);
 	if (s != RF_OK)
 		fail(L, s, "read", path);
@@ -150,7 +150,7 @@ static rf_npz *push_npz(lua_State *L, const char *path)
 {
 	struct lnpz *r = lua_newuserdatauv(L, sizeof *r, 0);
 	r->z = NULL;
-	luaL_setmetatable(L, NPZ_MT);
+	rf_lua_set_handle_mt(L, NPZ_MT);
 	enum rf_status s = rf_npz_open(path, &r->z);
 	if (s != RF_OK)
 		fail(L, s, "read", path);

@@ -319,7 +319,7 @@ static int l_lock(lua_State *L)
 	luaL_argcheck(L, timeout > 0, 2, "the timeout must be positive (seconds)");
 	llock *k = lua_newuserdatauv(L, sizeof *k, 0);
 	k->path = NULL;
-	luaL_setmetatable(L, LOCK_MT);
+	rf_lua_set_handle_mt(L, LOCK_MT);
 	struct holder me;
 	char token[40];
 	new_token(token);
@@ -409,7 +409,7 @@ static int l_listdir(lua_State *L)
 	/* The handle goes in a box first, so a memory error while listing still closes it. */
 	DIR **d = lua_newuserdatauv(L, sizeof *d, 0);
 	*d = NULL;
-	luaL_setmetatable(L, DIR_MT);
+	rf_lua_set_handle_mt(L, DIR_MT);
 	if (!(*d = opendir(path)))
 		return luaL_error(L, "listdir: %s: %s", path, strerror(errno));
 	lua_newtable(L);

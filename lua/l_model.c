@@ -90,7 +90,7 @@ static int l_load(lua_State *L)
 	lmodel *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->m = NULL;
 	h->deferred = NULL;
-	luaL_setmetatable(L, MODEL_MT);
+	rf_lua_set_handle_mt(L, MODEL_MT);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_load(ctx, dir, &opt, &h->m));
 	if (s != RF_OK)

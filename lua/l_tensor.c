@@ -20,7 +20,7 @@ rf_ltensor *rf_lua_push_tensor_handle(lua_State *L)
 	rf_ltensor *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->t = NULL;
 	h->deferred = NULL;
-	luaL_setmetatable(L, RF_TENSOR_MT);
+	rf_lua_set_handle_mt(L, RF_TENSOR_MT);
 	return h;
 }
 

@@ -176,6 +176,24 @@ end
 
 -- }=====
 
+-- {===== refract called from a __gc at exit
+
+-- lua_close runs the finalizers of what is still reachable, and objects made then are never
+-- finalized: a tensor or a model made in a __gc at exit leaked (a LeakSanitizer report under
+-- the sanitizer build). Now refract refuses to make them while closing, also through
+-- os.exit(code, true).
+for _, exit in ipairs({ "", "; os.exit(0, true)" }) do
+  local code = string.format("y = refract.zeros(3); x = setmetatable({}, { __gc = function() "
+    .. "local ok, e = pcall(function() return refract.zeros(10), refract.load('%s/model') end); "
+    .. "io.stderr:write(tostring(e), '\\n'); y:free() end })%s", g, exit)
+  local r = T.run(string.format("'%s' -e \"%s\"", refract.executable(), code))
+  T.ok(r.ok, "exit with a __gc calling refract" .. exit .. ": " .. r.err)
+  T.ok(r.err:find("cannot be made while the interpreter closes", 1, true) ~= nil, "it is refused: " .. r.err)
+  T.ok(not r.err:find("Sanitizer", 1, true), "no leak reported" .. exit)
+end
+
+-- }=====
+
 -- {===== NUL bytes
 
 T.fails(function() model:tokenize({ "a photo", "of a\0 dog" }) end, "text 2 holds a NUL byte (at byte 5)")
