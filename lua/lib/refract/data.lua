@@ -481,6 +481,23 @@ function M.decomposition(tensors, opts)
         dec.count, dec.layers + 1, dec.dim), 0)
     end
   end
+  -- A NaN or an infinity (a damaged or hostile file) went into every accuracy, span and
+  -- neighbour without a word. One sum per tensor finds it (a sum of finite terms could
+  -- overflow, so the element is then looked for, and named).
+  for _, name in ipairs({ "attn_heads", "mlps", "cls_attn" }) do
+    local t = dec[name]
+    local s = t and t:numel() > 0 and t:sum():item()
+    if s and (s ~= s or s == math.huge or s == -math.huge) then
+      local bad = (t * 0):ne(0)
+      if bad:any() then
+        local at = bad:flatten():argmax():item()
+        local v = t:flatten()[at]:item()
+        error(string.format("%s: %s holds %s at element %d (counting from 1, row-major): a "
+          .. "decomposition must be finite", source, name, v ~= v and "NaN" or "infinity", at), 0)
+      end
+      bad:free()
+    end
+  end
   if opts.paths and #opts.paths == dec.count then dec.paths = opts.paths end
   return dec
 end
