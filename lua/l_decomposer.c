@@ -23,6 +23,7 @@
 
 typedef struct {
 	rf_decomposer *dec;
+	rf_decomposer *deferred; /* freed by free() inside a finalizer: destroyed by __gc */
 	rf_clip *model;          /* the model it was made for (its handle is the uservalue) */
 	bool dec_spatial;        /* its options, for what one image needs when memory runs out */
 	uint32_t dec_reduce;
@@ -70,7 +71,7 @@ static struct rf_decompose_options check_options(lua_State *L, int idx, const ch
 		return opt;
 	}
 	rf_lua_rawfield(L, idx, "spatial");
-	opt.spatial = lua_toboolean(L, -1);
+	opt.spatial = rf_lua_to_bool(L, -1, "spatial");
 	rf_lua_rawfield(L, idx, "reduce");
 	opt.reduce = check_reduce(L, lua_gettop(L));
 	rf_lua_rawfield(L, idx, "centering");
@@ -97,11 +98,37 @@ static ldecomposer *check_decomposer(lua_State *L, int idx)
 	return h;
 }
 
+/* The decomposer at `idx` with its model still loaded: everything but freeing it reads the
+** model (its config, its device budget), which model:free() may have destroyed. */
+static ldecomposer *check_live_decomposer(lua_State *L, int idx, const char *what)
+{
+	ldecomposer *h = check_decomposer(L, idx);
+	lua_getiuservalue(L, idx, 1);
+	bool model_live = rf_lua_model_is(L, -1, h->model);
+	lua_pop(L, 1);
+	if (!model_live)
+		luaL_error(L, "%s: the decomposer's model has been freed", what);
+	return h;
+}
+
+/* d:free() and <close>; inside a finalizer it waits for __gc (rf_lua_in_finalizer). */
 static int decomposer_free(lua_State *L)
 {
 	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
-	rf_decomposer_destroy(h->dec);
+	if (h->dec && !h->deferred && rf_lua_in_finalizer(L))
+		h->deferred = h->dec;
+	else
+		rf_decomposer_destroy(h->dec);
 	h->dec = NULL;
+	return 0;
+}
+
+static int decomposer_gc(lua_State *L)
+{
+	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
+	rf_decomposer_destroy(h->dec);
+	rf_decomposer_destroy(h->deferred);
+	h->dec = h->deferred = NULL;
 	return 0;
 }
 
@@ -128,8 +155,9 @@ static ldecomposer *push_decomposer(lua_State *L, int opts, const char *what)
 	rf_lua_check_model(L, 1);
 	ldecomposer *h = lua_newuserdatauv(L, sizeof *h, 1);
 	h->dec = NULL;
+	h->deferred = NULL;
 	h->model = NULL;
-	luaL_setmetatable(L, DECOMPOSER_MT);
+	rf_lua_set_handle_mt(L, DECOMPOSER_MT);
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);
 	/* The options' projection and the model are looked up after the handle's allocation:
@@ -180,14 +208,9 @@ static int push_run(lua_State *L, int dec, int pix, const char *what)
 {
 	struct rf_decomposition *d = lua_newuserdatauv(L, sizeof *d, 0);
 	memset(d, 0, sizeof *d);
-	luaL_setmetatable(L, RESULT_MT);
+	rf_lua_set_handle_mt(L, RESULT_MT);
 	lua_createtable(L, 0, 8);
-	ldecomposer *h = check_decomposer(L, dec);
-	lua_getiuservalue(L, dec, 1);
-	bool model_live = rf_lua_model_is(L, -1, h->model);
-	lua_pop(L, 1);
-	if (!model_live)
-		return luaL_error(L, "%s: the decomposer's model has been freed", what);
+	ldecomposer *h = check_live_decomposer(L, dec, what);
 	rf_tensor *pixels = rf_lua_check_tensor(L, pix);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_decomposer_run(h->dec, pixels, d));
@@ -219,7 +242,7 @@ static int decomposer_run(lua_State *L)
 /* d:max_batch() -> the largest batch that fits the device (at most 32) */
 static int decomposer_max_batch(lua_State *L)
 {
-	ldecomposer *h = check_decomposer(L, 1);
+	ldecomposer *h = check_live_decomposer(L, 1, "max_batch");
 	lua_pushinteger(L, RF_MIN(rf_decomposer_max_batch(h->dec), 32));
 	return 1;
 }
@@ -255,7 +278,7 @@ void rf_lua_open_decomposer(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {
-		{ "__gc", decomposer_free }, { "__close", decomposer_free },
+		{ "__gc", decomposer_gc }, { "__close", decomposer_free },
 		{ "__tostring", decomposer_tostring }, { NULL, NULL },
 	};
 	luaL_newmetatable(L, DECOMPOSER_MT);

@@ -33,7 +33,7 @@ static int l_read_file(lua_State *L)
 	luaL_argcheck(L, max >= 0, 2, "max_bytes must be non-negative");
 	char **box = lua_newuserdatauv(L, sizeof *box, 0);
 	*box = NULL;
-	luaL_setmetatable(L, BUFFER_MT);
+	rf_lua_set_handle_mt(L, BUFFER_MT);
 	size_t len;
 	enum rf_status s = rf_file_read_all(path, (uint64_t)max, "read_file", box, &len);
 	if (s != RF_OK)

@@ -234,7 +234,7 @@ static int dataset_open(lua_State *L, bool check)
 		rf_lua_check_keys(L, 1, "dataset", dataset_keys);
 	ldataset *h = lua_newuserdatauv(L, sizeof *h, 1);
 	*h = (ldataset){ 0 };
-	luaL_setmetatable(L, DATASET_MT);
+	rf_lua_set_handle_mt(L, DATASET_MT);
 	enum rf_status s;
 	rf_lua_rawfield(L, 1, "pattern");
 	rf_lua_rawfield(L, 1, "exclude");
@@ -245,6 +245,9 @@ static int dataset_open(lua_State *L, bool check)
 	rf_lua_rawfield(L, 1, "files");
 	if ((pattern || exclude) && lua_isnil(L, -3))
 		return luaL_error(L, "dataset: pattern and exclude go with dir");
+	/* Two sources: one of them was used and the other ignored without a word. */
+	if (!lua_isnil(L, -3) + !lua_isnil(L, -2) + !lua_isnil(L, -1) > 1)
+		return luaL_error(L, "dataset: give one of dir=, list= or files=, not several");
 	if (!lua_isnil(L, -3)) {
 		const char *dir = rf_lua_to_cstring(L, -3, "dataset: dir");
 		s = rf_dataset_from_dir(dir, &h->ds);
@@ -378,7 +381,7 @@ static int batches_open(lua_State *L, bool check)
 	luaL_argcheck(L, workers >= 0 && workers <= 64, 2, "workers must be in 0..64");
 	lloader *h = lua_newuserdatauv(L, sizeof *h, 1);
 	*h = (lloader){ .pre = pre };
-	luaL_setmetatable(L, LOADER_MT);
+	rf_lua_set_handle_mt(L, LOADER_MT);
 	/* The loader's workers read the dataset's paths: the loader holds the dataset's
 	** userdata, and the dataset counts its loaders (see ldataset). */
 	lua_pushvalue(L, 1);

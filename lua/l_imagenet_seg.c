@@ -17,6 +17,7 @@
 
 typedef struct {
 	rf_imagenet_seg *f;   /* NULL once closed */
+	rf_imagenet_seg *deferred;   /* closed by close() inside a finalizer: closed by __gc */
 } lseg;
 
 static rf_imagenet_seg *check_seg(lua_State *L, int idx)
@@ -26,11 +27,25 @@ static rf_imagenet_seg *check_seg(lua_State *L, int idx)
 	return h->f;
 }
 
+/* seg:close() and <close>; inside a finalizer the file waits for __gc
+** (rf_lua_in_finalizer): the call the collector interrupted may be reading it. */
 static int seg_close(lua_State *L)
 {
 	lseg *h = luaL_checkudata(L, 1, SEG_MT);
-	rf_imagenet_seg_close(h->f);
+	if (h->f && !h->deferred && rf_lua_in_finalizer(L))
+		h->deferred = h->f;
+	else
+		rf_imagenet_seg_close(h->f);
 	h->f = NULL;
+	return 0;
+}
+
+static int seg_gc(lua_State *L)
+{
+	lseg *h = luaL_checkudata(L, 1, SEG_MT);
+	rf_imagenet_seg_close(h->f);
+	rf_imagenet_seg_close(h->deferred);
+	h->f = h->deferred = NULL;
 	return 0;
 }
 
@@ -61,7 +76,7 @@ static struct rf_image *push_image_box(lua_State *L)
 {
 	struct rf_image *box = lua_newuserdatauv(L, sizeof *box, 0);
 	*box = (struct rf_image){ 0 };
-	luaL_setmetatable(L, IMAGE_MT);
+	rf_lua_set_handle_mt(L, IMAGE_MT);
 	return box;
 }
 
@@ -137,10 +152,11 @@ static int seg_pixels(lua_State *L)
 /* refract.imagenet_seg(path) -> handle (closed by seg:close(), <close> or the collector). */
 static int l_imagenet_seg(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);
 	lseg *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->f = NULL;
-	luaL_setmetatable(L, SEG_MT);
+	h->deferred = NULL;
+	rf_lua_set_handle_mt(L, SEG_MT);
 	enum rf_status s = rf_imagenet_seg_open(path, &h->f);
 	if (s != RF_OK)
 		return rf_lua_fail(L, s, "imagenet_seg");
@@ -158,7 +174,7 @@ void rf_lua_open_imagenet_seg(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {
-		{ "__gc", seg_close }, { "__close", seg_close }, { "__len", seg_len }, { NULL, NULL },
+		{ "__gc", seg_gc }, { "__close", seg_close }, { "__len", seg_len }, { NULL, NULL },
 	};
 	luaL_newmetatable(L, SEG_MT);
 	luaL_setfuncs(L, meta, 0);

@@ -73,7 +73,7 @@ static rf_safetensors *push_reader(lua_State *L, const char *path)
 {
 	struct lreader *r = lua_newuserdatauv(L, sizeof *r, 0);
 	r->st = NULL;
-	luaL_setmetatable(L, READER_MT);
+	rf_lua_set_handle_mt(L, READER_MT);
 	enum rf_status s = rf_safetensors_open(path, &r->st);
 	if (s != RF_OK)
 		fail(L, s, "read", path);
@@ -93,17 +93,23 @@ static void push_tensor_from(lua_State *L, enum rf_dtype dt, const struct rf_sha
 			     const void *data, const char *path)
 {
 	enum rf_status st;
+	/* Out of device memory names the file: a hostile .npz can claim gigabytes. */
+	const char *what = lua_pushfstring(L, "read: %s", path);
+	int anchor = lua_gettop(L);
 	if (dt == RF_BF16) {
 		size_t n = (size_t)rf_shape_numel(s);
 		float *wide = lua_newuserdatauv(L, n ? n * sizeof *wide : 1, 0);
 		rf_convert_to_f32(RF_BF16, data, wide, n);
-		rf_tensor *t = rf_lua_new_device_tensor(L, RF_F32, s);
+		rf_tensor *t = rf_lua_new_device_tensor_for(L, RF_F32, s, what);
 		st = rf_tensor_upload(t, wide, n * sizeof *wide);
 		lua_remove(L, -2);
+		lua_remove(L, anchor);
 	} else if (rf_lua_dtype_on_device(dt)) {
-		rf_tensor *t = rf_lua_new_device_tensor(L, dt, s);
+		rf_tensor *t = rf_lua_new_device_tensor_for(L, dt, s, what);
 		st = rf_tensor_upload(t, data, rf_tensor_nbytes(t));
+		lua_remove(L, anchor);
 	} else {
+		lua_remove(L, anchor);
 		rf_ltensor *h = rf_lua_push_tensor_handle(L);
 		st = rf_tensor_from_host_data(dt, s, data, &h->t);
 	}
@@ -144,7 +150,7 @@ static rf_npz *push_npz(lua_State *L, const char *path)
 {
 	struct lnpz *r = lua_newuserdatauv(L, sizeof *r, 0);
 	r->z = NULL;
-	luaL_setmetatable(L, NPZ_MT);
+	rf_lua_set_handle_mt(L, NPZ_MT);
 	enum rf_status s = rf_npz_open(path, &r->z);
 	if (s != RF_OK)
 		fail(L, s, "read", path);

@@ -65,7 +65,7 @@ static json_t **push_box(lua_State *L)
 {
 	json_t **box = lua_newuserdatauv(L, sizeof *box, 0);
 	*box = NULL;
-	luaL_setmetatable(L, BOX_MT);
+	rf_lua_set_handle_mt(L, BOX_MT);
 	return box;
 }
 

@@ -314,12 +314,12 @@ static bool still_ours(const char *path, const char *token)
 
 static int l_lock(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);   /* a NUL byte would name another path */
 	double timeout = luaL_optnumber(L, 2, default_timeout());
 	luaL_argcheck(L, timeout > 0, 2, "the timeout must be positive (seconds)");
 	llock *k = lua_newuserdatauv(L, sizeof *k, 0);
 	k->path = NULL;
-	luaL_setmetatable(L, LOCK_MT);
+	rf_lua_set_handle_mt(L, LOCK_MT);
 	struct holder me;
 	char token[40];
 	new_token(token);
@@ -405,11 +405,11 @@ static int dir_gc(lua_State *L)
 
 static int l_listdir(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);   /* a NUL byte would name another path */
 	/* The handle goes in a box first, so a memory error while listing still closes it. */
 	DIR **d = lua_newuserdatauv(L, sizeof *d, 0);
 	*d = NULL;
-	luaL_setmetatable(L, DIR_MT);
+	rf_lua_set_handle_mt(L, DIR_MT);
 	if (!(*d = opendir(path)))
 		return luaL_error(L, "listdir: %s: %s", path, strerror(errno));
 	lua_newtable(L);
@@ -443,7 +443,7 @@ static int l_listdir(lua_State *L)
 
 static int l_write_text(lua_State *L)
 {
-	const char *path = luaL_checkstring(L, 1);
+	const char *path = rf_lua_check_cstring(L, 1);   /* a NUL byte would name another path */
 	size_t n;
 	const char *text = luaL_checklstring(L, 2, &n);
 	struct rf_file_out f;

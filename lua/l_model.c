@@ -16,6 +16,7 @@
 
 typedef struct {
 	rf_clip *m;
+	rf_clip *deferred;   /* freed by free() inside a finalizer: destroyed by __gc */
 } lmodel;
 
 static rf_clip *check_model(lua_State *L, int idx)
@@ -36,11 +37,25 @@ bool rf_lua_model_is(lua_State *L, int idx, const rf_clip *m)
 	return h && h->m && h->m == m;
 }
 
+/* model:free() and <close>; inside a finalizer the model waits for __gc
+** (rf_lua_in_finalizer): the call the collector interrupted may be running it. */
 static int model_free(lua_State *L)
 {
 	lmodel *h = luaL_checkudata(L, 1, MODEL_MT);
-	rf_clip_destroy(h->m);
+	if (h->m && !h->deferred && rf_lua_in_finalizer(L))
+		h->deferred = h->m;
+	else
+		rf_clip_destroy(h->m);
 	h->m = NULL;
+	return 0;
+}
+
+static int model_gc(lua_State *L)
+{
+	lmodel *h = luaL_checkudata(L, 1, MODEL_MT);
+	rf_clip_destroy(h->m);
+	rf_clip_destroy(h->deferred);
+	h->m = h->deferred = NULL;
 	return 0;
 }
 
@@ -61,7 +76,7 @@ static int l_load(lua_State *L)
 		luaL_argcheck(L, opt.storage == RF_F32 || opt.storage == RF_F16, 2,
 			      "dtype must be \"f32\" or \"f16\"");
 		rf_lua_rawfield(L, 2, "vision_only");
-		opt.vision_only = lua_toboolean(L, -1);
+		opt.vision_only = rf_lua_to_bool(L, -1, "load: vision_only");
 		lua_pop(L, 2);
 		if (rf_lua_rawfield(L, 2, "vocab") != LUA_TNIL) {
 			rf_lua_to_cstring(L, -1, "load: option vocab");
@@ -74,7 +89,8 @@ static int l_load(lua_State *L)
 	rf_ctx *ctx = rf_lua_ctx(L);
 	lmodel *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->m = NULL;
-	luaL_setmetatable(L, MODEL_MT);
+	h->deferred = NULL;
+	rf_lua_set_handle_mt(L, MODEL_MT);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_load(ctx, dir, &opt, &h->m));
 	if (s != RF_OK)
@@ -239,7 +255,7 @@ void rf_lua_open_model(lua_State *L)
 		{ NULL, NULL },
 	};
 	static const luaL_Reg meta[] = {
-		{ "__gc", model_free }, { "__close", model_free }, { "__tostring", model_tostring },
+		{ "__gc", model_gc }, { "__close", model_free }, { "__tostring", model_tostring },
 		{ NULL, NULL },
 	};
 	luaL_newmetatable(L, MODEL_MT);

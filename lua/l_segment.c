@@ -122,7 +122,7 @@ static struct rf_image check_mask(lua_State *L, int idx)
 	if (lua_type(L, idx) == LUA_TSTRING) {
 		struct rf_image *box = lua_newuserdatauv(L, sizeof *box, 0);
 		*box = (struct rf_image){ 0 };
-		luaL_setmetatable(L, IMAGE_BOX_MT);
+		rf_lua_set_handle_mt(L, IMAGE_BOX_MT);
 		enum rf_status s = rf_image_load(lua_tostring(L, idx), box);
 		if (s != RF_OK)
 			rf_lua_fail(L, s, "mask_labels");

@@ -12,9 +12,10 @@
 ** Waiting returns early when a signal arrives, so Ctrl-C reaches the script.
 */
 #include "lhost.h"
+#include "l_util.h"
 
 #include <errno.h>
-#include <math.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,18 +28,19 @@
 extern char **environ;
 
 /* A NULL-terminated array of the strings of the list at `idx`, in a userdata left on
-** the stack (the strings stay anchored in the list). */
+** the stack. The list is read raw (no __index or __len: l_util.h) and the strings stay
+** anchored in the list; one with a NUL byte is refused (execve would see it cut short). */
 static char **check_argv(lua_State *L, int idx)
 {
 	luaL_checktype(L, idx, LUA_TTABLE);
-	lua_Integer n = luaL_len(L, idx);
+	lua_Unsigned n = lua_rawlen(L, idx);
 	luaL_argcheck(L, n >= 1 && n < 4096, idx, "a list of 1 to 4095 strings expected");
 	char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *argv, 0);
-	for (lua_Integer i = 1; i <= n; i++) {
-		lua_geti(L, idx, i);
+	for (lua_Integer i = 1; i <= (lua_Integer)n; i++) {
+		lua_rawgeti(L, idx, i);
 		if (lua_type(L, -1) != LUA_TSTRING)
 			luaL_error(L, "spawn: argument %d is a %s, not a string", (int)i, luaL_typename(L, -1));
-		argv[i - 1] = (char *)lua_tostring(L, -1);
+		argv[i - 1] = (char *)rf_lua_to_cstring(L, -1, "spawn: an argument");
 		lua_pop(L, 1);
 	}
 	argv[n] = NULL;
@@ -59,12 +61,15 @@ static char **build_env(lua_State *L, int idx)
 	if (!lua_isnoneornil(L, idx)) {
 		luaL_checktype(L, idx, LUA_TTABLE);
 		for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
-			if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+			/* Strings only (a number is not converted in place: lua_next needs the key
+			** as it is), without NUL bytes, which would cut the name or value short. */
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
 				luaL_error(L, "spawn: the environment must map names to strings");
-			const char *name = lua_tostring(L, -2);
+			const char *name = rf_lua_to_cstring(L, -2, "spawn: an environment variable name");
+			const char *value = rf_lua_to_cstring(L, -1, "spawn: an environment value");
 			if (!*name || strchr(name, '='))
 				luaL_error(L, "spawn: bad environment variable name '%s'", name);
-			lua_pushfstring(L, "%s=%s", name, lua_tostring(L, -1));
+			lua_pushfstring(L, "%s=%s", name, value);
 			lua_rawseti(L, strings, ++extra);
 		}
 	}
@@ -137,20 +142,24 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The process id at `arg`, checked before the cast: (pid_t)(2^32 + 1) is 1, and kill(1)
-** would signal init. */
+/* The process id at `arg`, checked before it is narrowed to a pid_t: 2^32 + 1 became
+** pid 1 (and kill signalled init), 2^32 - 1 became -1 (every process). */
 static pid_t check_pid(lua_State *L, int arg)
 {
-	lua_Integer pid = luaL_checkinteger(L, arg);
-	luaL_argcheck(L, pid > 0 && pid <= INT32_MAX && (pid_t)pid == pid, arg, "a process id expected");
-	return (pid_t)pid;
+	lua_Integer n = luaL_checkinteger(L, arg);
+	luaL_argcheck(L, n > 0 && n <= INT_MAX, arg, "a process id expected");
+	return (pid_t)n;
 }
 
 static int l_wait(lua_State *L)
 {
 	pid_t pid = check_pid(L, 1);
-	double timeout = luaL_optnumber(L, 2, -1);
-	luaL_argcheck(L, !isnan(timeout), 2, "timeout must be a number of seconds, not NaN");
+	double timeout = -1;   /* none: wait for the end */
+	if (!lua_isnoneornil(L, 2)) {
+		timeout = luaL_checknumber(L, 2);
+		/* NaN compared false with everything and waited forever. */
+		luaL_argcheck(L, timeout >= 0 && timeout <= 1e9, 2, "timeout_s must be a number of seconds in 0..1e9");
+	}
 	double end = now_s() + timeout;
 	for (;;) {
 		int status;

@@ -21,7 +21,7 @@ rf_ltensor *rf_lua_push_tensor_handle(lua_State *L)
 	rf_ltensor *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->t = NULL;
 	h->pending = NULL;
-	luaL_setmetatable(L, RF_TENSOR_MT);
+	rf_lua_set_handle_mt(L, RF_TENSOR_MT);
 	return h;
 }
 
@@ -40,12 +40,18 @@ rf_tensor *rf_lua_opt_tensor(lua_State *L, int idx)
 
 rf_tensor *rf_lua_new_device_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s)
 {
+	return rf_lua_new_device_tensor_for(L, dt, s, "allocating a tensor");
+}
+
+rf_tensor *rf_lua_new_device_tensor_for(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
+					const char *what)
+{
 	rf_ctx *ctx = rf_lua_ctx(L);
 	rf_ltensor *h = rf_lua_push_tensor_handle(L);
 	enum rf_status st;
 	RF_LUA_RETRY_OOM(L, st, rf_tensor_create(ctx, dt, s, &h->t));
 	if (st != RF_OK)
-		rf_lua_fail(L, st, "allocating a tensor");
+		rf_lua_fail(L, st, what);
 	/* The collector cannot see device memory: account for it as if the bytes had been
 	** allocated by Lua, so that loops dropping tensors get them collected at the pace
 	** their device memory is used (torch/torch7#280). */

@@ -263,13 +263,31 @@ static void build_table(lua_State *L, const struct rf_shape *s, int depth, const
 	}
 }
 
+/* Whether totable's result stays within `limit` numbers and `limit` tables. The tables
+** count too: a [1, 2^40, 0] tensor has no element but would be 2^40 empty tables. */
+static bool table_fits(const struct rf_shape *s, int64_t limit)
+{
+	int64_t rows = 1, tables = 0;   /* tables made at each depth: the product of the dims above */
+	for (int d = 0; d < s->ndim; d++) {
+		tables += rows;
+		if (tables > limit)
+			return false;
+		if (s->dim[d] == 0)
+			return true;        /* nothing below an empty dimension */
+		if (rows > limit / s->dim[d])
+			return false;
+		rows *= s->dim[d];
+	}
+	return rows <= limit;
+}
+
 /* t:totable() / t:tolist() -> nested tables (a number for a 0-d tensor); integer
 ** dtypes give Lua integers. */
 static int t_totable(lua_State *L)
 {
 	rf_tensor *t = rf_lua_check_tensor(L, 1);
-	luaL_argcheck(L, rf_tensor_numel(t) <= (1 << 26), 1, "tensor too large to convert to a table "
-		      "(more than 2^26 elements)");
+	luaL_argcheck(L, table_fits(&t->shape, 1 << 26), 1, "tensor too large to convert to a table "
+		      "(more than 2^26 elements or nested tables)");
 	const void *raw = rf_lua_tensor_bytes(L, t);
 	int64_t at = 0;
 	build_table(L, &t->shape, 0, raw, &at, t->dtype);

@@ -273,9 +273,14 @@ static int l_arange(lua_State *L)
 		nums++;
 	luaL_argcheck(L, nums >= 1, 1, "number expected");
 	enum rf_dtype dt = rf_lua_opt_dtype(L, nums + 1, RF_F32);
+	/* Integers count exactly; for an integer dtype, so do integral floats within int64
+	** (arange(2.0^53, 2.0^53 + 2, "i64") would repeat 2^53 counted in doubles). */
 	bool ints = true;
-	for (int i = 1; i <= nums; i++)
-		ints = ints && lua_isinteger(L, i);
+	for (int i = 1; i <= nums; i++) {
+		int exact;
+		lua_tointegerx(L, i, &exact);
+		ints = ints && (lua_isinteger(L, i) || (rf_lua_dtype_is_int(dt) && exact));
+	}
 	if (nums >= 3 && luaL_checknumber(L, 3) == 0)
 		return luaL_argerror(L, 3, "step must not be zero");
 	if (ints) {
@@ -301,7 +306,7 @@ static int l_arange(lua_State *L)
 	} else {
 		start = luaL_checknumber(L, 1);
 		stop = luaL_checknumber(L, 2);
-		step = luaL_optnumber(L, 3, 1);
+		step = nums == 3 ? luaL_checknumber(L, 3) : 1;   /* arg 3 may be the dtype */
 	}
 	if (!isfinite(start) || !isfinite(stop) || !isfinite(step))
 		return luaL_error(L, "arange: start, stop and step must be finite");

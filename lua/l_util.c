@@ -65,6 +65,39 @@ int rf_lua_rawfield(lua_State *L, int idx, const char *k)
 	return lua_rawget(L, idx);
 }
 
+#define CLOSING_KEY "refract.closing"
+
+void rf_lua_mark_closing(lua_State *L)
+{
+	lua_pushboolean(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, CLOSING_KEY);
+}
+
+static void refuse_when_closing(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, CLOSING_KEY);
+	bool closing = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (closing)
+		luaL_error(L, "refract objects cannot be made while the interpreter closes (in a __gc "
+			   "metamethod run at exit): they would never be freed");
+}
+
+void rf_lua_set_handle_mt(lua_State *L, const char *mt)
+{
+	refuse_when_closing(L);
+	luaL_setmetatable(L, mt);
+}
+
+bool rf_lua_to_bool(lua_State *L, int idx, const char *what)
+{
+	if (lua_isnil(L, idx))
+		return false;
+	if (!lua_isboolean(L, idx))
+		luaL_error(L, "%s must be true or false, not %s", what, luaL_typename(L, idx));
+	return lua_toboolean(L, idx);
+}
+
 int rf_lua_list_len(lua_State *L, int idx, int max, const char *what)
 {
 	lua_Unsigned n = lua_rawlen(L, idx);
@@ -86,6 +119,7 @@ rf_ctx *rf_lua_ctx(lua_State *L)
 	rf_ctx *ctx = rf_lua_ctx_if_created(L);
 	if (ctx)
 		return ctx;
+	refuse_when_closing(L);
 	struct lctx *c = lua_newuserdatauv(L, sizeof *c, 0);
 	c->ctx = NULL;                           /* released until creation succeeds */
 	if (luaL_newmetatable(L, CTX_MT)) {      /* the first context of this state */

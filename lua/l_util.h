@@ -53,6 +53,18 @@ const char *rf_lua_check_cstring(lua_State *L, int arg);
 const char *rf_lua_to_cstring(lua_State *L, int idx, const char *what);
 /* Pushes t[k] of the table at `idx` without metamethods and returns its type. */
 int rf_lua_rawfield(lua_State *L, int idx, const char *k);
+/* Marks the state as closing (main.c before lua_close, and os.exit(code, true)). The
+** finalizers lua_close runs may call refract, but objects made then are never finalized
+** (Lua marks no new object for finalization while closing): a tensor, model or context
+** made in a __gc at exit leaked. While closing, rf_lua_set_handle_mt refuses them. */
+void rf_lua_mark_closing(lua_State *L);
+/* luaL_setmetatable for a new refract handle or box (a userdata with a __gc), with an
+** error while the state closes (see rf_lua_mark_closing). */
+void rf_lua_set_handle_mt(lua_State *L, const char *mt);
+
+/* The boolean at `idx`: nil is false, true and false are themselves, anything else is an
+** error "<what> must be true or false, not <type>" (spatial = 0 or "false" read as true). */
+bool rf_lua_to_bool(lua_State *L, int idx, const char *what);
 /* The length of the list at `idx` without __len, as an int (an error past `max`). */
 int rf_lua_list_len(lua_State *L, int idx, int max, const char *what);
 

@@ -37,6 +37,9 @@ rf_tensor *rf_lua_opt_tensor(lua_State *L, int idx);
 
 /* Creates a device tensor (pushed), collecting garbage and retrying once on device OOM. */
 rf_tensor *rf_lua_new_device_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s);
+/* The same with a failure raised as "<what>: <problem>" (what names the file or the call). */
+rf_tensor *rf_lua_new_device_tensor_for(lua_State *L, enum rf_dtype dt, const struct rf_shape *s,
+					const char *what);
 /* Creates a zero-filled host tensor (pushed). */
 rf_tensor *rf_lua_new_host_tensor(lua_State *L, enum rf_dtype dt, const struct rf_shape *s);
 /* Creates (pushes) a tensor on the device or on the host. */

@@ -5,6 +5,7 @@
 ** Lua layer (L6).
 */
 #include "lhost.h"
+#include "l_util.h"
 #include "file_in.h"
 #include "paths.h"
 #include "status.h"
@@ -232,11 +233,39 @@ static bool is_lua_file(const char *s)
 }
 
 /* The protected main, as in lua.c: everything that can raise runs in here. */
+/* os.exit(code, true) closes the state itself: mark it closing first (rf_lua_mark_closing),
+** then call Lua's own os.exit (the upvalue). */
+static int os_exit_closing(lua_State *L)
+{
+	if (lua_toboolean(L, 2))
+		rf_lua_mark_closing(L);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 0);
+	return 0;
+}
+
+static int mark_closing(lua_State *L)
+{
+	rf_lua_mark_closing(L);
+	return 0;
+}
+
+static void wrap_os_exit(lua_State *L)
+{
+	lua_getglobal(L, "os");
+	lua_getfield(L, -1, "exit");
+	lua_pushcclosure(L, os_exit_closing, 1);
+	lua_setfield(L, -2, "exit");
+	lua_pop(L, 1);
+}
+
 static int pmain(lua_State *L)
 {
 	int argc = (int)lua_tointeger(L, 1);
 	char **argv = (char **)lua_touserdata(L, 2);
 	luaL_openlibs(L);
+	wrap_os_exit(L);
 	luaL_requiref(L, "refract", luaopen_refract, 1);
 	lua_pop(L, 1);
 	int status;
@@ -305,6 +334,8 @@ int main(int argc, char **argv)
 	int ok = lua_toboolean(L, -1);
 	report(L, status);
 	/* Closing runs every finalizer, the context's last: it waits for the device. */
+	lua_pushcfunction(L, mark_closing);   /* protected: out of memory here is no panic */
+	lua_pcall(L, 0, 0, 0);
 	lua_close(L);
 	int validation = rf_lua_validation_failures();
 	if (validation) {

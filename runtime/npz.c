@@ -310,6 +310,7 @@ static enum rf_status load_metadata(rf_npz *z, zip_uint64_t at)
 static enum rf_status index_members(rf_npz *z)
 {
 	zip_int64_t n = zip_get_num_entries(z->za, 0);
+	int metadata_seen = 0;
 	z->names = calloc(n > 0 ? (size_t)n : 1, sizeof *z->names);
 	z->index = calloc(n > 0 ? (size_t)n : 1, sizeof *z->index);
 	if (!z->names || !z->index || !(z->metadata = json_object()))
@@ -325,6 +326,9 @@ static enum rf_status index_members(rf_npz *z)
 			return rf_error(RF_ERR_FORMAT, "%s: the member '%s' appears more than once",
 					z->path, name);
 		if (!strcmp(name, RF_NPZ_METADATA)) {
+			if (metadata_seen++)
+				return rf_error(RF_ERR_FORMAT, "%s: two members are named '%s': the archive "
+						"is ambiguous", z->path, name);
 			enum rf_status s = load_metadata(z, (zip_uint64_t)i);
 			if (s != RF_OK)
 				return s;
@@ -332,6 +336,15 @@ static enum rf_status index_members(rf_npz *z)
 			size_t len = strlen(name) - 4;
 			if (!(z->names[z->count] = strndup(name, len)))
 				return rf_error(RF_ERR_OOM_HOST, "%s: allocating a name", z->path);
+			/* Two members of one name: NumPy reads the last, a reader by name the
+			** first; either would be a silent choice. */
+			for (uint32_t k = 0; k < z->count; k++)
+				if (!strcmp(z->names[k], z->names[z->count])) {
+					free(z->names[z->count]);
+					z->names[z->count] = NULL;
+					return rf_error(RF_ERR_FORMAT, "%s: two members are named '%s': the "
+							"archive is ambiguous", z->path, name);
+				}
 			z->index[z->count++] = (zip_uint64_t)i;
 		}
 	}

@@ -47,9 +47,11 @@ local opts = util.parse_args(arg, {
   no_f16 = {},
 }, usage)
 if opts.help or opts._[1] ~= "gemm" then
-  print(usage)
-  if not opts.help then os.exit(opts._[1] and 1 or 0) end
-  return
+  -- Options without a sub-command (`bench --seconds 1`) are a mistake too, not a request
+  -- for help: the usage goes to stderr with exit status 1.
+  if opts.help or #arg == 0 then print(usage) return end
+  io.stderr:write(usage, "\n")
+  os.exit(1)
 end
 
 local seconds = tonumber(opts.seconds or "1") or error("--seconds needs a number", 0)

@@ -41,8 +41,7 @@ for _, name in ipairs({ "model", "classes", "templates", "out" }) do
   if not opts[name] then usage_error("--" .. name .. " is required") end
 end
 if #opts._ > 0 then usage_error("unexpected argument " .. opts._[1]) end
-local batch = tonumber(opts.batch or 256)
-if not batch or batch < 1 or batch ~= math.floor(batch) then usage_error("--batch must be a positive integer") end
+local batch = util.positive_option(opts, "batch", 256, usage_error)
 data.check_out(opts.out, { "safetensors" })
 
 local names = data.read_list(opts.classes, "class names")

@@ -88,6 +88,7 @@ else
   output.check_tensors(opts.out)
 end
 if opts.devices and not opts.chunks then usage_error("--devices needs --chunks DIR") end
+if opts.chunks and opts.out then merge.check_out(opts.chunks, opts.out) end   -- before the run, not after
 local on_error = opts.on_error or "abort"
 if on_error ~= "abort" and on_error ~= "skip" then usage_error("--on-error must be abort or skip, not " .. on_error) end
 local sources = (opts.images and 1 or 0) + (opts.dir and 1 or 0) + (opts.list and 1 or 0) + (opts.pixels and 1 or 0)
@@ -105,10 +106,13 @@ local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
 -- One decomposer for the whole run: the fold of the model, the projection and the
 -- centring is built once, and the scratch is reused from batch to batch.
-local decomposer = model:decomposer({ spatial = opts.spatial or false, reduce = reduce,
-                                      project = project, centering = centering })
-local batch = tonumber(opts.batch or decomposer:max_batch())
-if not batch or batch < 1 then usage_error("--batch must be a positive integer") end
+local made, decomposer = pcall(model.decomposer, model, { spatial = opts.spatial or false, reduce = reduce,
+                                                          project = project, centering = centering })
+if not made then
+  -- The projection's problems (shape, NaN) are named by the file they came from.
+  error((project and ("--project " .. opts.project .. ": ") or "") .. tostring(decomposer), 0)
+end
+local batch = util.positive_option(opts, "batch", decomposer:max_batch(), usage_error)
 local names = { "attn_heads", "mlps", "cls_attn", "ln_post_mean", "ln_post_std", "image_embeds" }
 if opts.spatial then table.insert(names, 1, "attn_spatial") end
 local summed = { attn_spatial = true, attn_heads = true, mlps = true, cls_attn = true }
@@ -117,7 +121,9 @@ local summed = { attn_spatial = true, attn_heads = true, mlps = true, cls_attn =
 local function batches()
   if opts.pixels then
     local pixels = util.read_tensor(opts.pixels, "pixels")
-    local n = pixels:shape(1)
+    local n = pixels:ndim() > 0 and pixels:shape(1) or 0
+    -- An empty batch wrote a file holding only count = 0 and said it had decomposed it.
+    if n == 0 then error("--pixels " .. opts.pixels .. ": no images (the batch is empty)", 0) end
     local first = 1
     return n, nil, function()
       if first > n then return nil end
@@ -173,8 +179,8 @@ end
 local progress = Progress.new(total)
 
 if opts.chunks then
-  local chunk_size = tonumber(opts.chunk_size or 256)
-  if not chunk_size or chunk_size < batch or chunk_size % batch ~= 0 then
+  local chunk_size = util.positive_option(opts, "chunk_size", 256, usage_error)
+  if chunk_size < batch or chunk_size % batch ~= 0 then
     usage_error("--chunk-size must be a positive multiple of --batch (" .. batch .. ")")
   end
   local record = chunks.record(metadata, {
@@ -248,6 +254,12 @@ local elapsed, rate = progress:finish()
 local out = {}
 for name, list in pairs(collected) do out[name] = refract.cat(list, 1) end
 local count = total - #skipped
+if count == 0 then
+  -- Every image skipped: the file held only count = 0 while this said "decomposed N images"
+  -- (merge refuses such a folder the same way).
+  error(string.format("every one of the %d images was skipped (--on-error skip): nothing to write to %s",
+    total, opts.out), 0)
+end
 if dataset then
   local rows, s = {}, 1
   for i = 1, total do
@@ -257,4 +269,5 @@ if dataset then
   if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
 end
 write_means(opts.out, count, out)
-print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s", total, elapsed, rate, opts.out))
+print(string.format("decomposed %d images in %.1f s (%.2f images/s) into %s%s", count, elapsed, rate, opts.out,
+  #skipped > 0 and string.format(" (%d skipped)", #skipped) or ""))

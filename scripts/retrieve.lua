@@ -62,6 +62,9 @@ local function positive(name, default)
   return v
 end
 local k, size = positive("k", 8), positive("size", 128)
+-- The thumbnails are preprocessed at this size: past its limit the error named only
+-- preprocess's argument.
+if size > 8192 then usage_error("--size must be at most 8192 pixels") end
 data.check_out(opts.sheet, { "png" }, "--sheet")
 if opts.out then data.check_out(opts.out, { "json" }) end
 

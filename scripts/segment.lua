@@ -67,13 +67,8 @@ if sources ~= 1 then usage_error("give exactly one of --images, --dir or --image
 if opts.masks and opts.imagenet_seg then usage_error("--masks goes with --images or --dir") end
 if opts.limit and not opts.imagenet_seg then usage_error("--limit goes with --imagenet-seg") end
 if (opts.pattern or opts.exclude) and not opts.dir then usage_error("--pattern and --exclude go with --dir") end
-local function positive(name)
-  local v = tonumber(opts[name])
-  if not v or v < 1 or v ~= math.floor(v) then usage_error("--" .. name .. " must be a positive integer") end
-  return math.tointeger(v)
-end
-local batch = opts.batch and positive("batch") or 16
-local limit = opts.limit and positive("limit")
+local batch = util.positive_option(opts, "batch", 16, usage_error)
+local limit = util.positive_option(opts, "limit", nil, usage_error)
 data.check_out(opts.out, { "json" })
 if opts.pictures then
   os.execute(string.format("mkdir -p '%s'", opts.pictures:gsub("'", "'\\''")))

@@ -56,13 +56,7 @@ if #opts._ > 0 then usage_error("unexpected argument " .. opts._[1]) end
 if (opts.classifier ~= nil) ~= (opts.labels ~= nil) then
   usage_error("--classifier and --labels go together")
 end
-local function positive(name)
-  local v = opts[name] and tonumber(opts[name])
-  if opts[name] and (not v or v < 1 or v ~= math.floor(v)) then
-    usage_error("--" .. name:gsub("_", "-") .. " must be a positive integer")
-  end
-  return v and math.tointeger(v)
-end
+local function positive(name) return util.positive_option(opts, name, nil, usage_error) end
 local layers, rank, per_head = positive("layers"), positive("rank"), positive("texts_per_head")
 data.check_out(opts.out, { "json" })
 local markdown_path = opts.markdown or opts.out:gsub("%.[jJ][sS][oO][nN]$", "") .. ".md"

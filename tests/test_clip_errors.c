@@ -106,6 +106,17 @@ static void test_configs(rf_ctx *ctx)
 	d = subdir("noweights");
 	write_file(d, "open_clip_config.json", config(tiny_vision));
 	expect_load_error(ctx, d, RF_ERR_IO, "no open_clip_model.safetensors");
+	/* Fields of the wrong type read as their defaults: "yes" was GELU, a number the pooling. */
+	d = subdir("quick_str");
+	write_file(d, "open_clip_config.json",
+		   "{\"model_cfg\": {\"embed_dim\": 32, \"quick_gelu\": \"yes\", \"vision_cfg\": {}}}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field model_cfg.quick_gelu must be true or false");
+	d = subdir("pool_num");
+	write_file(d, "open_clip_config.json", config("{\"pool_type\": 1, \"image_size\": 32}"));
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field model_cfg.vision_cfg.pool_type must be a string");
+	d = subdir("hf_act_num");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"hidden_act\": 1}");
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "field vision_config.hidden_act must be a string");
 	d = subdir("hf_other");
 	write_file(d, "config.json", "{\"model_type\": \"siglip\", \"vision_config\": {}}");
 	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "not a CLIP model");
@@ -196,6 +207,13 @@ static void test_weights(rf_ctx *ctx)
 		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 4, \"head_width\": 16}"));
 	link_weights(d);
 	expect_load_error(ctx, d, RF_ERR_FORMAT, "missing tensor 'visual.transformer.resblocks.3.ln_1.weight'");
+	/* Fewer layers than the checkpoint holds: the first two of three ran without a word. */
+	d = subdir("fewerlayers");
+	write_file(d, "open_clip_config.json",
+		   config("{\"image_size\": 32, \"patch_size\": 8, \"width\": 64, \"layers\": 2, \"head_width\": 16}"));
+	link_weights(d);
+	expect_load_error(ctx, d, RF_ERR_FORMAT, "holds tensor 'visual.transformer.resblocks.2.ln_1.weight' "
+			  "of a layer beyond the 2 vision layers the config gives");
 
 	/* Weights without visual.proj. */
 	d = subdir("missing");
@@ -314,10 +332,10 @@ static void test_inputs(rf_ctx *ctx)
 	s = rf_shape_of(2, (int64_t)1, (int64_t)77);
 	CHECK_OK(rf_tensor_create_host(RF_I64, &s, &bad));
 	((int64_t *)bad->host)[5] = 60000;
-	CHECK_FAILS(rf_clip_encode_tokens(m, bad, &e), RF_ERR_INVALID, "token id 60000 at [0, 5] is outside the vocabulary");
+	CHECK_FAILS(rf_clip_encode_tokens(m, bad, &e), RF_ERR_INVALID, "token id 60000 of text 1, position 6 (counting from 1) is outside the vocabulary");
 	rf_tensor_destroy(bad);
 	const char *texts[] = { "fine", "bad \xff byte" };
-	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 1");
+	CHECK_FAILS(rf_clip_tokenize(m, texts, 2, &bad), RF_ERR_INVALID, "text 2: text is not valid UTF-8");
 	printf("non-UTF-8 text -> %s\n", rf_error_message());
 	/* Pixels with NaN or infinity (a .npy input, say) name the image and the place. */
 	s = rf_shape_of(4, (int64_t)2, (int64_t)3, (int64_t)32, (int64_t)32);

@@ -628,6 +628,25 @@ static void test_bad_other(void)
 	uint8_t bmp[54] = {'B', 'M', 54, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0,
 			   0xa0, 0x86, 0x01, 0, 0xa0, 0x86, 0x01, 0, 1, 0, 24, 0};
 	expect_bad_bytes("huge.bmp", bmp, sizeof bmp, RF_ERR_UNSUPPORTED, "BMP of 100000 x 100000");
+	/* A negative height is a top-down BMP, which PIL reads: it was refused as "2 x 0". The
+	** same 2 x 2 picture stored bottom-up and top-down decodes to the same pixels. */
+	uint8_t up[70] = {'B', 'M', 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0,
+			  2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 24, 0, [34] = 16};
+	uint8_t down[70];
+	const uint8_t top[8] = { 1, 2, 3, 4, 5, 6 }, bottom[8] = { 7, 8, 9, 10, 11, 12 };   /* BGR */
+	memcpy(up + 54, bottom, 8);
+	memcpy(up + 62, top, 8);
+	memcpy(down, up, 54);
+	memcpy(down + 22, (const uint8_t[4]){ 0xfe, 0xff, 0xff, 0xff }, 4);   /* height -2 */
+	memcpy(down + 54, top, 8);
+	memcpy(down + 62, bottom, 8);
+	struct rf_image a, b;
+	CHECK_OK(rf_image_decode(up, sizeof up, "up.bmp", &a));
+	CHECK_OK(rf_image_decode(down, sizeof down, "down.bmp", &b));
+	CHECK(a.width == 2 && a.height == 2 && b.width == 2 && b.height == 2 && a.channels == b.channels);
+	CHECK(a.pixels && b.pixels && !memcmp(a.pixels, b.pixels, 12) && a.pixels[0] == 3 && a.pixels[9] == 12);
+	rf_image_fini(&a);
+	rf_image_fini(&b);
 	char ppm[64];
 	int len = snprintf(ppm, sizeof ppm, "P6\n20000 20000\n255\n");
 	expect_bad_bytes("huge.ppm", ppm, (size_t)len, RF_ERR_UNSUPPORTED, "PNM of 20000 x 20000");

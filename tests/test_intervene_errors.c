@@ -8,6 +8,8 @@
 #include "intervene_fixture.h"
 #include "context.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* {===== misuse */
@@ -61,6 +63,14 @@ static void test_misuse(void)
 	EXPECT_INVALID(&e, 1, taps, 1, pixels, "the value of a mean edit must be f32, not I64");
 	e = (struct rf_edit){ RF_SITE_HEAD, 0, 0, RF_EDIT_MEAN, small };
 	EXPECT_INVALID(&e, 1, taps, 1, pixels, "a mean edit of a head takes a value of shape [17, 16] or [16], not [4]");
+	/* A NaN or an infinity in a value went into the embedding without a word. */
+	float *poison = calloc((size_t)(N * DH), sizeof *poison);
+	poison[5] = NAN;
+	rf_tensor *nan_value = rf_test_tensor(ctx, &shead, poison);
+	free(poison);
+	e = (struct rf_edit){ RF_SITE_HEAD, 0, 0, RF_EDIT_MEAN, nan_value };
+	EXPECT_INVALID(&e, 1, taps, 1, pixels, "edit 1: the value of a mean edit holds NaN at element 6 (counting from 1, row-major)");
+	rf_tensor_destroy(nan_value);
 	e = (struct rf_edit){ RF_SITE_HEAD, 0, 0, RF_EDIT_REPLACE, hv };
 	EXPECT_INVALID(&e, 1, taps, 1, pixels, "a replace edit of a head takes a value of shape [8, 17, 16], not [17, 16]");
 	e = (struct rf_edit){ RF_SITE_ATTN, 0, 0, RF_EDIT_MEAN, hv };

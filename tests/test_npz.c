@@ -254,6 +254,23 @@ static void test_read_errors(void)
 		CHECK_FAILS(rf_npz_read(z, "values", &back), RF_ERR_FORMAT, "corrupt.npz: values");
 	CHECK(back == NULL);
 	rf_npz_close(z);
+
+	/* Two members of one name (b.npy renamed a.npy in place): NumPy reads the last, this
+	** reader read the first; now the archive is refused as ambiguous. */
+	struct rf_st_item two[2] = { { "a", t }, { "b", t } };
+	const char *pair = rf_ft_tmp("pair.npz");
+	CHECK_OK(rf_npz_write(pair, two, 2, NULL));
+	bytes = rf_ft_read(pair, &n);
+	for (size_t i = 0; bytes && i + 5 <= n; i++)
+		if (!memcmp(bytes + i, "b.npy", 5))
+			bytes[i] = 'a';
+	const char *dup = rf_ft_tmp("dup.npz");
+	rf_ft_write(dup, bytes, n);
+	free(bytes);
+	z = NULL;
+	CHECK_FAILS(rf_npz_open(dup, &z), RF_ERR_FORMAT, "dup.npz: the member 'a.npy' appears more than once");
+	CHECK(z == NULL);
+	rf_npz_close(z);
 	rf_tensor_destroy(t);
 }
 
@@ -279,27 +296,6 @@ static void test_bad_metadata(void)
 	write_archive(path, "__metadata__.json", "{\"a_rather_long_key_name\": 1}");
 	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT,
 		    "the value of 'a_rather_long_key_name' is not a string");
-	CHECK(z == NULL);
-	/* Two members of one name: refused (a read would pick one of them silently). */
-	int err = 0;
-	zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &err);
-	CHECK(za != NULL);
-	for (int i = 0; za && i < 2; i++) {
-		zip_source_t *src = zip_source_buffer(za, "x", 1, 0);
-		CHECK(src && zip_file_add(za, i ? "b.npy" : "a.npy", src, 0) >= 0);
-	}
-	CHECK(za && zip_file_rename(za, 1, "a.npy", 0) != 0);   /* libzip refuses a duplicate... */
-	if (za)
-		zip_close(za);
-	size_t n;
-	uint8_t *bytes = rf_ft_read(path, &n);                   /* ...so rename b.npy in place */
-	for (size_t i = 0; bytes && i + 5 <= n; i++)
-		if (!memcmp(bytes + i, "b.npy", 5))
-			bytes[i] = 'a';
-	if (bytes)
-		rf_ft_write(path, bytes, n);
-	free(bytes);
-	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "the member 'a.npy' appears more than once");
 	CHECK(z == NULL);
 	write_archive(path, "__metadata__.json", "[1, 2]");
 	CHECK_FAILS(rf_npz_open(path, &z), RF_ERR_FORMAT, "__metadata__.json is not a JSON object");

@@ -280,8 +280,27 @@ out:
 	return s;
 }
 
+/* Finite pixels can still overflow float32 inside the model (values of 1e30 from a hostile
+** file): the embeddings [b, D] are read back and a NaN or an infinity is an error naming the
+** image (`first` is the batch index of row 0), not a result. */
+static enum rf_status check_finite_embeds(const rf_tensor *embeds, int64_t first)
+{
+	size_t n = (size_t)rf_tensor_numel(embeds), at;
+	float *v = malloc((n ? n : 1) * sizeof *v);
+	if (!v)
+		return rf_error(RF_ERR_OOM_HOST, "checking the image embeddings");
+	enum rf_status s = rf_tensor_download(embeds, v, n * sizeof *v);
+	if (s == RF_OK && rf_find_nonfinite(RF_F32, v, n, &at))
+		s = rf_error(RF_ERR_INVALID, "pixels: the embedding of image %lld of the batch is %s: its "
+			     "pixel values overflow float32 inside the model (normalised pixels are a "
+			     "few units at most)", (long long)(first + (int64_t)(at / (size_t)embeds->shape.dim[1]) + 1),
+			     isnan(v[at]) ? "NaN" : "infinite");
+	free(v);
+	return s;
+}
+
 static enum rf_status run_vision(rf_clip *m, const rf_tensor *pixels, const struct rf_vision_hooks *hooks,
-				 rf_tensor **embeds)
+				 int64_t first, rf_tensor **embeds)
 {
 	const struct rf_clip_config *c = &m->cfg;
 	int64_t b = pixels->shape.dim[0];
@@ -303,6 +322,10 @@ static enum rf_status run_vision(rf_clip *m, const rf_tensor *pixels, const stru
 			goto out;
 	}
 	s = head(m, z, hooks, embeds);
+	if (s == RF_OK && (s = check_finite_embeds(*embeds, first)) != RF_OK) {
+		rf_tensor_destroy(*embeds);
+		*embeds = NULL;
+	}
 out:
 	rf_block_scratch_fini(&scratch);
 	rf_tensor_destroy(z);
@@ -317,11 +340,11 @@ enum rf_status rf_clip_forward_vision(rf_clip *m, const rf_tensor *pixels,
 	if (s != RF_OK)
 		return s;
 	if (rf_tensor_on_device(pixels))
-		return run_vision(m, pixels, hooks, embeds);
+		return run_vision(m, pixels, hooks, 0, embeds);
 	rf_tensor *dev;
 	if ((s = rf_tensor_to_device(m->ctx, pixels, &dev)) != RF_OK)
 		return s;
-	s = run_vision(m, dev, hooks, embeds);
+	s = run_vision(m, dev, hooks, 0, embeds);
 	rf_tensor_destroy(dev);
 	return s;
 }
@@ -346,7 +369,7 @@ enum rf_status rf_clip_encode_images(rf_clip *m, const rf_tensor *pixels, rf_ten
 		rf_tensor *part = NULL, *e = NULL;
 		s = rf_tensor_rows(m->ctx, pixels, first, count, &part);
 		if (s == RF_OK)
-			s = run_vision(m, part, NULL, &e);
+			s = run_vision(m, part, NULL, first, &e);
 		if (s == RF_OK)
 			s = rf_mem_copy(m->ctx, &e->mem, 0, &(*embeds)->mem, (uint64_t)first * row,
 					(uint64_t)count * row);

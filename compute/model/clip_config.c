@@ -98,16 +98,30 @@ static enum rf_status get_finite(const struct fields *f, const char *key, bool *
 	return RF_OK;
 }
 
-static bool get_bool(const struct fields *f, const char *key, bool def)
+/* A boolean, or `def` when absent: "yes" or 1 would otherwise read as the default. */
+static enum rf_status get_bool(const struct fields *f, const char *key, bool def, bool *out)
 {
 	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
-	return json_is_boolean(v) ? json_is_true(v) : def;
+	*out = def;
+	if (!v || json_is_null(v))
+		return RF_OK;
+	if (!json_is_boolean(v))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be true or false", f->path, f->section, key);
+	*out = json_is_true(v);
+	return RF_OK;
 }
 
-static const char *get_string(const struct fields *f, const char *key)
+/* A string, or NULL when absent: a number there is an error, not the default. */
+static enum rf_status get_string(const struct fields *f, const char *key, const char **out)
 {
 	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return RF_OK;
+	if (!json_is_string(v))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a string", f->path, f->section, key);
+	*out = json_string_value(v);
+	return RF_OK;
 }
 
 /* Refuses a field whose presence means an architecture refract does not implement. */
@@ -217,13 +231,15 @@ static enum rf_status parse_open_clip_preprocess(const char *path, json_t *pp, s
 	else if ((s = get_int(&f, "size", 0, false, &size)) != RF_OK)
 		return s;
 	p->size = size;
-	const char *mode = get_string(&f, "resize_mode");
+	const char *mode, *interp;
+	if ((s = get_string(&f, "resize_mode", &mode)) != RF_OK ||
+	    (s = get_string(&f, "interpolation", &interp)) != RF_OK)
+		return s;
 	if (mode && !strcmp(mode, "squash"))
 		p->mode = RF_RESIZE_SQUASH;
 	else if (mode && strcmp(mode, "shortest") != 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: preprocess_cfg.resize_mode \"%s\" is not supported "
 				"(shortest, squash)", path, mode);
-	const char *interp = get_string(&f, "interpolation");
 	if (interp && strcmp(interp, "bicubic") != 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: preprocess_cfg.interpolation \"%s\" is not "
 				"supported (bicubic)", path, interp);
@@ -246,7 +262,10 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	if ((s = get_int(&m, "embed_dim", 0, true, &c->embed_dim)) != RF_OK ||
 	    (s = get_finite(&m, "init_logit_scale", &c->has_logit_scale, &c->logit_scale)) != RF_OK)
 		return s;
-	c->act = get_bool(&m, "quick_gelu", false) ? RF_ACT_QUICKGELU : RF_ACT_GELU;
+	bool quick;
+	if ((s = get_bool(&m, "quick_gelu", false, &quick)) != RF_OK)
+		return s;
+	c->act = quick ? RF_ACT_QUICKGELU : RF_ACT_GELU;
 	static const char *unsupported_vision[][2] = {
 		{ "timm_model_name", "a timm image tower" }, { "attentional_pool", "attentional pooling" },
 		{ "no_ln_pre", "a tower without ln_pre" }, { "final_ln_after_pool", "ln after pooling" },
@@ -259,7 +278,9 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	if (json_is_array(json_object_get(vision, "layers")))
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: vision_cfg.layers is a list: ResNet image towers "
 				"are not supported", path);
-	const char *pool = get_string(&v, "pool_type");
+	const char *pool;
+	if ((s = get_string(&v, "pool_type", &pool)) != RF_OK)
+		return s;
 	if (pool && strcmp(pool, "tok") != 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: vision_cfg.pool_type \"%s\" is not supported (tok)",
 				path, pool);
@@ -283,7 +304,9 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	if (c->has_text) {
 		if ((s = refuse_if_set(&t, "hf_model_name", "a Hugging Face text tower")) != RF_OK)
 			return s;
-		const char *tpool = get_string(&t, "pool_type");
+		const char *tpool;
+		if ((s = get_string(&t, "pool_type", &tpool)) != RF_OK)
+			return s;
 		if (tpool && strcmp(tpool, "argmax") != 0)
 			return rf_error(RF_ERR_UNSUPPORTED, "%s: text_cfg.pool_type \"%s\" is not supported "
 					"(argmax)", path, tpool);
@@ -311,7 +334,10 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 
 static enum rf_status parse_hf_act(const char *path, const struct fields *f, enum rf_activation *act)
 {
-	const char *name = get_string(f, "hidden_act");
+	const char *name;
+	enum rf_status s = get_string(f, "hidden_act", &name);
+	if (s != RF_OK)
+		return s;
 	if (!name || !strcmp(name, "quick_gelu"))
 		*act = RF_ACT_QUICKGELU;
 	else if (!strcmp(name, "gelu"))

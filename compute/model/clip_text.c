@@ -26,7 +26,7 @@ enum rf_status rf_clip_tokenize(const rf_clip *m, const char *const *texts, int 
 		st = rf_tokenizer_encode(m->tokenizer, texts[i], m->cfg.context_length,
 					 (int64_t *)(*tokens)->host + (size_t)i * (size_t)m->cfg.context_length, NULL);
 		if (st != RF_OK)
-			st = rf_error_wrap(st, "text %d", i);
+			st = rf_error_wrap(st, "text %d", i + 1);   /* counted from 1, as Lua lists */
 	}
 	if (st != RF_OK) {
 		rf_tensor_destroy(*tokens);
@@ -48,10 +48,10 @@ static enum rf_status check_tokens(const rf_clip *m, const rf_tensor *tokens)
 	const int64_t *ids = tokens->host;
 	for (int64_t i = 0; i < rf_tensor_numel(tokens); i++)
 		if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size)
-			return rf_error(RF_ERR_INVALID, "token id %lld at [%lld, %lld] is outside the "
-					"vocabulary of %d", (long long)ids[i],
-					(long long)(i / m->cfg.context_length),
-					(long long)(i % m->cfg.context_length), m->cfg.vocab_size);
+			return rf_error(RF_ERR_INVALID, "token id %lld of text %lld, position %lld (counting "
+					"from 1) is outside the vocabulary of %d", (long long)ids[i],
+					(long long)(i / m->cfg.context_length + 1),
+					(long long)(i % m->cfg.context_length + 1), m->cfg.vocab_size);
 	return RF_OK;
 }
 

@@ -296,15 +296,31 @@ static enum rf_status load_block(rf_clip *m, const char *tower, const struct rf_
 	return RF_OK;
 }
 
+/* A checkpoint with more blocks than the config names is another model: running its first
+** layers only would give wrong embeddings without a word. */
+static enum rf_status refuse_extra_block(const rf_clip *m, const char *tower, int layers)
+{
+	char logical[64], name[256];
+	snprintf(logical, sizeof logical, "%s.block.ln1.w", tower);
+	if (!rf_clip_tensor_name(m, logical, layers, name, sizeof name) || !rf_safetensors_find(m->st, name))
+		return RF_OK;
+	return rf_error(RF_ERR_FORMAT, "%s: holds tensor '%s' of a layer beyond the %d %s layers the "
+			"config gives: the config does not describe this checkpoint", m->cfg.weights_path,
+			name, layers, tower);
+}
+
 static enum rf_status load_tower(rf_clip *m, const char *name, const struct rf_tower_config *t,
 				 struct rf_tower *out)
 {
+	enum rf_status s = refuse_extra_block(m, name, t->layers);
+	if (s != RF_OK)
+		return s;
 	out->blocks = calloc((size_t)t->layers, sizeof *out->blocks);
 	if (!out->blocks)
 		return rf_error(RF_ERR_OOM_HOST, "allocating %d blocks", t->layers);
 	out->layers = t->layers;
 	for (int l = 0; l < t->layers; l++) {
-		enum rf_status s = load_block(m, name, t, l, &out->blocks[l]);
+		s = load_block(m, name, t, l, &out->blocks[l]);
 		if (s != RF_OK)
 			return s;
 	}

@@ -6,6 +6,7 @@
 #include "status.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,13 @@ static enum rf_status projection_values(const rf_tensor *p, int dim, float **out
 	if (!*out)
 		return rf_error(RF_ERR_OOM_HOST, "reading the projection");
 	enum rf_status s = rf_tensor_download(p, *out, rf_tensor_nbytes(p));
+	/* A NaN direction makes every projected term NaN, and argmax then picks a class
+	** without a word. */
+	size_t at;
+	if (s == RF_OK && rf_find_nonfinite(RF_F32, *out, (size_t)rf_shape_numel(&p->shape), &at))
+		s = rf_error(RF_ERR_INVALID, "the projection holds %s at row %zu, column %zu: its "
+			     "directions must be finite", isnan((*out)[at]) ? "NaN" : "infinity",
+			     at / (size_t)*c + 1, at % (size_t)*c + 1);
 	if (s != RF_OK) {
 		free(*out);
 		*out = NULL;

@@ -89,6 +89,10 @@ enum rf_status rf_image_decode_stb(const struct rf_image_src *src, const char *f
 		return rf_error(RF_ERR_FORMAT, "%s: corrupt %s: %s", src->name, format,
 				stbi_failure_reason());
 	}
+	/* A negative BMP height is a top-down BMP (PIL and stb_image's decoder read it so):
+	** stb's info call gives the header's signed value. */
+	if (!strcmp(format, "BMP") && h < 0 && h != INT_MIN)
+		h = -h;
 	enum rf_status s = rf_image_check_size(src, format, (uint64_t)(w > 0 ? w : 0),
 					       (uint64_t)(h > 0 ? h : 0));
 	if (s != RF_OK)

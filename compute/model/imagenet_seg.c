@@ -145,10 +145,11 @@ static enum rf_status read_u8(rf_imagenet_seg *f, hid_t ds, int rank, const char
 enum rf_status rf_imagenet_seg_open(const char *path, rf_imagenet_seg **out)
 {
 	*out = NULL;
-	/* HDF5 opens the file itself: a FIFO would block it (and an fopen probe) forever. */
-	enum rf_status rs = rf_file_check_regular(path);
-	if (rs != RF_OK)
-		return rs;
+	/* HDF5 opens the path itself: a FIFO would block that open forever, a folder or a
+	** device would be read as a file. */
+	enum rf_status checked = rf_file_check_regular(path);
+	if (checked != RF_OK)
+		return checked;
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	if (H5Fis_hdf5(path) <= 0)
 		return rf_error(RF_ERR_FORMAT, "%s: not an HDF5 file (the benchmark's gtsegs_ijcv.mat is "

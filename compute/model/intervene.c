@@ -10,6 +10,7 @@
 #include "status.h"
 #include "tensor_ops.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,33 @@ static int allowed_shapes(const struct run *r, const struct rf_edit *e, struct r
 	return 2;
 }
 
+/* A NaN or an infinity in an edit's value would reach the embedding without a word:
+** refused, naming the edit and the element (read back from the device). */
+static enum rf_status check_finite_value(int i, const struct rf_edit *e)
+{
+	size_t n = (size_t)rf_tensor_numel(e->value), at;
+	const float *v = e->value->host;
+	float *down = NULL;
+	if (rf_tensor_on_device(e->value)) {
+		if (!(down = malloc((n ? n : 1) * sizeof *down)))
+			return rf_error(RF_ERR_OOM_HOST, "edit %d: checking the value", i + 1);
+		enum rf_status s = rf_tensor_download(e->value, down, n * sizeof *down);
+		if (s != RF_OK) {
+			free(down);
+			return s;
+		}
+		v = down;
+	}
+	bool bad = rf_find_nonfinite(RF_F32, v, n, &at);
+	float value = bad ? v[at] : 0;
+	free(down);
+	if (!bad)
+		return RF_OK;
+	return rf_error(RF_ERR_INVALID, "edit %d: the value of a %s edit holds %s at element %zu "
+			"(counting from 1, row-major): it must be finite", i + 1, kind_names[e->kind],
+			isnan(value) ? "NaN" : "infinity", at + 1);
+}
+
 /* A mean or replace value must be f32 and have one of the allowed shapes; the message
 ** names the edit, what it takes and what came, e.g. "edit 2: a mean edit of a head takes a
 ** value of shape [17, 16] or [16], not [4]". */
@@ -92,7 +120,7 @@ static enum rf_status check_value(const struct run *r, int i, const struct rf_ed
 	int count = allowed_shapes(r, e, allowed);
 	for (int k = 0; k < count; k++)
 		if (rf_shape_equal(&e->value->shape, &allowed[k]))
-			return RF_OK;
+			return check_finite_value(i, e);
 	char want0[96], want1[96], got[96];
 	rf_shape_str(&allowed[0], want0, sizeof want0);
 	rf_shape_str(&allowed[count - 1], want1, sizeof want1);

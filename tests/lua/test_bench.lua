@@ -42,4 +42,9 @@ T.fails(function() return refract.bench_gemm { m = 1.5, n = 2, k = 3 } end, "'m'
 T.fails(function() return refract.bench_gemm { m = 1, n = 2, k = 3, seconds = -1 } end, "seconds must be")
 T.fails(function() return refract.bench_gemm(5) end, "table expected")
 
+-- The command: options without a sub-command printed the usage and exited 0.
+local exe = refract.executable()
+T.refused(T.run(string.format("'%s' bench --seconds -1", exe)), "usage: refract bench", "bench without a sub-command")
+T.eq(T.run(string.format("'%s' bench --help", exe)).code, 0, "bench --help")
+
 T.done()

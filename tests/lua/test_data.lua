@@ -64,6 +64,16 @@ T.eq(data.read_groups(meta .. ":place", { paths = paths, count = 3 }), { "0", "1
 T.fails(function() data.read_labels(meta .. ":y", { paths = { "/x/zzz.jpg" } }) end,
   'no row for image 1, /x/zzz.jpg (images are matched to rows by column "img_filename")')
 T.fails(function() data.read_labels(meta .. ":y", { count = 5 }) end, "metadata.csv:y: 4 labels for 5 images")
+-- A decomposition holding NaN or infinity (a damaged file) went into every accuracy,
+-- span and neighbour without a word.
+local poisoned = refract.zeros({ 2, 3, 4, 5 })
+poisoned:set(1, 2, refract.full({ 3, 4, 5 }, math.huge))
+T.fails(function() data.decomposition({ attn_heads = poisoned }, { source = "poisoned.safetensors" }) end,
+  "poisoned.safetensors: attn_heads holds infinity at element 61 (counting from 1, row-major)")
+T.eq(data.decomposition({ attn_heads = refract.full({ 2, 3, 4, 5 }, 1e38) }).count, 2, "finite values whose sum overflows")
+-- Integral floats past the integers in a labels file: string.format failed, naming nothing.
+refract.write(tmp .. "/huge_labels.npy", refract.tensor({ 0, 1e30, math.huge }))
+T.fails(function() data.read_labels(tmp .. "/huge_labels.npy") end, "huge_labels.npy: entry 1 is 1.0000000150475e+30, not an integer")
 T.fails(function() data.read_labels(meta .. ":y", { classes = 1 }) end,
   "metadata.csv:2: label 1 is out of range for 1 classes (0..0)")
 T.fails(function() data.read_labels(meta .. ":nope") end, 'no column "nope" (columns: img_filename, y, place, split)')

@@ -117,6 +117,83 @@ T.fails(function() refract.cat(list) end, "100001 tensors: at most 100000")
 
 -- }=====
 
+-- {===== a decomposer whose model was freed
+
+do
+  local m = refract.load(g .. "/model")
+  local dec = m:decomposer()
+  m:free()
+  -- max_batch read the destroyed model's config and device budget.
+  T.fails(function() return dec:max_batch() end, "max_batch: the decomposer's model has been freed")
+  T.fails(function() return dec:run(refract.zeros(1, 3, 32, 32)) end, "run: the decomposer's model has been freed")
+  dec:free()
+end
+
+-- }=====
+
+-- {===== free() from a finalizer in the middle of a call
+
+-- The collector runs finalizers inside any call that allocates (a result's handle, the
+-- collector's step for device memory, a collection before a retry), after the call took
+-- its operands' pointers: a __gc that freed an operand made the call use freed memory.
+-- Now the handle is marked freed at once and its memory goes with its own __gc.
+local function armed_finalizers(action)
+  local state = { armed = false }
+  for _ = 1, 200 do
+    setmetatable({}, { __gc = function() if state.armed then action() end end })
+  end
+  state.armed = true
+  return state
+end
+do
+  local a, b = refract.rand(1 << 20, 1), refract.rand(1 << 20, 2)
+  local state = armed_finalizers(function() a:free() end)
+  local ok, err = pcall(function() for _ = 1, 50 do local _ = a + b end end)
+  state.armed = false
+  T.ok(a:is_freed(), "a finalizer freed the operand")
+  T.ok(ok or tostring(err):find("tensor has been freed", 1, true), "a + b after its operand was freed: " .. tostring(err))
+  collectgarbage()
+end
+do
+  local m = refract.load(g .. "/model")
+  local px = refract.preprocess(paths[1], m)
+  local d = m:decomposer()
+  local seg = refract.imagenet_seg(os.getenv("RF_TEST_DATA") .. "/imagenet-seg/gtsegs_tiny.mat")
+  local state = armed_finalizers(function() m:free() px:free() d:free() seg:close() end)
+  local ok, err = pcall(function()
+    for _ = 1, 300 do
+      local _ = seg:pixels(1, 1, m), m:decompose(px), d:run(px), m:encode_images(px)
+    end
+  end)
+  state.armed = false
+  T.ok(not ok and tostring(err):find("freed") or tostring(err):find("closed"),
+    "model, pixels, decomposer and file freed by a finalizer mid-call: " .. tostring(err))
+  T.ok(tostring(m):find("freed") ~= nil and px:is_freed(), "they read as freed at once")
+  m, px, d, seg = nil, nil, nil, nil
+  collectgarbage()
+  collectgarbage()
+end
+
+-- }=====
+
+-- {===== refract called from a __gc at exit
+
+-- lua_close runs the finalizers of what is still reachable, and objects made then are never
+-- finalized: a tensor or a model made in a __gc at exit leaked (a LeakSanitizer report under
+-- the sanitizer build). Now refract refuses to make them while closing, also through
+-- os.exit(code, true).
+for _, exit in ipairs({ "", "; os.exit(0, true)" }) do
+  local code = string.format("y = refract.zeros(3); x = setmetatable({}, { __gc = function() "
+    .. "local ok, e = pcall(function() return refract.zeros(10), refract.load('%s/model') end); "
+    .. "io.stderr:write(tostring(e), '\\n'); y:free() end })%s", g, exit)
+  local r = T.run(string.format("'%s' -e \"%s\"", refract.executable(), code))
+  T.ok(r.ok, "exit with a __gc calling refract" .. exit .. ": " .. r.err)
+  T.ok(r.err:find("cannot be made while the interpreter closes", 1, true) ~= nil, "it is refused: " .. r.err)
+  T.ok(not r.err:find("Sanitizer", 1, true), "no leak reported" .. exit)
+end
+
+-- }=====
+
 -- {===== NUL bytes
 
 T.fails(function() model:tokenize({ "a photo", "of a\0 dog" }) end, "text 2 holds a NUL byte (at byte 5)")
@@ -129,6 +206,20 @@ T.fails(function() refract.write(T.tmp("t.safetensors"), { ["a\0b"] = one }) end
 T.fails(function() refract.write(T.tmp("t.safetensors"), one, { k = "v\0w" }) end, "a metadata value holds a NUL byte")
 T.fails(function() refract.json_encode({ ["k\0ey"] = 1 }) end, "a key with a NUL byte")
 T.fails(function() refract.sha256(g .. "/texts.json\0") end, "holds a NUL byte")
+-- Lock, listdir and write_text paths, spawn's arguments and environment: cut at the NUL
+-- before (a lock on another path, another program run).
+T.fails(function() refract.lock(T.tmp("a.lock\0x")) end, "holds a NUL byte")
+T.fails(function() refract.listdir(T.tmp() .. "\0x") end, "holds a NUL byte")
+T.fails(function() refract.write_text(T.tmp("t.txt\0x"), "x") end, "holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true\0x" }) end, "spawn: an argument holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true" }, { A = "x\0y" }) end, "spawn: an environment value holds a NUL byte")
+T.fails(function() refract.spawn({ "/bin/true" }, { A = 5 }) end, "the environment must map names to strings")
+-- spawn's list read raw: through __len and __index its strings were fresh, popped and
+-- left dangling in argv.
+T.fails(function() refract.spawn(proxy(function() return "/bin/true" end)) end, "a list of 1 to 4095 strings expected")
+T.fails(function() refract.isatty((1 << 32) + 1) end, "a file descriptor (0..2^31-1) expected")
+T.fails(function() refract.imagenet_seg(os.getenv("RF_TEST_DATA") .. "/imagenet-seg/gtsegs_tiny.mat\0x") end,
+  "holds a NUL byte")
 T.fails(function() model:forward(refract.zeros(1, 3, 32, 32), { taps = { "q.1\0x" } }) end,
   "taps[1] holds a NUL byte")
 

@@ -42,6 +42,7 @@ local readers = {
   { "util.read_texts JSON", function(p) return util.read_texts(p) end, ".json" },
   { "data.read_list", function(p) return data.read_list(p, "class names") end, ".txt" },
   { "refract.imagenet_seg", function(p) return refract.imagenet_seg(p) end, ".mat" },
+  { "refract.mask_labels", function(p) return refract.mask_labels(p, 32) end, ".png" },
 }
 -- (The image decoder's own message says only "not a regular file".)
 for i, r in ipairs(readers) do
@@ -65,6 +66,14 @@ T.fails(function() refract.load(model) end, "open_clip_config.json: is a FIFO (n
 T.refused(T.run(string.format("'%s' '%s'", exe, fifo("script.lua"))), "is a FIFO (named pipe)", "a FIFO script")
 T.refused(T.run(string.format("'%s' encode --model '%s' --texts '%s' --out '%s'", exe, g .. "/model",
   fifo("texts.txt"), T.tmp("x.safetensors"))), "is a FIFO (named pipe)", "encode --texts FIFO")
+-- decompose with every image skipped, or an empty --pixels batch: a file holding only
+-- count = 0, and "decomposed 1 images" on the terminal.
+T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --on-error skip --out '%s'", exe,
+  g .. "/model", fifo("skipped.png"), T.tmp("skipped.safetensors"))), "every one of the 1 images was skipped",
+  "decompose with every image skipped")
+refract.write(T.tmp("no_pixels.npy"), refract.zeros({ 0, 3, 32, 32 }))
+T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model",
+  T.tmp("no_pixels.npy"), T.tmp("none.safetensors"))), "no images (the batch is empty)", "decompose of no pixels")
 T.eq(refract.file_type(T.tmp("fifo1.npy")), "other", "file_type of a FIFO")
 T.eq(refract.file_type(T.tmp()), "directory", "file_type of a folder")
 T.eq(refract.file_type(image), "file", "file_type of a file")
@@ -86,6 +95,21 @@ os.execute(string.format("mkdir '%s' && cp '%s'/* '%s'/", hf, g .. "/model", hf)
 write("hf_model/vocab.json", "{}")
 assert(os.execute("truncate -s 70M '" .. hf .. "/merges.txt'"))
 T.fails(function() refract.load(hf) end, "over the limit for a vocabulary or merges file")
+
+-- A file too large for the device: the message names it (it said only "allocating a
+-- tensor"). A 64 MiB budget and an 80 MB sparse .npy.
+do
+  local n = 20 * 1000 * 1000
+  local header = string.format("{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }", n)
+  header = header .. string.rep(" ", 63 - (10 + #header) % 64) .. "\n"
+  local npy = T.tmp("big.npy")
+  local out = assert(io.open(npy, "wb"))
+  out:write("\x93NUMPY\x01\x00", string.pack("<I2", #header), header)
+  out:close()
+  assert(os.execute(string.format("truncate -s %d '%s'", 10 + #header + n * 4, npy)))
+  T.refused(T.run(string.format("REFRACT_HEAP_BUDGET=67108864 '%s' -e \"refract.read('%s')\"", exe, npy)),
+    "read: " .. npy .. ": out of device memory", "a file larger than the device budget")
+end
 
 -- }=====
 
@@ -133,6 +157,26 @@ T.refused(T.run(string.format("'%s' encode --model '%s' --pixels '%s' --out '%s'
   T.tmp("e.safetensors"))), "image 2 of the batch holds NaN", "encode --pixels with NaN")
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model", nan,
   T.tmp("d.safetensors"))), "image 2 of the batch holds NaN", "decompose --pixels with NaN")
+-- Finite pixels that overflow float32 inside the model (3e38 from a file) gave NaN
+-- embeddings and decompositions without a word.
+local huge = pixels:host()
+huge:set(1, 2, refract.full({ 3, 32, 32 }, 3e38))
+T.fails(function() clip:encode_images(huge) end, "pixels: the embedding of image 2 of the batch is NaN")
+T.fails(function() clip:decompose(huge) end, "the embedding of image 2 of the batch is NaN")
+T.fails(function() clip:forward(huge) end, "the embedding of image 2 of the batch is NaN")
+-- A classifier or projection with NaN or infinity made every logit of its class NaN, and
+-- argmax picked a class (ablate, segment) or decompose wrote NaN, without a word.
+local directions = refract.randn({ 32, 3 }, 1)
+directions:set(1, 2, refract.tensor({ 0, 0, math.huge }))
+local poisoned = T.tmp("poisoned.safetensors")
+refract.write(poisoned, { classifier = directions })
+T.fails(function() clip:decompose(pixels, { project = directions }) end,
+  "the projection holds infinity at row 2, column 3: its directions must be finite")
+T.fails(function() require("refract.classifier").read(poisoned) end,
+  "poisoned.safetensors: the classifier holds infinity at row 2, column 3")
+T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --project '%s' --out '%s'", exe,
+  g .. "/model", image, poisoned .. ":classifier", T.tmp("p.safetensors"))), "--project " .. poisoned .. ":classifier: decomposer: the projection holds infinity",
+  "decompose --project with infinity")
 
 -- }=====
 

@@ -55,6 +55,9 @@ ok, text = run(string.format("retrieve --decomposition %s --component 3.2 --quer
   dec_path, sheet, json))
 T.ok(ok, "retrieve runs: " .. text)
 T.matches(text, "head 3%.2")
+local too_big_ok, too_big = run(string.format("retrieve --decomposition %s --component 3.2 --query-image 1 --size 99999 --sheet %s/big.png",
+  dec_path, tmp))
+T.ok(not too_big_ok and too_big:find("--size must be at most 8192 pixels", 1, true), "--size past the limit is named: " .. too_big)
 local r = refract.json_read(json)
 T.eq(#r.neighbours, 4, "k neighbours")
 T.eq(r.neighbours[1].image, 1, "the query image ranks first")

@@ -34,6 +34,10 @@ for _, case in ipairs(unknown) do
 end
 T.fails(function() refract.dataset({ dir = g .. "/images", [1] = "x" }) end, "dataset: options are named (dir, ")
 T.fails(function() model:decompose(pixels, "spatial") end, "decompose: options must be a table, not string")
+-- Boolean options take booleans: spatial = 0 or "false" read as true.
+T.fails(function() model:decompose(pixels, { spatial = 0 }) end, "spatial must be true or false, not number")
+T.fails(function() model:decomposer({ spatial = "false" }) end, "spatial must be true or false, not string")
+T.fails(function() refract.load(g .. "/model", { vision_only = "yes" }) end, "vision_only must be true or false")
 -- the keys each function does take still work, and refract.images takes the union
 local n = 0
 for p, _, count in refract.images({ dir = g .. "/images", model = model, batch = 4, start = 2, stop = 5, workers = 1,
@@ -124,6 +128,8 @@ T.fails(function() listing({ pattern = "*.gif" }) end, "no image under " .. imag
 T.fails(function() refract.dataset({ files = { images .. "/a.png" }, pattern = "*" }) end,
   "pattern and exclude go with dir")
 T.fails(function() listing({ pattern = 3 }) end, "dataset: pattern is a number, not a string")
+T.fails(function() refract.dataset({ dir = images, files = { images .. "/a.png" } }) end,
+  "dataset: give one of dir=, list= or files=, not several")
 
 -- }=====
 
@@ -205,4 +211,25 @@ T.refused(run("demo --report " .. tmp .. "/plainfile"), "--report " .. tmp .. "/
 
 -- }=====
 
+-- Positions in messages count from 1, as the lists a script passed: a bad second text
+-- was "text 1", a bad token in row 2 "at [1, 2]".
+T.fails(function() model:tokenize({ "fine", "bad \xff byte" }) end, "tokenize: text 2: text is not valid UTF-8")
+local rows = model:tokenize({ "a", "b" }):totable()
+rows[2][3] = 1000000000
+T.fails(function() model:encode_texts(refract.tensor(rows, "i64")) end,
+  "token id 1000000000 of text 2, position 3 (counting from 1) is outside the vocabulary")
+-- Integer options past the integers: tonumber let 1e99 through and math.tointeger of it
+-- read as "absent", so the default was used without a word (textspan --rank, segment
+-- --batch), or a float chunk size was recorded (decompose --chunk-size).
+local image1 = g .. "/images/00_exact_disc.png"
+T.refused(run(string.format("decompose --model %s/model --images %s --chunks %s/c1e99 --chunk-size 1e99 --out %s/d.safetensors",
+  g, image1, tmp, tmp)), "--chunk-size must be a positive integer", "decompose --chunk-size 1e99")
+T.refused(run(string.format("decompose --model %s/model --images %s --batch 2.5 --out %s/d.safetensors", g, image1, tmp)),
+  "--batch must be a positive integer", "decompose --batch 2.5")
+T.refused(run(string.format("segment --model %s/model --classifier %s/textspan.safetensors:classifier --images %s --batch 1e99 --out %s/s.json",
+  g, g, image1, tmp)), "--batch must be a positive integer", "segment --batch 1e99")
+T.refused(run(string.format("classifier --model %s/model --classes %s/descriptions.txt --templates %s/descriptions.txt --batch 1e99 --out %s/k.safetensors",
+  g, g, g, tmp)), "--batch must be a positive integer", "classifier --batch 1e99")
+T.refused(run(string.format("textspan --model %s/model --decomposition %s/textspan.safetensors --texts %s/descriptions.txt --rank 1e99 --out %s/t.json",
+  g, g, g, tmp)), "--rank must be a positive integer", "textspan --rank 1e99")
 T.done()

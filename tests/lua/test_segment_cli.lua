@@ -94,6 +94,15 @@ for i, p in ipairs(r.per_image) do
 end
 -- }=====
 
+-- {===== a mask of another size than its image: it was resized onto the image and scored
+os.execute(string.format("mkdir -p '%s/small_masks' && cp '%s/images/masks/01_large_pentagon.png' '%s/small_masks/00_exact_disc.png'",
+  tmp, g, tmp))
+refract.write_png(tmp .. "/small_masks/00_exact_disc.png", refract.zeros({ 8, 8 }, "u8"))
+ok, text = run(string.format("%s --images %s/images/00_exact_disc.png --masks %s/small_masks --out %s/small.json",
+  base, g, tmp, tmp))
+T.ok(not ok and text:find("the mask is 8 x 8 pixels but its image", 1, true), "a mask of another size: " .. text)
+-- }=====
+
 -- {===== files and masks named on the command line; without masks, no scores
 ok, text = run(string.format("%s --images %s/images/02_wide_triangle.png %s/images/00_exact_disc.png --masks %s/images/masks --out %s/two.json",
   base, g, g, g, tmp))

@@ -250,6 +250,18 @@ local at = #bytes - 100
 write_all(victim, bytes:sub(1, at - 1) .. string.char((bytes:byte(at) + 1) % 256) .. bytes:sub(at + 1))
 ok, out = run(string.format("merge --chunks %s/flip --out %s/x.safetensors", tmp, tmp))
 T.ok(not ok and out:find(victim .. " fails its checksum", 1, true), "merge names the corrupt chunk: " .. out)
+-- Reading the folder as a decomposition (ablate, retrieve, textspan) checks it as merge does:
+-- the flipped byte was read without a word.
+local data = require("refract.data")
+T.fails(function() data.read_decomposition(tmp .. "/flip") end, victim .. " fails its checksum")
+T.eq(data.read_decomposition(tmp .. "/ref").count, 15, "the whole folder reads")
+-- An --out inside the chunks folder replaced a finished chunk.
+local before = read_all(tmp .. "/ref/part-000001.safetensors")
+ok, out = run(string.format("merge --chunks %s/ref --out %s/ref/part-000001.safetensors", tmp, tmp))
+T.ok(not ok and out:find("would replace a file of the chunks folder", 1, true), "merge --out onto a chunk: " .. out)
+ok, out = run(chunked("ref", "--out " .. tmp .. "/ref/part-000002.safetensors"))
+T.ok(not ok and out:find("would replace a file of the chunks folder", 1, true), "decompose --out onto a chunk: " .. out)
+T.eq(read_all(tmp .. "/ref/part-000001.safetensors"), before, "the chunk is untouched")
 ok, out = run(chunked("flip", "--out " .. tmp .. "/flip.safetensors"))
 T.ok(ok and out:find(victim .. " fails its checksum", 1, true) and out:find("computed again", 1, true), "a run reports it: " .. out)
 same_as_reference("flip", "after a flipped byte")

@@ -85,4 +85,10 @@ T.fails(function() return #f end, "tensor has been freed")
 
 -- }=====
 
+-- totable counts the tables it makes as well as the numbers: a [1, 2^31, 0] tensor holds
+-- nothing but would be 2^31 empty tables (the Lua fuzzer's 32 GiB allocation).
+T.fails(function() return refract.zeros({ 1, 1 << 31, 0 }):totable() end, "more than 2^26 elements or nested tables")
+T.fails(function() return refract.zeros({ 1 << 27, 0 }, "u8"):totable() end, "nested tables")
+T.eq(refract.zeros({ 2, 3, 0 }):totable(), { { {}, {}, {} }, { {}, {}, {} } }, "empty rows are kept")
+T.eq(refract.zeros({ 0, 1 << 40 }):totable(), {}, "nothing below an empty first dimension")
 T.done()

@@ -50,6 +50,29 @@ T.eq(refract.arange(3, "i64"):totable(), { 1, 2, 3 })
 T.eq(refract.arange(3, "i64"):dtype(), "i64")
 T.eq(refract.arange(-2, 2, 2, "i32"):totable(), { -2, 0, 2 })
 T.eq(refract.arange(4):dtype(), "f32")
+-- Integer dtypes are built exactly, not through doubles: 2^53 + 1 became 2^53 (arange
+-- repeated it), a count of 2^64 wrapped to an empty tensor, values past an i32 or u8 wrapped
+-- (and past i64 were undefined casts), and arange(start, stop, dtype) took the dtype for
+-- the step.
+local big = 1 << 53
+T.eq(refract.arange(big, big + 2, 1, "i64"):totable(), { big, big + 1, big + 2 }, "arange past 2^53")
+T.eq(refract.arange(2.0 ^ 53, 2.0 ^ 53 + 2, "i64"):totable(), { big, big + 1, big + 2 }, "integral floats too")
+T.eq(refract.arange(math.maxinteger - 1, math.maxinteger, "i64"):totable(), { math.maxinteger - 1, math.maxinteger })
+T.eq(refract.arange(math.mininteger + 1, math.mininteger, -1, "i64"):totable(),
+  { math.mininteger + 1, math.mininteger })
+T.eq(refract.arange(5, 1, "i64"):totable(), {}, "arange(start, stop, dtype)")
+T.eq(refract.arange(1, 3, "f32"):totable(), { 1, 2, 3 })
+T.fails(function() return refract.arange(math.mininteger, math.maxinteger, "i64") end, "too many")
+T.fails(function() return refract.arange(2147483646, 2147483648, 1, "i32") end, "2147483648 is not a valid i32 value")
+T.fails(function() return refract.arange(254, 257, "u8") end, "256 is not a valid u8 value")
+T.fails(function() return refract.arange(1, 2, 0.5, "i64") end, "1.5 is not a valid i64 value")
+T.fails(function() return refract.arange(9.2e18, 9.3e18, 1e17, "i64") end, "is not a valid i64 value")
+T.eq(refract.tensor({ big + 1, math.maxinteger, math.mininteger }, "i64"):totable(),
+  { big + 1, math.maxinteger, math.mininteger }, "refract.tensor i64 exactly")
+T.eq(refract.tensor(big + 1, "i64"):item(), big + 1)
+T.eq(refract.full({ 2 }, big + 1, "i64"):totable(), { big + 1, big + 1 }, "full i64 exactly")
+T.fails(function() return refract.tensor({ 1 << 40 }, "i32") end, "1099511627776 is not a valid i32 value")
+T.fails(function() return refract.full({ 1 }, -1, "u8") end, "-1 is not a valid u8 value")
 
 T.eq(refract.eye(3):totable(), { { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } })
 T.eq(refract.eye(2, 3):totable(), { { 1, 0, 0 }, { 0, 1, 0 } })

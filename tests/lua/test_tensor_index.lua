@@ -170,4 +170,19 @@ T.fails(function() return m:masked_fill(f, 1) end, "tensor has been freed")
 
 -- }=====
 
+-- A number written into an integer tensor is kept exactly (through a double 2^53 + 1
+-- became 2^53 without a word).
+do
+  local big = (1 << 53) + 1
+  local ids = refract.zeros({ 2 }, "i64")
+  ids:set(1, 1, big)
+  ids[2] = math.mininteger
+  T.eq(ids:totable(), { big, math.mininteger }, "set and [] = into i64 exactly")
+  local dev = refract.zeros({ 1 }, "i64"):to_device()
+  dev[1] = big
+  T.eq(dev:host():item(), big, "into an i64 tensor on the device")
+  T.fails(function() refract.zeros({ 1 }, "i32"):set(1, 1, 1 << 40) end, "1099511627776 is not a valid i32 value")
+  T.fails(function() refract.zeros({ 1 }, "u8")[1] = 256 end, "256 is not a valid u8 value")
+end
+
 T.done()

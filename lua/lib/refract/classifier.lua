@@ -98,6 +98,15 @@ function M.read(spec)
   if k:ndim() ~= 2 then
     error(string.format("%s: a classifier is [D, C], not [%s]", spec, table.concat(k:shape(), ", ")), 0)
   end
+  -- A NaN or an infinity makes every logit of its class NaN, and argmax then picks a
+  -- class without a word. (x * 0 is NaN exactly where x is NaN or infinite.)
+  local bad = (k * 0):ne(0)
+  if bad:any() then
+    local at = bad:flatten():argmax():item() - 1
+    local v = k:flatten()[at + 1]:item()
+    error(string.format("%s: the classifier holds %s at row %d, column %d: it must be finite", spec,
+      v ~= v and "NaN" or "infinity", at // k:shape(2) + 1, at % k:shape(2) + 1), 0)
+  end
   return k, names
 end
 

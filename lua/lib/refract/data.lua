@@ -289,10 +289,12 @@ local function tensor_values(file, name, spec)
   local list = t:totable()
   local values, where = {}, {}
   for i, v in ipairs(list) do
-    if v ~= math.floor(v) then
+    -- Integral but past the integers (1e30, infinity) failed in string.format with a
+    -- message naming neither the file nor the entry.
+    if not math.tointeger(v) then
       error(string.format("%s: entry %d is %s, not an integer", spec, i - 1, tostring(v)), 0)
     end
-    values[i] = string.format("%d", math.tointeger(v) or v)
+    values[i] = string.format("%d", math.tointeger(v))
     where[i] = string.format("%s[%d]", spec, i - 1)
   end
   return values, where
@@ -409,8 +411,19 @@ function M.read_decomposition(path, names)
   names = names or { "attn_heads", "mlps", "cls_attn" }
   local optional = { cls_attn = true }
   local parts, paths, metadata = {}, {}, nil
-  local files = is_dir(path) and chunk_files(path) or { path }
-  if #files == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
+  local files = { path }
+  if is_dir(path) then
+    -- A --chunks folder is read as merge reads it: every chunk once, whole (its SHA-256)
+    -- and of one run. A flipped byte, a missing shard's chunks or a stray copy were read
+    -- without a word.
+    if #chunk_files(path) == 0 then error(path .. ": no part-NNNNNN.safetensors files in this folder", 0) end
+    local ok, count = pcall(function() return select(2, require("refract.merge").check(path)) end)
+    if not ok then
+      error((tostring(count):gsub("^merge: cannot merge ", "cannot read "):gsub("^merge: ", "")), 0)
+    end
+    files = {}
+    for k = 1, count do files[k] = require("refract.chunks").file_of(path, k) end
+  end
   for _, file in ipairs(files) do
     if not refract.file_type(file) then error(file .. ": no such decomposition file", 0) end
     local tensors, md = read_named(file, names, optional)
@@ -466,6 +479,23 @@ function M.decomposition(tensors, opts)
     if m and (m:ndim() ~= 3 or m:shape(1) ~= dec.count or m:shape(2) ~= dec.layers + 1 or m:shape(3) ~= dec.dim) then
       error(string.format("%s: mlps is [%s], expected [%d, %d, %d]", source, table.concat(m:shape(), ", "),
         dec.count, dec.layers + 1, dec.dim), 0)
+    end
+  end
+  -- A NaN or an infinity (a damaged or hostile file) went into every accuracy, span and
+  -- neighbour without a word. One sum per tensor finds it (a sum of finite terms could
+  -- overflow, so the element is then looked for, and named).
+  for _, name in ipairs({ "attn_heads", "mlps", "cls_attn" }) do
+    local t = dec[name]
+    local s = t and t:numel() > 0 and t:sum():item()
+    if s and (s ~= s or s == math.huge or s == -math.huge) then
+      local bad = (t * 0):ne(0)
+      if bad:any() then
+        local at = bad:flatten():argmax():item()
+        local v = t:flatten()[at]:item()
+        error(string.format("%s: %s holds %s at element %d (counting from 1, row-major): a "
+          .. "decomposition must be finite", source, name, v ~= v and "NaN" or "infinity", at), 0)
+      end
+      bad:free()
     end
   end
   if opts.paths and #opts.paths == dec.count then dec.paths = opts.paths end

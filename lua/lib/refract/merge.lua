@@ -94,11 +94,33 @@ function M.check(dir)
   return record, count, metadata
 end
 
+-- Refuses an output that would replace a file of the --chunks folder `dir` (a chunk, its
+-- checksum or the run record): `merge --out DIR/part-000001.safetensors` overwrote a
+-- finished chunk, and the folder then read as other numbers. The folder is recognised by
+-- its run.json, however the path to it is spelt.
+function M.check_out(dir, out)
+  local folder, name = out:match("^(.*)/([^/]*)$")
+  folder, name = folder or ".", name or out
+  if folder == "" then folder = "/" end
+  local ours = name:match("^part%-%d+") or name == "run.json" or name:match("%.lock$")
+  if not ours then return end
+  local same = folder:gsub("/+$", "") == dir:gsub("/+$", "")   -- before the folder has a record
+  if not same and refract.file_type(folder .. "/run.json") == "file" and
+     refract.file_type(dir .. "/run.json") == "file" then
+    same = refract.sha256(folder .. "/run.json") == refract.sha256(dir .. "/run.json")
+  end
+  if same then
+    error(string.format("--out %s would replace a file of the chunks folder %s: write it elsewhere",
+      out, dir), 0)
+  end
+end
+
 -- Writes `out` (.safetensors or .npz): the means over every image (from the chunks' sums, in chunk order) and
 -- `count`, and unless mean_only the per-image tensors of every chunk concatenated, with
 -- the run's record as metadata (plus `paths` of the rows and `skipped`, when any).
 -- Returns the number of images and of chunks.
 function M.write(dir, out, mean_only)
+  M.check_out(dir, out)
   local record, count, metadata = M.check(dir)
   local names = mean_only and {} or chunks.per_image_names(record)
   if not mean_only and #names == 0 then

@@ -142,7 +142,19 @@ function M.batches_of(items, model, batch)
     for k = 1, count do
       local item = items[first + k - 1]
       entries[k] = { file = item.file, picture = item.picture, labels = item.mask and function(size)
-        return refract.mask_labels(item.mask, size)
+        -- A mask of another size than its image (1 x 1, or another picture's) was resized
+        -- onto it and scored without a word.
+        local mask, image = refract.image_load(item.mask), refract.image_load(item.path)
+        local mh, mw, ih, iw = mask:shape(1), mask:shape(2), image:shape(1), image:shape(2)
+        image:free()
+        if mh ~= ih or mw ~= iw then
+          mask:free()
+          error(string.format("%s: the mask is %d x %d pixels but its image %s is %d x %d", item.mask,
+            mw, mh, item.path, iw, ih), 0)
+        end
+        local labels = refract.mask_labels(mask, size)
+        mask:free()
+        return labels
       end }
     end
     return pixels, entries

@@ -107,6 +107,20 @@ function M.read_tensor(spec, default)
   return refract.read(spec)
 end
 
+-- The command-line option opts[name] as a positive integer, `default` when it is absent;
+-- anything else (0, -1, 2.5, "abc", 1e99 past the integers) calls fail("--NAME must be a
+-- positive integer"). tonumber alone let 1e99 through, and math.tointeger of it is nil,
+-- which read as "absent": the default was used without a word.
+function M.positive_option(opts, name, default, fail)
+  local text = opts[name]
+  if text == nil then return default end
+  local v = math.tointeger(tonumber(text))
+  if not v or v < 1 then
+    (fail or function(msg) error(msg, 0) end)("--" .. name:gsub("_", "-") .. " must be a positive integer")
+  end
+  return v
+end
+
 -- "[8, 3, 224, 224]" for a tensor.
 function M.shape_str(t)
   return "[" .. table.concat(t:shape(), ", ") .. "]"
