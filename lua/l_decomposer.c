@@ -140,8 +140,11 @@ static int decompose_oom(lua_State *L, rf_clip *m, const struct rf_decompose_opt
 	char first[512];
 	snprintf(first, sizeof first, "%s", rf_error_message());
 	enum rf_status s = rf_clip_check_room(m, what, rf_decompose_image_bytes(m, opt));
+	if (s != RF_OK && opt->spatial && !(opt->reduce & RF_REDUCE_TOKENS))
+		return luaL_error(L, "%s; attn_spatial keeps every layer, token and head: reduce = "
+				  "{\"layers\"} or {\"heads\"}, or project, makes it smaller", rf_error_message());
 	if (s != RF_OK)
-		return rf_lua_fail(L, s, what);
+		return luaL_error(L, "%s", rf_error_message());   /* it names `what` */
 	int fits = dec ? rf_decomposer_max_batch(dec) : 0;
 	if (!dec || fits >= batch)
 		return luaL_error(L, "%s: %s", what, first);

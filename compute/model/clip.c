@@ -159,9 +159,11 @@ enum rf_status rf_clip_check_room(const rf_clip *m, const char *what, uint64_t p
 		return RF_OK;
 	return rf_error(RF_ERR_OOM_DEVICE, "%s: one image needs about %.1f MiB of device memory, and "
 			"%.1f MiB of the %.1f MiB that refract uses on %s are free beside the %.1f MiB "
-			"in use (the weights%s): nothing fits; store the weights as f16 or free tensors",
+			"in use (the weights%s): nothing fits; %s",
 			what, per_image / 1048576.0, free / 1048576.0, caps->heap_budget / 1048576.0,
-			caps->name, st.in_use / 1048576.0, m->weight_bytes < st.in_use ? " and other tensors" : "");
+			caps->name, st.in_use / 1048576.0, m->weight_bytes < st.in_use ? " and other tensors" : "",
+			m->storage == RF_F32 ? "store the weights as f16 or free tensors"
+					     : "free tensors, or use a device with more memory");
 }
 
 /* }===== */

@@ -8,7 +8,9 @@
 #
 # The peer's `head` (the N x N x heads x width tensor per layer) takes ~40 s per ViT-B/16
 # image and ~4 min per ViT-L/14 image on 2 cores, and is linear in the batch: it runs at
-# batch 1 only. ViT-H/14 runs in f16: its f32 weights (2.4 GiB) exceed lavapipe's 2 GiB heap.
+# batch 1 only (at larger batches its tensors exceed the host's memory and it is skipped).
+# A later file's row for the same model, dtype, batch and method replaces an earlier one.
+# ViT-H/14 runs in f16: its f32 weights (2.4 GiB) exceed lavapipe's 2 GiB heap.
 set -eu
 cd "$(dirname "$0")/../.."
 out=${1:-bench-results}
@@ -20,8 +22,8 @@ bench b16-batch1 --arch ViT-B-16 --batch 1 --dtype f32,f16 --rounds 2
 bench b16-batch8-32 --arch ViT-B-16 --batch 8,32 --dtype f32,f16 --peer-method encode,heads
 bench l14 --arch ViT-L-14 --batch 1,8 --dtype f32,f16 --peer-method encode,heads
 bench h14 --arch ViT-H-14 --batch 1,8 --dtype f16 --peer-method encode,heads
-bench l14-head --arch ViT-L-14 --batch 1 --dtype f32 --method spatial --seconds 1
+bench l14-spatial --arch ViT-L-14 --batch 1,8 --dtype f32 --method spatial
 bench h14-f32 --arch ViT-H-14 --batch 1 --dtype f32 --method encode 2>&1 | tail -3 || true
 build/refract scripts/dev/bench_table.lua "$out"/b16-batch1.json "$out"/b16-batch8-32.json \
-    "$out"/l14.json "$out"/l14-head.json "$out"/h14.json >"$out/tables.md"
+    "$out"/l14.json "$out"/l14-spatial.json "$out"/h14.json >"$out/tables.md"
 echo "tables: $out/tables.md"

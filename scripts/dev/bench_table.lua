@@ -3,7 +3,9 @@
 -- batch and method, in the order the files and their runs come. Run with the refract host:
 --   build/refract scripts/dev/bench_table.lua b16.json l14.json
 -- A peer column left empty means the peer did not run that method at that batch (the
--- command's --peer-method, or its `head` tensors did not fit the host's memory).
+-- command's --peer-method, or its `head` tensors did not fit the host's memory). A later
+-- file's row for the same batch and method replaces an earlier one; a row that failed
+-- says why (refract's message, e.g. that one image does not fit the device).
 
 local PEER_NAME = { encode = "encode", heads = "`head_no_spatial`", spatial = "`head`" }
 
@@ -18,9 +20,16 @@ local function rate(x)
   return x >= 10 and string.format("%.1f", x) or string.format("%.2f", x)
 end
 
-local function ratio(x, suffix)
+local function ratio(x)
   if not x then return "" end
-  return string.format(x >= 10 and "%.0fx%s" or "%.2fx%s", x, suffix or "")
+  return string.format(x >= 10 and "%.0fx" or "%.2fx", x)
+end
+
+-- peer / ours peak memory as "N x less" (ours smaller) or "N x more".
+local function memory_ratio(x)
+  if not x then return "" end
+  if x >= 1 then return ratio(x) .. " less" end
+  return ratio(1 / x) .. " more"
 end
 
 -- Groups every run by "arch dtype", keeping the order in which they first appear.
@@ -32,10 +41,16 @@ local function group(files)
     for _, run in ipairs(result.runs) do
       local key = run.arch .. ", " .. run.dtype .. " weights"
       if not groups[key] then
-        groups[key] = { weight_bytes = run.weight_bytes }
+        groups[key] = { weight_bytes = run.weight_bytes, index = {} }
         order[#order + 1] = key
       end
-      table.insert(groups[key], run)
+      local g, id = groups[key], run.batch .. " " .. tostring(run.method)
+      if g.index[id] then
+        g[g.index[id]] = run      -- a later run of the same row replaces it
+      else
+        g[#g + 1] = run
+        g.index[id] = #g
+      end
     end
   end
   return groups, order, headers
@@ -48,10 +63,17 @@ local function print_table(title, runs)
   print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
   for _, r in ipairs(runs) do
     local peer = r.peer or {}
+    if r.ours and r.ours.error then
+      -- What refract said, without the Lua location: e.g. that one image does not fit.
+      local why = r.ours.error:gsub("^.-:%d+: ", ""):gsub("^run: ", "")
+      print(string.format("| %d | %s | %s |  |  |  |  |  |  |", r.batch, r.method, why))
+      goto continue
+    end
     print(string.format("| %d | %s (%s) | %s | %s | %s | %s | %s | %s | %s |",
       r.batch, r.method, PEER_NAME[r.method] or r.method, rate(r.ours.images_per_s),
       rate(peer.images_per_s), ratio(r.speed_ratio), ratio(r.x_encode),
-      mib(r.ours.device_peak), mib(peer.peak_above_weights), ratio(r.memory_ratio, " less")))
+      mib(r.ours.device_peak), mib(peer.peak_above_weights), memory_ratio(r.memory_ratio)))
+    ::continue::
   end
   print()
 end

@@ -56,6 +56,21 @@ T.matches(tostring(err), "encode: one image needs about", "encode says what one 
 T.matches(tostring(err), "nothing fits; store the weights as f16 or free tensors", "and what to do")
 ok, err = pcall(m.decompose, m, part)
 T.matches(tostring(err), "decompose: one image needs about", "decompose says what one image needs")
+ok, err = pcall(m.decompose, m, part, { spatial = true })
+T.matches(tostring(err), "attn_spatial keeps every layer, token and head: reduce =", "a spatial one says how to shrink it")
+for _, t in ipairs(fillers) do t:free() end
+m:free()
+
+-- With f16 weights already, the advice is not to store them as f16.
+m = refract.load(dir, { vision_only = true, dtype = "f16" })
+fillers = {}
+while true do
+  local fok, t = pcall(refract.zeros, { 1024 })
+  if not fok then break end
+  fillers[#fillers + 1] = t
+end
+ok, err = pcall(m.encode_images, m, part)
+T.matches(tostring(err), "nothing fits; free tensors, or use a device with more memory", "f16 weights: other advice")
 for _, t in ipairs(fillers) do t:free() end
 m:free()
 

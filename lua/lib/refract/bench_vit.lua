@@ -157,9 +157,15 @@ local function pass(method, pixels, per_call, keep)
     if keep and first == 1 then
       first_out = {}
       for name, t in pairs(type(out) == "table" and out or { image_embeds = out }) do
-        local row = t:slice(1, 1, 1)
-        first_out[name] = row:host()
-        row:free()
+        if t:shape(1) == 1 then
+          -- The whole output: a device copy of it (slice) beside it may not fit (one
+          -- ViT-L/14 image's attn_spatial is 289 MiB on lavapipe's 2 GiB heap).
+          first_out[name] = t:host()
+        else
+          local row = t:slice(1, 1, 1)
+          first_out[name] = row:host()
+          row:free()
+        end
       end
     end
     free_all(out)
