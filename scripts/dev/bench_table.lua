@@ -17,7 +17,8 @@ end
 
 local function rate(x)
   if not x then return "" end
-  return x >= 10 and string.format("%.1f", x) or string.format("%.2f", x)
+  if x >= 10 then return string.format("%.1f", x) end
+  return string.format(x >= 0.1 and "%.2f" or "%.4f", x)
 end
 
 local function ratio(x)
@@ -61,19 +62,27 @@ local function print_table(title, runs)
   print()
   print("| batch | method (peer's) | ours img/s | peer img/s | ours / peer | vs our encode | ours, peak above weights | peer's | memory |")
   print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+  local f32 = runs[1].dtype == "f32"
   for _, r in ipairs(runs) do
     local peer = r.peer or {}
     if r.ours and r.ours.error then
-      -- What refract said, without the Lua location: e.g. that one image does not fit.
-      local why = r.ours.error:gsub("^.-:%d+: ", ""):gsub("^run: ", "")
+      -- What refract said, without the Lua location and the advice; e.g. that one image
+      -- does not fit.
+      local why = r.ours.error:gsub("^.-:%d+: ", ""):gsub("^run: ", ""):gsub(": nothing fits.*$", "")
       print(string.format("| %d | %s | %s |  |  |  |  |  |  |", r.batch, r.method, why))
       goto continue
     end
     print(string.format("| %d | %s (%s) | %s | %s | %s | %s | %s | %s | %s |",
       r.batch, r.method, PEER_NAME[r.method] or r.method, rate(r.ours.images_per_s),
       rate(peer.images_per_s), ratio(r.speed_ratio), ratio(r.x_encode),
-      mib(r.ours.device_peak), mib(peer.peak_above_weights), memory_ratio(r.memory_ratio)))
+      mib(r.ours.device_peak), f32 and mib(peer.peak_above_weights) or "", f32 and memory_ratio(r.memory_ratio) or ""))
     ::continue::
+  end
+  if not f32 then
+    print()
+    print("The peer's memory is left out with f16 weights: its resident set already holds the "
+      .. "float32 copies it widens them into, which its allocator reuses, so its growth above "
+      .. "that level is not what it needs.")
   end
   print()
 end
