@@ -3,6 +3,7 @@
 ** queue, then memory, pipelines, command frames and profiling. Runtime layer (L1).
 */
 #include "context_internal.h"
+#include "host_memory.h"
 #include "pipeline_internal.h"
 #include "status.h"
 #include "log.h"
@@ -91,6 +92,9 @@ static enum rf_status limit_storage_range(struct rf_caps *caps)
 ** fit the budget (lavapipe's 2 GiB heap and ViT-L/H) run with small models in tests. */
 static enum rf_status limit_heap_budget(struct rf_caps *caps)
 {
+	if (!rf_host_budget_env_ok())
+		return rf_error(RF_ERR_INVALID, "REFRACT_HOST_BUDGET=%s: expected a number of bytes, "
+				"at least 65536", getenv("REFRACT_HOST_BUDGET"));
 	const char *v = getenv("REFRACT_HEAP_BUDGET");
 	if (!v || !*v)
 		return RF_OK;

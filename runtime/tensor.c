@@ -178,8 +178,9 @@ enum rf_status rf_tensor_create_host(enum rf_dtype dt, const struct rf_shape *s,
 	if (bytes > rf_host_memory_limit()) {
 		free(t);
 		*out = NULL;
-		return rf_error(RF_ERR_OOM_HOST, "a host tensor of %llu bytes is larger than this "
-				"machine's memory (%llu bytes)", (unsigned long long)bytes,
+		return rf_error(RF_ERR_OOM_HOST, "a host tensor of %llu bytes is larger than the host "
+				"memory refract may use (%llu bytes: the machine's, or REFRACT_HOST_BUDGET)",
+				(unsigned long long)bytes,
 				(unsigned long long)rf_host_memory_limit());
 	}
 	t->host = calloc(1, bytes ? bytes : 1);

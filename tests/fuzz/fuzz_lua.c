@@ -42,6 +42,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	** sizes (memory the sanitizer's allocator and shadow keep once touched). A small budget
 	** keeps every block small, and fuzzes the "does not fit" paths. */
 	setenv("REFRACT_HEAP_BUDGET", "134217728", 0);
+	/* And host tensors: libFuzzer reports any single allocation above its 3 GB limit,
+	** though a 4 GiB host tensor is legal on this machine. */
+	setenv("REFRACT_HOST_BUDGET", "536870912", 0);
 	L = luaL_newstate();
 	luaL_openlibs(L);
 	luaL_requiref(L, "refract", luaopen_refract, 0);

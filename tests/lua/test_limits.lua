@@ -20,9 +20,15 @@ T.fails(function() refract.zeros({ 0, 1 }):expand({ big, 0, big }) end, "too lar
 T.fails(function() refract.rand({ 0, big, big }) end, "too large")
 -- A host tensor larger than the machine is refused before the allocator is asked (a
 -- sanitizer build's allocator aborts the process on such a request).
-T.fails(function() refract.zeros({ 1 << 40 }, "i64") end, "larger than this machine's memory")
+T.fails(function() refract.zeros({ 1 << 40 }, "i64") end, "larger than the host memory refract may use")
 T.fails(function() refract.arange(24, "i64"):reshape(2, 3, 4):expand(1 << 31, 2, 3, 4) end,
-  "larger than this machine's memory")
+  "larger than the host memory refract may use")
+-- REFRACT_HOST_BUDGET lowers that bound (the fuzzers set it); a bad value is refused.
+local run = T.run(string.format("REFRACT_HOST_BUDGET=1048576 %s -e 'refract.zeros({ 1 << 17 }, \"i64\"):free(); "
+  .. "refract.zeros({ (1 << 17) + 1 }, \"i64\")'", refract.executable()))
+T.refused(run, "a host tensor of 1048584 bytes is larger than the host memory refract may use (1048576 bytes", "the budget bounds host tensors")
+run = T.run(string.format("REFRACT_HOST_BUDGET=1e9 %s -e 'refract.zeros({ 2 })'", refract.executable()))
+T.refused(run, "REFRACT_HOST_BUDGET=1e9: expected a number of bytes, at least 65536", "a bad budget is refused")
 -- A tensor from tables that hold themselves: 8 levels of 256 rows, 2^64 elements (the
 -- count wrapped to 0 and the values were written past a one-element buffer).
 local level = 1
