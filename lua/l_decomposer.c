@@ -23,7 +23,7 @@
 
 typedef struct {
 	rf_decomposer *dec;
-	rf_decomposer *deferred; /* freed by free() inside a finalizer: destroyed by __gc */
+	rf_decomposer *pending;   /* set aside by free() inside a finalizer (RF_LUA_RELEASE) */
 	rf_clip *model;          /* the model it was made for (its handle is the uservalue) */
 	bool dec_spatial;        /* its options, for what one image needs when memory runs out */
 	uint32_t dec_reduce;
@@ -111,24 +111,18 @@ static ldecomposer *check_live_decomposer(lua_State *L, int idx, const char *wha
 	return h;
 }
 
-/* d:free() and <close>; inside a finalizer it waits for __gc (rf_lua_in_finalizer). */
+/* d:free() and <close> (RF_LUA_RELEASE). */
 static int decomposer_free(lua_State *L)
 {
 	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
-	if (h->dec && !h->deferred && rf_lua_in_finalizer(L))
-		h->deferred = h->dec;
-	else
-		rf_decomposer_destroy(h->dec);
-	h->dec = NULL;
+	RF_LUA_RELEASE(L, h->dec, h->pending, rf_decomposer_destroy);
 	return 0;
 }
 
 static int decomposer_gc(lua_State *L)
 {
 	ldecomposer *h = luaL_checkudata(L, 1, DECOMPOSER_MT);
-	rf_decomposer_destroy(h->dec);
-	rf_decomposer_destroy(h->deferred);
-	h->dec = h->deferred = NULL;
+	RF_LUA_RELEASE_ALL(h->dec, h->pending, rf_decomposer_destroy);
 	return 0;
 }
 
@@ -158,7 +152,7 @@ static ldecomposer *push_decomposer(lua_State *L, int opts, const char *what)
 	rf_lua_check_model(L, 1);
 	ldecomposer *h = lua_newuserdatauv(L, sizeof *h, 1);
 	h->dec = NULL;
-	h->deferred = NULL;
+	h->pending = NULL;
 	h->model = NULL;
 	rf_lua_set_handle_mt(L, DECOMPOSER_MT);
 	lua_pushvalue(L, 1);

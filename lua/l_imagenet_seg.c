@@ -17,7 +17,7 @@
 
 typedef struct {
 	rf_imagenet_seg *f;   /* NULL once closed */
-	rf_imagenet_seg *deferred;   /* closed by close() inside a finalizer: closed by __gc */
+	rf_imagenet_seg *pending;   /* set aside by free() inside a finalizer (RF_LUA_RELEASE) */
 } lseg;
 
 static rf_imagenet_seg *check_seg(lua_State *L, int idx)
@@ -27,25 +27,19 @@ static rf_imagenet_seg *check_seg(lua_State *L, int idx)
 	return h->f;
 }
 
-/* seg:close() and <close>; inside a finalizer the file waits for __gc
-** (rf_lua_in_finalizer): the call the collector interrupted may be reading it. */
+/* seg:close() and <close>: the file closes now, or from inside a finalizer (the call
+** the collector interrupted may be reading it) later (RF_LUA_RELEASE). */
 static int seg_close(lua_State *L)
 {
 	lseg *h = luaL_checkudata(L, 1, SEG_MT);
-	if (h->f && !h->deferred && rf_lua_in_finalizer(L))
-		h->deferred = h->f;
-	else
-		rf_imagenet_seg_close(h->f);
-	h->f = NULL;
+	RF_LUA_RELEASE(L, h->f, h->pending, rf_imagenet_seg_close);
 	return 0;
 }
 
 static int seg_gc(lua_State *L)
 {
 	lseg *h = luaL_checkudata(L, 1, SEG_MT);
-	rf_imagenet_seg_close(h->f);
-	rf_imagenet_seg_close(h->deferred);
-	h->f = h->deferred = NULL;
+	RF_LUA_RELEASE_ALL(h->f, h->pending, rf_imagenet_seg_close);
 	return 0;
 }
 
@@ -155,7 +149,7 @@ static int l_imagenet_seg(lua_State *L)
 	const char *path = rf_lua_check_cstring(L, 1);
 	lseg *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->f = NULL;
-	h->deferred = NULL;
+	h->pending = NULL;
 	rf_lua_set_handle_mt(L, SEG_MT);
 	enum rf_status s = rf_imagenet_seg_open(path, &h->f);
 	if (s != RF_OK)

@@ -16,7 +16,7 @@
 
 typedef struct {
 	rf_clip *m;
-	rf_clip *deferred;   /* freed by free() inside a finalizer: destroyed by __gc */
+	rf_clip *pending;   /* set aside by free() inside a finalizer (RF_LUA_RELEASE) */
 } lmodel;
 
 static rf_clip *check_model(lua_State *L, int idx)
@@ -37,25 +37,19 @@ bool rf_lua_model_is(lua_State *L, int idx, const rf_clip *m)
 	return h && h->m && h->m == m;
 }
 
-/* model:free() and <close>; inside a finalizer the model waits for __gc
-** (rf_lua_in_finalizer): the call the collector interrupted may be running it. */
+/* model:free() and <close>: now, or from inside a finalizer (the call the collector
+** interrupted may be running the model) later (RF_LUA_RELEASE). */
 static int model_free(lua_State *L)
 {
 	lmodel *h = luaL_checkudata(L, 1, MODEL_MT);
-	if (h->m && !h->deferred && rf_lua_in_finalizer(L))
-		h->deferred = h->m;
-	else
-		rf_clip_destroy(h->m);
-	h->m = NULL;
+	RF_LUA_RELEASE(L, h->m, h->pending, rf_clip_destroy);
 	return 0;
 }
 
 static int model_gc(lua_State *L)
 {
 	lmodel *h = luaL_checkudata(L, 1, MODEL_MT);
-	rf_clip_destroy(h->m);
-	rf_clip_destroy(h->deferred);
-	h->m = h->deferred = NULL;
+	RF_LUA_RELEASE_ALL(h->m, h->pending, rf_clip_destroy);
 	return 0;
 }
 
@@ -89,7 +83,7 @@ static int l_load(lua_State *L)
 	rf_ctx *ctx = rf_lua_ctx(L);
 	lmodel *h = lua_newuserdatauv(L, sizeof *h, 0);
 	h->m = NULL;
-	h->deferred = NULL;
+	h->pending = NULL;
 	rf_lua_set_handle_mt(L, MODEL_MT);
 	enum rf_status s;
 	RF_LUA_RETRY_OOM(L, s, rf_clip_load(ctx, dir, &opt, &h->m));

@@ -76,34 +76,19 @@ rf_tensor *rf_lua_new_tensor(lua_State *L, enum rf_dtype dt, const struct rf_sha
 	return device ? rf_lua_new_device_tensor(L, dt, s) : rf_lua_new_host_tensor(L, dt, s);
 }
 
-/* t:free() and <close>: releases the tensor now, except inside a finalizer, which may
-** have interrupted a binding that is using it: then the handle reads as freed at once
-** and the tensor goes when the handle is collected or freed again (ltensor.h). */
+/* t:free() and <close>: now, or from inside a finalizer when the handle is collected or
+** freed again (RF_LUA_RELEASE). */
 static int t_free(lua_State *L)
 {
 	rf_ltensor *h = luaL_checkudata(L, 1, RF_TENSOR_MT);
-	if (rf_lua_in_finalizer(L)) {
-		if (h->t) {
-			rf_tensor_destroy(h->pending);
-			h->pending = h->t;
-		}
-	} else {
-		rf_tensor_destroy(h->pending);
-		h->pending = NULL;
-		rf_tensor_destroy(h->t);
-	}
-	h->t = NULL;
+	RF_LUA_RELEASE(L, h->t, h->pending, rf_tensor_destroy);
 	return 0;
 }
 
-/* __gc: the handle is unreachable, so no binding holds its tensor. */
 static int t_gc(lua_State *L)
 {
 	rf_ltensor *h = luaL_checkudata(L, 1, RF_TENSOR_MT);
-	rf_tensor_destroy(h->pending);
-	rf_tensor_destroy(h->t);
-	h->pending = NULL;
-	h->t = NULL;
+	RF_LUA_RELEASE_ALL(h->t, h->pending, rf_tensor_destroy);
 	return 0;
 }
 

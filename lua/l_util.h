@@ -36,6 +36,32 @@ void rf_lua_check_keys(lua_State *L, int idx, const char *fn, const char *const 
 ** released while that binding may still use it. */
 bool rf_lua_in_finalizer(lua_State *L);
 
+/* free() of a handle whose object is `live`, for every kind of handle (tensor, model,
+** decomposer, imagenet_seg file): outside a finalizer the object goes now, with any
+** `pending` one; inside a finalizer it is set aside in `pending` (the binding the
+** collector interrupted may be using it) and the handle reads as freed at once. The
+** handle's __gc ends both with RF_LUA_RELEASE_ALL. `destroy` takes NULL. (Macros: the
+** fields and destroy functions are typed per kind.) */
+#define RF_LUA_RELEASE(L, live, pending, destroy) \
+	do { \
+		if (!rf_lua_in_finalizer(L)) { \
+			destroy(pending); \
+			(pending) = NULL; \
+			destroy(live); \
+		} else if (live) { \
+			destroy(pending); \
+			(pending) = (live); \
+		} \
+		(live) = NULL; \
+	} while (0)
+/* __gc: the handle is unreachable, so no binding holds either object. */
+#define RF_LUA_RELEASE_ALL(live, pending, destroy) \
+	do { \
+		destroy(pending); \
+		destroy(live); \
+		(pending) = (live) = NULL; \
+	} while (0)
+
 /* {===== reading arguments safely
 ** A C pointer into a Lua string is valid while the string is reachable: a string taken
 ** from a table and popped, or made by converting a number on the stack (lua_tolstring
