@@ -117,6 +117,13 @@ end
 
 -- {===== our side
 
+-- Image 1 of a batch's output: the tensor itself when it holds only that image (a device
+-- copy beside a 289 MiB ViT-L/14 attn_spatial does not fit lavapipe's heap), else a slice
+-- the caller frees.
+local function first_image(t)
+  return t:shape(1) == 1 and t or t:slice(1, 1, 1)
+end
+
 local function free_all(out)
   if type(out) == "table" then
     for _, t in pairs(out) do t:free() end
@@ -157,15 +164,9 @@ local function pass(method, pixels, per_call, keep)
     if keep and first == 1 then
       first_out = {}
       for name, t in pairs(type(out) == "table" and out or { image_embeds = out }) do
-        if t:shape(1) == 1 then
-          -- The whole output: a device copy of it (slice) beside it may not fit (one
-          -- ViT-L/14 image's attn_spatial is 289 MiB on lavapipe's 2 GiB heap).
-          first_out[name] = t:host()
-        else
-          local row = t:slice(1, 1, 1)
-          first_out[name] = row:host()
-          row:free()
-        end
+        local row = first_image(t)
+        first_out[name] = row:host()
+        if row ~= t then row:free() end
       end
     end
     free_all(out)
@@ -255,10 +256,8 @@ local function max_diff(ours, peer_path, peer_method)
   for name, t in pairs(ours) do
     local ok, p = pcall(refract.read, peer_path, peer_method .. "." .. name)
     if ok and p then
-      -- Image 1 of the peer's batch; no device copy when the batch is that image (a
-      -- ViT-L/14 attn_spatial twice over does not fit lavapipe's heap). A comparison
-      -- that fails still leaves the measured rates to report.
-      local row = p:shape(1) == 1 and p or p:slice(1, 1, 1)
+      -- A comparison that fails still leaves the measured rates to report.
+      local row = first_image(p)
       local dok, d = pcall(function() return (t - row):abs():max():item() end)
       if dok then worst = math.max(worst or 0, d) end
       if row ~= p then row:free() end
