@@ -9,10 +9,10 @@
 */
 #include "harness.h"
 #include "dataset.h"
+#include "filetest.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { SIZE = 24 };   /* small crops: the threads, not the resize, are under test */
 
@@ -23,7 +23,7 @@ static const char *const image_names[] = {
 };
 enum { N_IMAGES = sizeof image_names / sizeof image_names[0] };
 
-static char paths[N_IMAGES][1100];
+static const char *paths[N_IMAGES];   /* valid until rf_ft_cleanup */
 static const size_t image_floats = 3 * SIZE * SIZE;
 
 /* Every image decoded on this thread: what each batch must hold. */
@@ -94,23 +94,15 @@ done:
 }
 
 /* A truncated PNG among good images: its batch fails naming it, the others are exact. */
-static void test_bad_image_fails_its_batch_only(const struct rf_preprocess *pre, const char *tmp)
+static void test_bad_image_fails_its_batch_only(const struct rf_preprocess *pre)
 {
-	char bad[1200];
-	snprintf(bad, sizeof bad, "%s/truncated.png", tmp);
-	FILE *in = fopen(paths[0], "rb"), *out = fopen(bad, "wb");
-	CHECK(in && out);
-	if (!in || !out)
-		goto close_files;
-	char head[100];
-	size_t n = fread(head, 1, sizeof head, in);
-	CHECK(n == sizeof head);
-	fwrite(head, 1, n, out);
-close_files:
-	if (in)
-		fclose(in);
-	if (out)
-		fclose(out);
+	const char *bad = rf_ft_tmp("truncated.png");
+	size_t n;
+	uint8_t *good = rf_ft_read(paths[0], &n);
+	CHECK(good && n > 100);
+	if (good)
+		rf_ft_write(bad, good, 100);
+	free(good);
 
 	const char *list[9];
 	for (int i = 0; i < 9; i++)
@@ -139,7 +131,6 @@ close_files:
 	rf_loader_destroy(ld);
 	rf_dataset_destroy(ds);
 	free(want);
-	unlink(bad);
 }
 
 /* Destroyed after 0, 1 or 2 batches while the workers still decode the rest. */
@@ -168,23 +159,17 @@ static void test_destroy_while_busy(const struct rf_preprocess *pre)
 
 int main(void)
 {
-	const char *data = getenv("RF_TEST_DATA");
-	if (!data) {
-		fprintf(stderr, "SKIP: RF_TEST_DATA is not set (run under ctest)\n");
-		return 77;
-	}
-	for (int i = 0; i < N_IMAGES; i++)
-		snprintf(paths[i], sizeof paths[i], "%s/images/%s", data, image_names[i]);
-	char tmp[] = "/tmp/refract-dataset-XXXXXX";
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
-		return 1;
+	rf_ft_setup();
+	for (int i = 0; i < N_IMAGES; i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "images/%s", image_names[i]);
+		paths[i] = rf_ft_data(rel);
 	}
 	struct rf_preprocess pre = rf_preprocess_openai(SIZE);
 	test_batches_match_serial_decoding(&pre);
-	test_bad_image_fails_its_batch_only(&pre, tmp);
+	test_bad_image_fails_its_batch_only(&pre);
 	test_destroy_while_busy(&pre);
-	rmdir(tmp);
+	rf_ft_cleanup();
 	if (rf_test_failures)
 		fprintf(stderr, "%d check(s) failed\n", rf_test_failures);
 	return rf_test_failures ? 1 : 0;

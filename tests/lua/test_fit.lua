@@ -11,6 +11,16 @@ local dir = refract.home() .. "/tests/data/tiny-gelu/model"
 local budget = tonumber(os.getenv("REFRACT_HEAP_BUDGET"))
 assert(budget, "run with REFRACT_HEAP_BUDGET set (tests/CMakeLists.txt)")
 
+-- 4 KB tensors until no more fit: the device left with no room for an image.
+local function fill_device()
+  local fillers = {}
+  while true do
+    local fok, t = pcall(refract.zeros, { 1024 })
+    if not fok then return fillers end
+    fillers[#fillers + 1] = t
+  end
+end
+
 -- The weights, the budget's room for batches, and batches chosen from it.
 local m = refract.load(dir, { vision_only = true })
 local c = m:config()
@@ -44,12 +54,7 @@ filler:free()
 
 -- No room left for one image.
 filler:free()
-local fillers = {}                     -- 4 KB tensors until no more fit
-while true do
-  local fok, t = pcall(refract.zeros, { 1024 })
-  if not fok then break end
-  fillers[#fillers + 1] = t
-end
+local fillers = fill_device()
 ok, err = pcall(m.encode_images, m, part)
 T.ok(not ok, "nothing fits")
 T.matches(tostring(err), "encode: one image needs about", "encode says what one image needs")
@@ -63,12 +68,7 @@ m:free()
 
 -- With f16 weights already, the advice is not to store them as f16.
 m = refract.load(dir, { vision_only = true, dtype = "f16" })
-fillers = {}
-while true do
-  local fok, t = pcall(refract.zeros, { 1024 })
-  if not fok then break end
-  fillers[#fillers + 1] = t
-end
+fillers = fill_device()
 ok, err = pcall(m.encode_images, m, part)
 T.matches(tostring(err), "nothing fits; free tensors, or use a device with more memory", "f16 weights: other advice")
 for _, t in ipairs(fillers) do t:free() end
