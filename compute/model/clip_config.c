@@ -92,8 +92,10 @@ static enum rf_status get_finite(const struct fields *f, const char *key, bool *
 	*has = v && !json_is_null(v);
 	if (!*has)
 		return RF_OK;
-	if (!json_is_number(v) || !isfinite(json_number_value(v)))
-		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a finite number", f->path, f->section, key);
+	/* Finite as a float: 1e300 passes as a double, then becomes infinity in float32. */
+	if (!json_is_number(v) || !(fabs(json_number_value(v)) <= FLT_MAX))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a number within float32's range",
+				f->path, f->section, key);
 	*out = (float)json_number_value(v);
 	return RF_OK;
 }

@@ -102,7 +102,13 @@ cfg.model_cfg.init_logit_scale = "big"
 local f = io.open(tmp .. "/noscale/open_clip_config.json", "w")
 f:write(refract.json_encode(cfg))
 f:close()
-T.fails(function() refract.load(tmp .. "/noscale") end, "init_logit_scale must be a finite number")
+T.fails(function() refract.load(tmp .. "/noscale") end, "init_logit_scale must be a number within float32's range")
+-- Finite as a double but infinite as a float32 (found by fuzz_config).
+cfg.model_cfg.init_logit_scale = 1e300
+f = io.open(tmp .. "/noscale/open_clip_config.json", "w")
+f:write(refract.json_encode(cfg))
+f:close()
+T.fails(function() refract.load(tmp .. "/noscale") end, "init_logit_scale must be a number within float32's range")
 
 -- }=====
 
