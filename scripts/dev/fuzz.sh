@@ -5,10 +5,12 @@
 # /tmp/refract-fuzz), never into the committed seed corpora; a crashing input is written
 # there as crash-*/leak-*/timeout-* and the script exits 1. Prints each target's
 # executions. Targets default to all of them: image safetensors npy config hf_tokenizer
-# bpe lua. FUZZ_SEED=N fixes libFuzzer's seed: a run with it then tries a prefix of the
-# same sequence of inputs that a longer run with that seed tries (CI uses this, so what it
-# runs has been run here first). Crashing inputs go to $FUZZ_WORK/<target>.crash-* etc.,
-# outside the folder that later runs read as corpus.
+# bpe lua. FUZZ_SEED=N fixes libFuzzer's seed. FUZZ_RUNS="target=N ..." makes the listed
+# targets stop after N inputs instead of after `minutes`: with a fixed seed, such a run
+# tries the same inputs on every machine however fast it is, so CI (which uses both) runs
+# what a run here has run first; a time limit would let a faster machine go further into
+# inputs nobody has tried. Crashing inputs go to $FUZZ_WORK/<target>.crash-* etc., outside
+# the folder that later runs read as corpus.
 set -eu
 cd "$(dirname "$0")/../.."
 minutes=${1:-10}
@@ -26,12 +28,21 @@ cmake --build build-fuzz >"${TMPDIR:-/tmp}/refract-fuzz-build.log" 2>&1 ||
     { cat "${TMPDIR:-/tmp}/refract-fuzz-build.log"; exit 1; }
 
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan_fuzz.supp:print_suppressions=0"
+# The input count FUZZ_RUNS gives target $1, or nothing.
+runs_for() {
+    for pair in ${FUZZ_RUNS:-}; do
+        [ "${pair%%=*}" = "$1" ] && { echo "${pair#*=}"; return; }
+    done
+}
+
 run_one() {
     t=$1
     mkdir -p "$work/$t"
     log="$work/$t.log"
+    n=$(runs_for "$t")
+    if [ -n "$n" ]; then limit="-runs=$n"; what="$n inputs"; else limit="-max_total_time=$seconds"; what="${seconds}s"; fi
     # -rss_limit_mb: the targets cap their own sizes, so more memory than this is a finding.
-    if (cd "$work/$t" && "$OLDPWD/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$seconds" \
+    if (cd "$work/$t" && "$OLDPWD/build-fuzz/tests/fuzz/fuzz_$t" "$limit" \
             ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -artifact_prefix="$work/$t." \
             -rss_limit_mb=3072 -timeout=20 -print_final_stats=1 . \
             "$OLDPWD/tests/fuzz/corpus/$t") >"$log" 2>&1; then
@@ -40,7 +51,7 @@ run_one() {
         result="FAILED (see $log and $work/$t.*)"
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    echo "fuzz_$t: ${runs:-?} executions in ${seconds}s: $result"
+    echo "fuzz_$t: ${runs:-?} executions (limit: $what): $result"
     [ "$result" = ok ]
 }
 
