@@ -54,7 +54,8 @@ static bool is_float(enum rf_dtype dt)
 }
 
 /* An image tensor at `idx`: [H, W] or [H, W, C] with C in 1..4, u8 (0..255) or float
-** (0..1, clamped; NaN is 0); its 8-bit pixels go to a userdata left on the stack top. */
+** (0..1, clamped); its 8-bit pixels go to a userdata left on the stack top. A NaN is an
+** error naming the pixel: no 8-bit value stands for it, and any would be a silent wrong one. */
 static struct rf_image check_image(lua_State *L, int idx, const char *fn)
 {
 	const rf_tensor *t = rf_lua_check_tensor(L, idx);
@@ -75,8 +76,15 @@ static struct rf_image check_image(lua_State *L, int idx, const char *fn)
 	size_t n = (size_t)rf_tensor_numel(t);
 	const float *v = tensor_floats(L, t, fn);
 	img.pixels = lua_newuserdatauv(L, n, 0);
-	for (size_t i = 0; i < n; i++)
-		img.pixels[i] = isnan(v[i]) ? 0 : (uint8_t)floor(fmin(fmax(v[i], 0.0f), 1.0f) * 255.0 + 0.5);
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(v[i])) {
+			size_t c = (size_t)img.channels, pixel = i / c;
+			luaL_error(L, "%s: the image is NaN at row %d, column %d, channel %d", fn,
+				   (int)(pixel / (size_t)img.width) + 1, (int)(pixel % (size_t)img.width) + 1,
+				   (int)(i % c) + 1);
+		}
+		img.pixels[i] = (uint8_t)floor(fmin(fmax(v[i], 0.0f), 1.0f) * 255.0 + 0.5);
+	}
 	lua_remove(L, -2);
 	return img;
 }

@@ -182,6 +182,14 @@ T.fails(function() refract.write_png(tmp("x.png"), refract.tensor(pattern(1, 1, 
   "not [1, 1, 5]")
 T.fails(function() refract.write_png(tmp("x.png"), refract.tensor({ { 1 } }, "i32")) end,
   "write_png: an image is u8 (0..255) or float (0..1), not I32")
+-- A NaN has no 8-bit value: an error naming the pixel, and no file.
+local with_nan = refract.zeros({ 2, 3, 3 }):totable()
+with_nan[2][3][2] = 0 / 0
+T.fails(function() refract.write_png(tmp("nan.png"), refract.tensor(with_nan)) end,
+  "write_png: the image is NaN at row 2, column 3, channel 2")
+T.eq(io.open(tmp("nan.png")), nil, "no file written for a NaN image")
+T.fails(function() refract.overlay(refract.tensor(with_nan), refract.zeros({ 1, 1 })) end,
+  "overlay: the image is NaN at row 2, column 3, channel 2")
 T.fails(function() refract.write_png(data .. "/no/such/dir/x.png", rgb) end, "write_png: " .. data .. "/no/such/dir/x.png")
 T.fails(function() refract.write_png(tmp("x.png")) end, "bad argument #2 to 'write_png' (refract.Tensor expected, got no value)")
 T.fails(function() refract.write_png(nil, rgb) end, "bad argument #1 to 'write_png' (string expected, got nil)")
