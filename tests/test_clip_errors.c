@@ -359,12 +359,68 @@ static void test_inputs(rf_ctx *ctx)
 	CHECK_FAILS(rf_clip_load(ctx, rf_test_data("tiny-gelu/model"), &f64, &m), RF_ERR_INVALID, "f32 or f16");
 }
 
+/* Fields of a legal config that change what the model computes, in an architecture refract
+** does not implement: each was read as the default before, so the wrong model ran without
+** a word (average pooling, GELU's tanh form, layer scale in the text tower, a 1-channel
+** HF model; a preprocessor with another filter, no crop, or a resize and crop of
+** different sizes). */
+static void test_unimplemented_fields(rf_ctx *ctx)
+{
+	static const struct {
+		const char *name, *vision, *text, *needle;
+	} open_clip[] = {
+		{ "oc_avgpool", "\"global_average_pool\": true", "", "vision_cfg.global_average_pool is set: average pooling" },
+		{ "oc_act_kwargs", "\"act_kwargs\": {\"approximate\": \"tanh\"}", "", "vision_cfg.act_kwargs is set" },
+		{ "oc_text_ls", "", "\"ls_init_value\": 0.1", "text_cfg.ls_init_value is set: layer scale" },
+		{ "oc_text_act", "", "\"act_kwargs\": {\"approximate\": \"tanh\"}", "text_cfg.act_kwargs is set" },
+		{ "oc_text_proj", "", "\"proj_type\": \"none\"", "text_cfg.proj_type \"none\" is not supported" },
+		{ "oc_norm_other", "\"norm_kwargs\": {\"elementwise_affine\": false}", "",
+		  "vision_cfg.norm_kwargs.elementwise_affine is set" },
+		{ "oc_norm_eps0", "", "\"norm_kwargs\": {\"eps\": 1e-60}", "text_cfg.norm_kwargs.eps must be a number" },
+		{ "oc_nonsquare", "\"image_size\": [32, 48]", "", "image_size is [32, 48]: only square" },
+		{ "oc_patch_list3", "\"patch_size\": [8, 8, 8]", "", "patch_size must be a positive integer or a list of two" },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(open_clip); i++) {
+		char text[2048];
+		snprintf(text, sizeof text,
+			 "{\"model_cfg\": {\"embed_dim\": 32, \"vision_cfg\": {\"width\": 64, \"head_width\": 16%s%s}, "
+			 "\"text_cfg\": {\"width\": 32, \"heads\": 2%s%s}}}", *open_clip[i].vision ? ", " : "",
+			 open_clip[i].vision, *open_clip[i].text ? ", " : "", open_clip[i].text);
+		const char *d = subdir(open_clip[i].name);
+		write_file(d, "open_clip_config.json", text);
+		expect_load_error(ctx, d, strstr(open_clip[i].needle, "must be") ? RF_ERR_FORMAT : RF_ERR_UNSUPPORTED,
+				  open_clip[i].needle);
+	}
+	const char *d = subdir("hf_channels");
+	write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\", \"num_channels\": 1}");
+	expect_load_error(ctx, d, RF_ERR_UNSUPPORTED, "num_channels is 1: only RGB models");
+	static const struct {
+		const char *name, *preprocessor, *needle;
+	} hf[] = {
+		{ "hf_bilinear", "{\"resample\": 2}", "resample is not 3 (bicubic)" },
+		{ "hf_nocrop", "{\"do_center_crop\": false}", "do_center_crop is not true" },
+		{ "hf_rescale", "{\"rescale_factor\": 0.5}", "rescale_factor is not 1/255" },
+		{ "hf_crop", "{\"size\": {\"shortest_edge\": 256}, \"crop_size\": {\"height\": 224, \"width\": 224}}",
+		  "resizing to 256 and cropping 224 is not supported" },
+		{ "hf_size", "{\"size\": 256, \"crop_size\": 256}", "preprocessing size 256 differs from the image size 224" },
+		{ "hf_rect", "{\"crop_size\": {\"height\": 224, \"width\": 200}}", "crop_size is 224 x 200" },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(hf); i++) {
+		d = subdir(hf[i].name);
+		write_file(d, "config.json", "{\"model_type\": \"clip_vision_model\"}");
+		write_file(d, "preprocessor_config.json", hf[i].preprocessor);
+		expect_load_error(ctx, d, strstr(hf[i].needle, "differs") ? RF_ERR_FORMAT : RF_ERR_UNSUPPORTED,
+				  hf[i].needle);
+	}
+}
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
 	tmp = rf_temp_dir();
 	test_configs(ctx);
 	test_config_arithmetic(ctx);
+	test_unimplemented_fields(ctx);
 	test_long_path(ctx);
 	test_weights(ctx);
 	test_truncated_after_load(ctx);

@@ -130,9 +130,66 @@ static enum rf_status get_string(const struct fields *f, const char *key, const 
 static enum rf_status refuse_if_set(const struct fields *f, const char *key, const char *what)
 {
 	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
-	if (v && !json_is_null(v) && !json_is_false(v) && !(json_is_string(v) && !*json_string_value(v)))
+	bool empty = (json_is_string(v) && !*json_string_value(v)) ||
+		     (json_is_object(v) && !json_object_size(v)) || (json_is_array(v) && !json_array_size(v));
+	if (v && !json_is_null(v) && !json_is_false(v) && !empty)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s.%s is set: %s is not supported", f->path,
 				f->section, key, what);
+	return RF_OK;
+}
+
+/* An image or patch side: open_clip takes a number or a [height, width] pair; refract's
+** grids are square, so a pair must hold one number twice. */
+static enum rf_status get_side(const struct fields *f, const char *key, int def, int *out)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, key) : NULL;
+	if (!json_is_array(v))
+		return get_int(f, key, def, false, out);
+	json_t *h = json_array_get(v, 0), *w = json_array_get(v, 1);
+	if (json_array_size(v) != 2 || !json_is_integer(h) || !json_is_integer(w) ||
+	    json_integer_value(h) < 1 || json_integer_value(h) > 10000000)
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s must be a positive integer or a list of two",
+				f->path, f->section, key);
+	if (json_integer_value(h) != json_integer_value(w))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: field %s.%s is [%lld, %lld]: only square images and "
+				"patches are supported", f->path, f->section, key,
+				(long long)json_integer_value(h), (long long)json_integer_value(w));
+	*out = (int)json_integer_value(h);
+	return RF_OK;
+}
+
+/* A LayerNorm epsilon must be a normal float32: LayerNorm runs in f32, where one that rounds
+** to 0 (or a denormal) would divide a constant row by 0 and make it NaN without a word. */
+static enum rf_status check_eps(const struct fields *f, const char *key, double eps)
+{
+	if (!(eps >= FLT_MIN))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.%s %g is below float32's smallest normal "
+				"number (%g)", f->path, f->section, key, eps, (double)FLT_MIN);
+	return RF_OK;
+}
+
+/* open_clip's norm_kwargs (the LayerNorm's keyword arguments): eps changes every
+** LayerNorm of the tower; any other argument is a LayerNorm refract does not implement. */
+static enum rf_status get_norm_eps(const struct fields *f, float *eps)
+{
+	json_t *v = f->obj ? json_object_get(f->obj, "norm_kwargs") : NULL;
+	*eps = 1e-5f;
+	if (!v || json_is_null(v))
+		return RF_OK;
+	if (!json_is_object(v))
+		return rf_error(RF_ERR_FORMAT, "%s: field %s.norm_kwargs must be an object", f->path, f->section);
+	const char *key;
+	json_t *value;
+	json_object_foreach(v, key, value) {
+		if (strcmp(key, "eps") != 0)
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: %s.norm_kwargs.%s is set: LayerNorm options "
+					"other than eps are not supported", f->path, f->section, key);
+		double e = json_is_number(value) ? json_number_value(value) : NAN;
+		if (!(e >= FLT_MIN && e < 1))
+			return rf_error(RF_ERR_FORMAT, "%s: field %s.norm_kwargs.eps must be a number in [%g, 1) "
+					"(float32's smallest normal number)", f->path, f->section, (double)FLT_MIN);
+		*eps = (float)e;
+	}
 	return RF_OK;
 }
 
@@ -273,6 +330,9 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 		{ "no_ln_pre", "a tower without ln_pre" }, { "final_ln_after_pool", "ln after pooling" },
 		{ "ls_init_value", "layer scale" }, { "input_patchnorm", "patch normalisation" },
 		{ "layers_per_stage", "a ResNet tower" },
+		/* open_clip before pool_type: average pooling instead of the CLS token. */
+		{ "global_average_pool", "average pooling" },
+		{ "act_kwargs", "an activation with options" },
 	};
 	for (size_t i = 0; i < RF_ARRAY_LEN(unsupported_vision); i++)
 		if ((s = refuse_if_set(&v, unsupported_vision[i][0], unsupported_vision[i][1])) != RF_OK)
@@ -286,14 +346,15 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	if (pool && strcmp(pool, "tok") != 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: vision_cfg.pool_type \"%s\" is not supported (tok)",
 				path, pool);
-	double mlp_ratio = 4.0, eps = 1e-5;
+	double mlp_ratio = 4.0;
 	int head_width = 64;
-	if ((s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
-	    (s = get_int(&v, "patch_size", 16, false, &c->patch_size)) != RF_OK ||
+	if ((s = get_side(&v, "image_size", 224, &c->image_size)) != RF_OK ||
+	    (s = get_side(&v, "patch_size", 16, &c->patch_size)) != RF_OK ||
 	    (s = get_int(&v, "width", 768, false, &c->vision.width)) != RF_OK ||
 	    (s = get_int(&v, "layers", 12, false, &c->vision.layers)) != RF_OK ||
 	    (s = get_int(&v, "head_width", 64, false, &head_width)) != RF_OK ||
-	    (s = get_real(&v, "mlp_ratio", 4.0, 1e7, &mlp_ratio)) != RF_OK)
+	    (s = get_real(&v, "mlp_ratio", 4.0, 1e7, &mlp_ratio)) != RF_OK ||
+	    (s = get_norm_eps(&v, &c->vision.ln_eps)) != RF_OK)
 		return s;
 	if (c->vision.width % head_width)
 		return rf_error(RF_ERR_FORMAT, "%s: vision width %d is not a multiple of head_width %d",
@@ -301,7 +362,6 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 	c->vision.heads = c->vision.width / head_width;
 	if ((s = mlp_width(path, "vision", c->vision.width, mlp_ratio, &c->vision.mlp_width)) != RF_OK)
 		return s;
-	c->vision.ln_eps = (float)eps;
 	c->has_text = json_is_object(text);
 	if (c->has_text) {
 		if ((s = refuse_if_set(&t, "hf_model_name", "a Hugging Face text tower")) != RF_OK)
@@ -314,8 +374,16 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 					"(argmax)", path, tpool);
 		if ((s = refuse_if_set(&t, "embed_cls", "a text CLS token")) != RF_OK ||
 		    (s = refuse_if_set(&t, "proj_bias", "a text projection bias")) != RF_OK ||
-		    (s = refuse_if_set(&t, "no_causal_mask", "a text tower without causal mask")) != RF_OK)
+		    (s = refuse_if_set(&t, "no_causal_mask", "a text tower without causal mask")) != RF_OK ||
+		    (s = refuse_if_set(&t, "ls_init_value", "layer scale")) != RF_OK ||
+		    (s = refuse_if_set(&t, "act_kwargs", "an activation with options")) != RF_OK)
 			return s;
+		const char *proj_type;
+		if ((s = get_string(&t, "proj_type", &proj_type)) != RF_OK)
+			return s;
+		if (proj_type && strcmp(proj_type, "linear") != 0)
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: text_cfg.proj_type \"%s\" is not supported "
+					"(linear)", path, proj_type);
 		double tratio = 4.0;
 		if ((s = get_int(&t, "context_length", 77, false, &c->context_length)) != RF_OK ||
 		    (s = get_int(&t, "vocab_size", 49408, false, &c->vocab_size)) != RF_OK ||
@@ -323,9 +391,9 @@ static enum rf_status parse_open_clip(const char *path, json_t *root, struct rf_
 		    (s = get_int(&t, "heads", 8, false, &c->text.heads)) != RF_OK ||
 		    (s = get_int(&t, "layers", 12, false, &c->text.layers)) != RF_OK ||
 		    (s = get_real(&t, "mlp_ratio", 4.0, 1e7, &tratio)) != RF_OK ||
-		    (s = mlp_width(path, "text", c->text.width, tratio, &c->text.mlp_width)) != RF_OK)
+		    (s = mlp_width(path, "text", c->text.width, tratio, &c->text.mlp_width)) != RF_OK ||
+		    (s = get_norm_eps(&t, &c->text.ln_eps)) != RF_OK)
 			return s;
-		c->text.ln_eps = (float)eps;
 	}
 	return parse_open_clip_preprocess(path, json_object_get(root, "preprocess_cfg"), &c->preprocess);
 }
@@ -361,12 +429,73 @@ static enum rf_status parse_hf_tower(const struct fields *f, struct rf_tower_con
 	    (s = get_int(f, "intermediate_size", mlp, false, &t->mlp_width)) != RF_OK ||
 	    (s = get_real(f, "layer_norm_eps", 1e-5, 1.0, &eps)) != RF_OK)
 		return s;
-	/* LayerNorm runs in f32: an epsilon that rounds to 0 (or a denormal) there would
-	** divide a constant row by 0 and make its values NaN without a word. */
-	if (eps < FLT_MIN)
-		return rf_error(RF_ERR_FORMAT, "%s: field %s.layer_norm_eps %g is below float32's "
-				"smallest normal number (%g)", f->path, f->section, eps, (double)FLT_MIN);
+	if ((s = check_eps(f, "layer_norm_eps", eps)) != RF_OK)
+		return s;
 	t->ln_eps = (float)eps;
+	return RF_OK;
+}
+
+/* A side of preprocessor_config.json's size or crop_size: a number, {"shortest_edge": n}
+** or a square {"height": n, "width": n}. *shortest tells the first two from the third. */
+static enum rf_status hf_side(const char *path, const char *key, json_t *v, int *side, bool *shortest)
+{
+	json_t *edge = json_object_get(v, "shortest_edge");
+	json_t *h = json_object_get(v, "height"), *w = json_object_get(v, "width");
+	*shortest = json_is_integer(v) || json_is_integer(edge);
+	json_t *n = json_is_integer(v) ? v : json_is_integer(edge) ? edge : h;
+	if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 10000000 ||
+	    (!*shortest && !json_is_integer(w)))
+		return rf_error(RF_ERR_FORMAT, "%s: %s must be a positive integer, {\"shortest_edge\": n} or "
+				"{\"height\": n, \"width\": n}", path, key);
+	if (!*shortest && json_integer_value(h) != json_integer_value(w))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s is %lld x %lld (height x width): only square "
+				"images are supported", path, key, (long long)json_integer_value(h),
+				(long long)json_integer_value(w));
+	*side = (int)json_integer_value(n);
+	return RF_OK;
+}
+
+/* The steps of transformers' CLIPImageProcessor that refract implements as they are:
+** anything else (another filter, no crop, a resize and a crop of different sizes, another
+** rescale factor) would preprocess differently without a word. */
+static enum rf_status check_hf_steps(const char *path, json_t *root)
+{
+	static const char *const steps[] = { "do_resize", "do_center_crop", "do_rescale", "do_normalize" };
+	for (size_t i = 0; i < RF_ARRAY_LEN(steps); i++) {
+		json_t *v = json_object_get(root, steps[i]);
+		if (v && !json_is_null(v) && !json_is_true(v))
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: %s is not true: refract always resizes, "
+					"crops, rescales by 1/255 and normalises", path, steps[i]);
+	}
+	json_t *resample = json_object_get(root, "resample");
+	if (resample && !json_is_null(resample) && !(json_is_integer(resample) && json_integer_value(resample) == 3))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: resample is not 3 (bicubic): only bicubic resizing is "
+				"supported", path);
+	json_t *rescale = json_object_get(root, "rescale_factor");
+	if (rescale && !json_is_null(rescale) &&
+	    !(json_is_number(rescale) && fabs(json_number_value(rescale) * 255 - 1) < 1e-9))
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: rescale_factor is not 1/255: only 8-bit pixels scaled "
+				"by 1/255 are supported", path);
+	return RF_OK;
+}
+
+/* size and crop_size: the resize's side (shortest edge, or both sides when squashed) and
+** the crop must be one size, which finish() compares with the model's image size. */
+static enum rf_status parse_hf_sizes(const char *path, json_t *root, struct rf_preprocess *p)
+{
+	json_t *size = json_object_get(root, "size"), *crop = json_object_get(root, "crop_size");
+	int side = 0, crop_side = 0;
+	bool shortest = true, unused;
+	enum rf_status s = RF_OK;
+	if (size && !json_is_null(size) && (s = hf_side(path, "size", size, &side, &shortest)) != RF_OK)
+		return s;
+	if (crop && !json_is_null(crop) && (s = hf_side(path, "crop_size", crop, &crop_side, &unused)) != RF_OK)
+		return s;
+	if (side && crop_side && side != crop_side)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: resizing to %d and cropping %d is not supported (refract "
+				"resizes to the crop's size)", path, side, crop_side);
+	p->size = side ? side : crop_side;
+	p->mode = shortest ? RF_RESIZE_SHORTEST : RF_RESIZE_SQUASH;
 	return RF_OK;
 }
 
@@ -382,29 +511,58 @@ static enum rf_status parse_hf_preprocess(const char *dir, struct rf_preprocess 
 		json_t *mean = json_object_get(root, "image_mean"), *std = json_object_get(root, "image_std");
 		if (mean && (s = read_triple(path, mean, "image_mean", p->mean)) == RF_OK && std)
 			s = read_triple(path, std, "image_std", p->std);
+		if (s == RF_OK)
+			s = check_hf_steps(path, root);
+		if (s == RF_OK)
+			s = parse_hf_sizes(path, root, p);
 	}
 	json_decref(root);
 	free(path);
 	return s;
 }
 
-static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_config *c)
+/* Old transformers configs carry vision_config_dict / text_config_dict beside (or instead
+** of) vision_config / text_config; transformers lets the _dict's values win. A new object
+** (to json_decref) with those values over the plain one's, or NULL when neither is an object. */
+static json_t *hf_tower_object(json_t *root, const char *key)
 {
-	json_t *vision = json_object_get(root, "vision_config");
-	json_t *text = json_object_get(root, "text_config");
+	char dict_key[32];
+	snprintf(dict_key, sizeof dict_key, "%s_dict", key);
+	json_t *plain = json_object_get(root, key), *dict = json_object_get(root, dict_key);
+	if (!json_is_object(plain) && !json_is_object(dict))
+		return NULL;
+	json_t *merged = json_is_object(plain) ? json_copy(plain) : json_object();
+	if (merged && json_is_object(dict) && json_object_update(merged, dict) != 0) {
+		json_decref(merged);
+		return NULL;
+	}
+	return merged;
+}
+
+static enum rf_status parse_hf_towers(const char *path, json_t *root, json_t *vision, json_t *text,
+				      struct rf_clip_config *c)
+{
 	const char *type = json_string_value(json_object_get(root, "model_type"));
 	if (type && strcmp(type, "clip") != 0 && strcmp(type, "clip_vision_model") != 0)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not a CLIP model", path, type);
-	if (!json_is_object(vision)) {
+	if (!vision) {
 		if (type && !strcmp(type, "clip_vision_model"))
 			vision = root;
 		else
 			return rf_error(RF_ERR_FORMAT, "%s: missing object vision_config", path);
 	}
+	bool dicts = json_is_object(json_object_get(root, "vision_config_dict")) ||
+		     json_is_object(json_object_get(root, "text_config_dict"));
 	struct fields r = { path, "config", root };
-	struct fields v = { path, "vision_config", vision };
-	struct fields t = { path, "text_config", text };
+	struct fields v = { path, dicts ? "vision_config (with vision_config_dict)" : "vision_config", vision };
+	struct fields t = { path, dicts ? "text_config (with text_config_dict)" : "text_config", text };
 	enum rf_status s;
+	int channels;
+	if ((s = get_int(&v, "num_channels", 3, false, &channels)) != RF_OK)
+		return s;
+	if (channels != 3)
+		return rf_error(RF_ERR_UNSUPPORTED, "%s: %s.num_channels is %d: only RGB models (3) are "
+				"supported", path, v.section, channels);
 	if ((s = get_int(&r, "projection_dim", 512, false, &c->embed_dim)) != RF_OK ||
 	    (s = get_finite(&r, "logit_scale_init_value", &c->has_logit_scale, &c->logit_scale)) != RF_OK ||
 	    (s = get_int(&v, "image_size", 224, false, &c->image_size)) != RF_OK ||
@@ -426,6 +584,16 @@ static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_co
 	if (c->vision.ln_eps != c->text.ln_eps && c->has_text)
 		return rf_error(RF_ERR_UNSUPPORTED, "%s: the towers use different layer_norm_eps", path);
 	return parse_hf_preprocess(c->dir, &c->preprocess);
+}
+
+static enum rf_status parse_hf(const char *path, json_t *root, struct rf_clip_config *c)
+{
+	json_t *vision = hf_tower_object(root, "vision_config");
+	json_t *text = hf_tower_object(root, "text_config");
+	enum rf_status s = parse_hf_towers(path, root, vision, text, c);
+	json_decref(vision);
+	json_decref(text);
+	return s;
 }
 
 /* }===== */
