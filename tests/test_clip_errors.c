@@ -414,6 +414,79 @@ static void test_unimplemented_fields(rf_ctx *ctx)
 	}
 }
 
+/* tiny-gelu's weights with one more tensor `extra` of `n` f32 ones, into dir. */
+static void write_weights_with(const char *dir, const char *extra, int64_t n)
+{
+	rf_safetensors *st;
+	CHECK_OK(rf_safetensors_open(rf_test_data("tiny-gelu/model/open_clip_model.safetensors"), &st));
+	uint32_t count = rf_safetensors_count(st);
+	struct rf_st_item *items = calloc(count + 1, sizeof *items);
+	rf_tensor **tensors = calloc(count + 1, sizeof *tensors);
+	for (uint32_t i = 0; i < count; i++) {
+		const struct rf_st_entry *e = rf_safetensors_entry(st, i);
+		CHECK_OK(rf_tensor_from_host_data(e->dtype, &e->shape, e->data, &tensors[i]));
+		items[i].name = e->name;
+		items[i].tensor = tensors[i];
+	}
+	float *ones = malloc((size_t)n * sizeof *ones);
+	for (int64_t i = 0; i < n; i++)
+		ones[i] = 1;
+	struct rf_shape shape = rf_shape_of(1, n);
+	CHECK_OK(rf_tensor_from_host_data(RF_F32, &shape, ones, &tensors[count]));
+	items[count].name = extra;
+	items[count].tensor = tensors[count];
+	char path[4200];
+	snprintf(path, sizeof path, "%s/open_clip_model.safetensors", dir);
+	CHECK_OK(rf_safetensors_write(path, items, count + 1, NULL));
+	for (uint32_t i = 0; i <= count; i++)
+		rf_tensor_destroy(tensors[i]);
+	free(ones);
+	free(tensors);
+	free(items);
+	rf_safetensors_close(st);
+}
+
+/* A tower tensor refract would not read belongs to another architecture: layer scale's
+** gammas or an attention pooler loaded and ran as plain CLIP, wrong without a word. A
+** buffer (position_ids) and the logit bias change nothing and load. */
+static void test_unread_tensors(rf_ctx *ctx)
+{
+	static const struct { const char *name, *extra; int64_t n; const char *needle; } cases[] = {
+		{ "ls_vision", "visual.transformer.resblocks.1.ls_1.gamma", 64,
+		  "holds tensor 'visual.transformer.resblocks.1.ls_1.gamma', which the vision tower of this config does not have" },
+		{ "ls_text", "transformer.resblocks.0.ls_2.gamma", 32,
+		  "holds tensor 'transformer.resblocks.0.ls_2.gamma', which the text tower" },
+		{ "attn_pool", "visual.attn_pool.ln_q.weight", 64, "holds tensor 'visual.attn_pool.ln_q.weight'" },
+		{ "patchnorm", "visual.patchnorm_pre_ln.weight", 192, "holds tensor 'visual.patchnorm_pre_ln.weight'" },
+		{ "beyond", "visual.transformer.resblocks.3.mlp.c_fc.bias", 256,
+		  "holds tensor 'visual.transformer.resblocks.3.mlp.c_fc.bias' of a layer beyond the 3 vision layers" },
+		{ "harmless_ids", "visual.position_ids", 17, NULL },
+		{ "harmless_bias", "logit_bias", 1, NULL },
+	};
+	for (size_t i = 0; i < RF_ARRAY_LEN(cases); i++) {
+		const char *d = subdir(cases[i].name);
+		write_file(d, "open_clip_config.json", config(tiny_vision));
+		write_weights_with(d, cases[i].extra, cases[i].n);
+		if (cases[i].needle) {
+			expect_load_error(ctx, d, strstr(cases[i].needle, "beyond") ? RF_ERR_FORMAT : RF_ERR_UNSUPPORTED,
+					  cases[i].needle);
+			continue;
+		}
+		rf_clip *m = NULL;
+		struct rf_clip_options opt = { .vocab_path = rf_test_data("../../scripts/data/bpe_simple_vocab_16e6.txt.gz") };
+		CHECK_OK(rf_clip_load(ctx, d, &opt, &m));
+		rf_clip_destroy(m);
+	}
+	/* Without its text tower, the text tensors are not looked at. */
+	const char *d = subdir("ls_text_vision_only");
+	write_file(d, "open_clip_config.json", config(tiny_vision));
+	write_weights_with(d, "transformer.resblocks.0.ls_2.gamma", 32);
+	rf_clip *m = NULL;
+	struct rf_clip_options opt = { .vision_only = true };
+	CHECK_OK(rf_clip_load(ctx, d, &opt, &m));
+	rf_clip_destroy(m);
+}
+
 int main(void)
 {
 	rf_ctx *ctx = rf_test_ctx();
@@ -423,6 +496,7 @@ int main(void)
 	test_unimplemented_fields(ctx);
 	test_long_path(ctx);
 	test_weights(ctx);
+	test_unread_tensors(ctx);
 	test_truncated_after_load(ctx);
 	test_inputs(ctx);
 	rf_temp_dir_remove(tmp);

@@ -102,6 +102,93 @@ const char *rf_clip_tensor_name(const rf_clip *m, const char *logical, int layer
 
 /* }===== */
 
+/* {===== tensors the config does not describe */
+
+/* Tensors a checkpoint may hold beside the weights: buffers and training-time scalars,
+** which change nothing the towers compute. */
+static bool harmless_extra(const char *name)
+{
+	static const char *const names[] = { "logit_scale", "logit_bias", "attn_mask", "input_resolution",
+					     "context_length", "vocab_size" };
+	for (size_t i = 0; i < RF_ARRAY_LEN(names); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	size_t n = strlen(name);
+	return n >= 12 && !strcmp(name + n - 12, "position_ids");
+}
+
+/* The tower ("vision" or "text") a tensor belongs to by its name's prefix, or NULL. */
+static const char *tower_of(const rf_clip *m, const char *name)
+{
+	if (m->cfg.layout == RF_LAYOUT_OPEN_CLIP)
+		return strncmp(name, "visual.", 7) ? "text" : "vision";
+	if (!strncmp(name, "vision_model.", 13) || !strncmp(name, "visual_projection.", 18))
+		return "vision";
+	if (!strncmp(name, "text_model.", 11) || !strncmp(name, "text_projection.", 16))
+		return "text";
+	return NULL;
+}
+
+/* The layer number in a block tensor's name (the first ".<digits>."), or -1. */
+static long layer_in_name(const char *name)
+{
+	for (const char *p = strchr(name, '.'); p; p = strchr(p + 1, '.')) {
+		char *end;
+		if (p[1] >= '0' && p[1] <= '9') {
+			long l = strtol(p + 1, &end, 10);
+			if (*end == '.')
+				return l;
+		}
+	}
+	return -1;
+}
+
+/* Whether refract reads `name` as a weight of `tower` with `layers` blocks. */
+static bool is_read(const rf_clip *m, const char *tower, int layers, const char *name)
+{
+	char logical[64], buf[256];
+	long l = layer_in_name(name);
+	if (l >= 0 && l < layers)
+		for (size_t i = 0; i < RF_ARRAY_LEN(block_names); i++) {
+			snprintf(logical, sizeof logical, "%s.block.%s", tower, block_names[i].logical);
+			if (rf_clip_tensor_name(m, logical, (int)l, buf, sizeof buf) && !strcmp(buf, name))
+				return true;
+		}
+	for (size_t i = 0; i <= RF_ARRAY_LEN(tower_names); i++) {
+		snprintf(logical, sizeof logical, "%s.%s", tower,
+			 i < RF_ARRAY_LEN(tower_names) ? tower_names[i].logical : "proj");
+		if (rf_clip_tensor_name(m, logical, 0, buf, sizeof buf) && !strcmp(buf, name))
+			return true;
+	}
+	return false;
+}
+
+/* A tensor of a loaded tower that refract would not read belongs to another architecture
+** (layer scale's ls_1.gamma, an attention pooler, a patch LayerNorm): running without it
+** would give that model's embeddings wrong without a word. */
+static enum rf_status refuse_unread(const rf_clip *m)
+{
+	for (uint32_t i = 0; i < rf_safetensors_count(m->st); i++) {
+		const char *name = rf_safetensors_entry(m->st, i)->name;
+		const char *tower = tower_of(m, name);
+		if (!tower || harmless_extra(name) || (!strcmp(tower, "text") && !m->has_text))
+			continue;
+		const struct rf_tower_config *t = !strcmp(tower, "vision") ? &m->cfg.vision : &m->cfg.text;
+		if (layer_in_name(name) >= t->layers)
+			return rf_error(RF_ERR_FORMAT, "%s: holds tensor '%s' of a layer beyond the %d %s layers "
+					"the config gives: the config does not describe this checkpoint",
+					m->cfg.weights_path, name, t->layers, tower);
+		if (!is_read(m, tower, t->layers, name))
+			return rf_error(RF_ERR_UNSUPPORTED, "%s: holds tensor '%s', which the %s tower of this "
+					"config does not have: the checkpoint is of another architecture (layer "
+					"scale, attention pooling, ...) or another config", m->cfg.weights_path,
+					name, tower);
+	}
+	return RF_OK;
+}
+
+/* }===== */
+
 /* {===== checked access */
 
 static enum rf_status find_checked(const rf_clip *m, const char *name, const struct rf_shape *want,
@@ -312,9 +399,7 @@ static enum rf_status refuse_extra_block(const rf_clip *m, const char *tower, in
 static enum rf_status load_tower(rf_clip *m, const char *name, const struct rf_tower_config *t,
 				 struct rf_tower *out)
 {
-	enum rf_status s = refuse_extra_block(m, name, t->layers);
-	if (s != RF_OK)
-		return s;
+	enum rf_status s;
 	out->blocks = calloc((size_t)t->layers, sizeof *out->blocks);
 	if (!out->blocks)
 		return rf_error(RF_ERR_OOM_HOST, "allocating %d blocks", t->layers);
@@ -489,6 +574,11 @@ enum rf_status rf_clip_load_weights(rf_clip *m)
 	if ((s = rf_safetensors_open(m->cfg.weights_path, &m->st)) != RF_OK)
 		return s;
 	if ((s = read_logit_scale(m)) != RF_OK)
+		return s;
+	/* Before anything is uploaded: the first layer past the config's by its own message. */
+	if ((s = refuse_extra_block(m, "vision", m->cfg.vision.layers)) != RF_OK ||
+	    (m->has_text && (s = refuse_extra_block(m, "text", m->cfg.text.layers)) != RF_OK) ||
+	    (s = refuse_unread(m)) != RF_OK)
 		return s;
 	if ((s = load_vision(m)) != RF_OK)
 		return s;
