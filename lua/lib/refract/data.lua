@@ -527,18 +527,13 @@ function M.check_out(path, exts, option)
   os.remove(probe)
 end
 
--- Writes a text file whole (to a temporary name, then renamed).
+-- Writes a text file whole, as every output is (refract.write_text: a new temporary file
+-- created with O_EXCL|O_NOFOLLOW, checked writes, fsync, rename). io.open here followed a
+-- link planted at PATH.tmp and lost a full disk's error, leaving an empty file reported
+-- as written.
 function M.write_text(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then error(string.format("%s: cannot write: %s", path, err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then
-    os.remove(tmp)
-    error(string.format("%s: cannot write: %s", path, rerr), 0)
-  end
+  local ok, err = pcall(refract.write_text, path, text)
+  if not ok then error((tostring(err):gsub("^write_text: ", "")), 0) end
 end
 
 -- }=====
