@@ -74,6 +74,26 @@ T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --on-er
 refract.write(T.tmp("no_pixels.npy"), refract.zeros({ 0, 3, 32, 32 }))
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model",
   T.tmp("no_pixels.npy"), T.tmp("none.safetensors"))), "no images (the batch is empty)", "decompose of no pixels")
+-- A FIFO in a --chunks folder, where run.json or a chunk's checksum file belongs: decompose
+-- (resuming) and merge opened it with io.open and waited forever. (`timeout` turns a hang
+-- into a failure here.)
+do
+  local function chunked(dir, out)
+    return string.format("timeout 20 '%s' decompose --model '%s' --images '%s' '%s' --chunks '%s' --chunk-size 1 "
+      .. "--batch 1 --out '%s'", exe, g .. "/model", image, image, dir, out)
+  end
+  local made = T.tmp("chunks_made")
+  T.ok(T.run(chunked(made, T.tmp("made.safetensors"))).ok, "a chunked run")
+  for _, name in ipairs({ "run.json", "part-000002.sha256" }) do
+    local dir = T.tmp("chunks_fifo_" .. name)
+    os.execute(string.format("cp -r '%s' '%s' && rm '%s/%s'", made, dir, dir, name))
+    assert(os.execute(string.format("mkfifo '%s/%s'", dir, name)))
+    T.refused(T.run(chunked(dir, T.tmp("fifo.safetensors"))), name .. ": is a FIFO (named pipe)",
+      "decompose --chunks with a FIFO as " .. name)
+    T.refused(T.run(string.format("timeout 20 '%s' merge --chunks '%s' --out '%s'", exe, dir, T.tmp("m.safetensors"))),
+      name .. ": is a FIFO (named pipe)", "merge --chunks with a FIFO as " .. name)
+  end
+end
 T.eq(refract.file_type(T.tmp("fifo1.npy")), "other", "file_type of a FIFO")
 T.eq(refract.file_type(T.tmp()), "directory", "file_type of a folder")
 T.eq(refract.file_type(image), "file", "file_type of a file")

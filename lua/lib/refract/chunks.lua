@@ -29,11 +29,14 @@ M.poll = 0.5
 -- sit at other paths on other machines; its checksum is what must agree).
 local descriptive = { model = true, project = true }
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+-- Whether anything is at `path`, without opening it: io.open waits forever on a FIFO, and
+-- says "missing" of a file it may not read (which then read as an unfinished chunk and
+-- was written over). What is there is read through refract's readers, whose errors name
+-- the path and the problem.
+function M.exists(path)
+  return refract.file_type(path) ~= nil
 end
+local exists = M.exists
 
 local function copy(t)
   local c = {}
@@ -241,9 +244,9 @@ end
 function M.verify(dir, k)
   local file, side = M.file_of(dir, k), sum_of(dir, k)
   if not exists(file) or not exists(side) then return false end
-  local f = assert(io.open(side, "rb"))
-  local want = (f:read("l") or ""):match("^(%x+)")
-  f:close()
+  local ok, text = pcall(refract.read_file, side, 4096)
+  if not ok then error((tostring(text):gsub("^read_file: ", "")), 0) end
+  local want = text:match("^(%x+)")
   local got = refract.sha256(file)
   if got ~= want then
     return nil, string.format("%s fails its checksum: its SHA-256 is %s, %s records %s", file, got,
