@@ -16,6 +16,7 @@
 -- later run computes again and `refract merge` refuses.
 local refract = require("refract")
 local provenance = require("refract.provenance")
+local data = require("refract.data")
 
 local M = {}
 M.__index = M
@@ -157,7 +158,7 @@ end
 -- run (opts.plain) holds DIR/run.lock until it ends, so a second plain run on the same
 -- folder fails at once; shards (--shard) share the folder, chunk by chunk.
 function M.open(dir, dataset, record, opts)
-  os.execute(string.format("mkdir -p '%s'", dir:gsub("'", "'\\''")))
+  data.make_dir(dir, "--chunks")
   local self = setmetatable({ dir = dir, dataset = dataset, verified = {}, warned = {} }, M)
   if opts.plain then
     local lock, holder = refract.lock(dir .. "/run.lock")

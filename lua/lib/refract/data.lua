@@ -527,6 +527,15 @@ function M.check_out(path, exts, option)
   os.remove(probe)
 end
 
+-- Makes the folder `dir` and its parents (refract.mkdir: no shell, so a name starting
+-- with '-' is a name), or raises "OPTION DIR: PARENT is not a folder" (or why it could not).
+function M.make_dir(dir, option)
+  local ok, err = pcall(refract.mkdir, dir)
+  if not ok then
+    error(option .. (dir == "" and ": " or " ") .. tostring(err):gsub("^mkdir: ", ""), 0)
+  end
+end
+
 -- Writes a text file whole, as every output is (refract.write_text: a new temporary file
 -- created with O_EXCL|O_NOFOLLOW, checked writes, fsync, rename). io.open here followed a
 -- link planted at PATH.tmp and lost a full disk's error, leaving an empty file reported
