@@ -50,6 +50,13 @@ sh("chmod 000 " .. q(tmp .. "/model/open_clip_model.safetensors"))
 T.refused(run("-e \"refract.load('model')\""), "model/open_clip_model.safetensors: cannot open: Permission denied",
   "unreadable weights")
 sh("chmod 644 " .. q(tmp .. "/model/open_clip_model.safetensors"))
+-- segment --masks: a folder it may search but not list was "no such folder".
+sh(string.format("mkdir %s/masks && cp %s/images/masks/* %s/masks/ && chmod 311 %s/masks", q(tmp), q(g), q(tmp), q(tmp)))
+refract.write(tmp .. "/k.safetensors", { classifier = refract.randn({ 32, 3 }, 1) })
+if uid == "0" then sh("chown 65534:65534 " .. q(tmp .. "/k.safetensors")) end
+T.refused(run("segment --model model --classifier k.safetensors --images images/01_large_pentagon.png "
+  .. "--masks masks --out s.json"), "--masks masks: cannot open the folder: Permission denied", "segment --masks not listable")
+
 -- }=====
 
 -- {===== chunk folders
