@@ -7,6 +7,7 @@
 **   lock:refresh() -> true while the lock is still ours (it also renews it)
 **   lock:release()   (also on garbage collection and at exit)
 **   refract.listdir(path) -> the folder's entry names, sorted (no "." and "..")
+**   refract.mkdir(path): the folder and its missing parents (mkdir -p without a shell)
 **   refract.write_text(path, string): written as every output is (file_out.h): to a new
 **       temporary file, flushed, renamed, so readers see the old text or the new, whole
 **
@@ -441,6 +442,49 @@ static int l_listdir(lua_State *L)
 
 /* }===== */
 
+/* {===== folders */
+
+/* Makes `dir` (whose bytes the caller may change) unless a folder is there: an error
+** message naming `path` when it cannot, or when something else is there. */
+static const char *make_one(lua_State *L, const char *path, const char *dir)
+{
+	if (mkdir(dir, 0777) == 0)
+		return NULL;
+	int err = errno;
+	struct stat st;
+	if (err == EEXIST && stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? NULL
+					   : lua_pushfstring(L, "mkdir: %s: %s is not a folder", path, dir);
+	return lua_pushfstring(L, "mkdir: %s: cannot create the folder %s: %s", path, dir, strerror(err));
+}
+
+/* refract.mkdir(path): the folder and its missing parents, as `mkdir -p` makes them, but
+** without a shell (a name starting with '-' is a name) and with an error naming the path
+** and the reason (permission denied, a file in the way, a read-only or full file system). */
+static int l_mkdir(lua_State *L)
+{
+	const char *path = rf_lua_check_cstring(L, 1);   /* a NUL byte would name another path */
+	size_t n = strlen(path);
+	if (n == 0)
+		return luaL_error(L, "mkdir: an empty path names no folder");
+	/* A copy owned by Lua, cut at each '/' in turn. */
+	char *dir = lua_newuserdatauv(L, n + 1, 0);
+	memcpy(dir, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (i < n && (dir[i] != '/' || dir[i - 1] == '/'))
+			continue;
+		char saved = dir[i];
+		dir[i] = '\0';
+		const char *problem = make_one(L, path, dir);
+		dir[i] = saved;
+		if (problem)
+			return lua_error(L);
+	}
+	return 0;
+}
+
+/* }===== */
+
 static int l_write_text(lua_State *L)
 {
 	const char *path = rf_lua_check_cstring(L, 1);   /* a NUL byte would name another path */
@@ -483,4 +527,6 @@ void rf_lua_open_lock(lua_State *L)
 	lua_setfield(L, -2, "listdir");
 	lua_pushcfunction(L, l_write_text);
 	lua_setfield(L, -2, "write_text");
+	lua_pushcfunction(L, l_mkdir);
+	lua_setfield(L, -2, "mkdir");
 }

@@ -73,6 +73,7 @@ local opts = util.parse_args(arg, {
 }, usage)
 if opts.help then io.write(usage) return end
 local function usage_error(msg) error(msg .. "\n\n" .. usage, 0) end
+if #opts._ > 0 then usage_error("unexpected argument " .. opts._[1]) end
 if not opts.model then usage_error("--model DIR is required") end
 local shard, shards
 if opts.shard then

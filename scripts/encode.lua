@@ -41,6 +41,7 @@ local opts = util.parse_args(arg, {
   dir = { arg = true }, list = { arg = true }, pattern = { arg = true }, exclude = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
+if #opts._ > 0 then error("unexpected argument " .. opts._[1] .. "\n" .. usage, 0) end
 if not opts.model then error("--model DIR is required\n" .. usage, 0) end
 if not opts.out then error("--out FILE is required\n" .. usage, 0) end
 output.check_tensors(opts.out)

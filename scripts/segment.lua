@@ -71,7 +71,7 @@ local batch = util.positive_option(opts, "batch", 16, usage_error)
 local limit = util.positive_option(opts, "limit", nil, usage_error)
 data.check_out(opts.out, { "json" })
 if opts.pictures then
-  os.execute(string.format("mkdir -p '%s'", opts.pictures:gsub("'", "'\\''")))
+  data.make_dir(opts.pictures, "--pictures")
   data.check_out(opts.pictures .. "/picture.png", { "png" }, "--pictures")
 end
 

@@ -6,6 +6,7 @@
 #include "file_in.h"
 #include "status.h"
 
+#include <errno.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,11 +16,14 @@
 #include <sys/stat.h>
 
 /* Whether anything is at `path` (a file that is not regular is then refused by its
-** reader with a message that says what it is). */
+** reader with a message that says what it is). Only "no such file" means absent: a file
+** in a folder the user may not search (EACCES) may be there, and its reader then says
+** "Permission denied" instead of "no config.json" of a folder that has one (or an
+** unreadable preprocessor_config.json silently ignored). */
 static bool file_exists(const char *path)
 {
 	struct stat st;
-	return stat(path, &st) == 0;
+	return stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
 static enum rf_status load_json(const char *path, json_t **out)

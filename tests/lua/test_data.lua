@@ -114,6 +114,23 @@ T.fails(function() data.check_out(tmp .. "/no/such/a.json", { "json" }) end, "fo
 T.fails(function() data.check_out(tmp .. "/val", { "val" }, "--chart") end, "expected a .val file")
 data.write_text(tmp .. "/w.txt", "hello")
 T.eq(io.open(tmp .. "/w.txt"):read("a"), "hello", "write_text")
+-- The JSON, SVG and Markdown outputs (ablate, retrieve, segment, textspan, reports) are
+-- written as every output is: a link planted at OUT.tmp redirects nothing (here to a
+-- victim file, and to /dev/full, a full disk: the text was lost and a link to /dev/full
+-- renamed into place, reported as written), and a failed write is an error naming OUT.
+local victim = write("victim.txt", "precious")
+os.execute(string.format("ln -s '%s' '%s/planted.json.tmp'", victim, tmp))
+data.write_text(tmp .. "/planted.json", "{}\n")
+T.eq(T.read_file(victim), "precious", "a link at OUT.tmp redirects nothing")
+T.eq(refract.file_type(tmp .. "/planted.json"), "file", "OUT is a new file, not the planted link")
+T.eq(T.read_file(tmp .. "/planted.json"), "{}\n", "written whole")
+os.execute(string.format("ln -s /dev/full '%s/full.json.tmp'", tmp))
+data.write_text(tmp .. "/full.json", "[1, 2]\n")
+T.eq(refract.file_type(tmp .. "/full.json"), "file", "a link to /dev/full at OUT.tmp: OUT is a file")
+if refract.file_type(tmp .. "/full.json") == "file" then   -- (reading /dev/full never ends)
+  T.eq(T.read_file(tmp .. "/full.json"), "[1, 2]\n", "a link to /dev/full at OUT.tmp: written whole elsewhere")
+end
+T.fails(function() data.write_text(tmp .. "/no/such/w.json", "x") end, tmp .. "/no/such/w.json: cannot create")
 -- }=====
 
 -- {===== components by name

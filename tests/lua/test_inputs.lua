@@ -74,6 +74,43 @@ T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --on-er
 refract.write(T.tmp("no_pixels.npy"), refract.zeros({ 0, 3, 32, 32 }))
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model",
   T.tmp("no_pixels.npy"), T.tmp("none.safetensors"))), "no images (the batch is empty)", "decompose of no pixels")
+-- A FIFO in a --chunks folder, where run.json or a chunk's checksum file belongs: decompose
+-- (resuming) and merge opened it with io.open and waited forever. (`timeout` turns a hang
+-- into a failure here.)
+do
+  local function chunked(dir, out)
+    return string.format("timeout 20 '%s' decompose --model '%s' --images '%s' '%s' --chunks '%s' --chunk-size 1 "
+      .. "--batch 1 --out '%s'", exe, g .. "/model", image, image, dir, out)
+  end
+  local made = T.tmp("chunks_made")
+  T.ok(T.run(chunked(made, T.tmp("made.safetensors"))).ok, "a chunked run")
+  for _, name in ipairs({ "run.json", "part-000002.sha256" }) do
+    local dir = T.tmp("chunks_fifo_" .. name)
+    os.execute(string.format("cp -r '%s' '%s' && rm '%s/%s'", made, dir, dir, name))
+    assert(os.execute(string.format("mkfifo '%s/%s'", dir, name)))
+    T.refused(T.run(chunked(dir, T.tmp("fifo.safetensors"))), name .. ": is a FIFO (named pipe)",
+      "decompose --chunks with a FIFO as " .. name)
+    T.refused(T.run(string.format("timeout 20 '%s' merge --chunks '%s' --out '%s'", exe, dir, T.tmp("m.safetensors"))),
+      name .. ": is a FIFO (named pipe)", "merge --chunks with a FIFO as " .. name)
+  end
+end
+-- Folders a command makes (--chunks, segment's --pictures): `mkdir -p` through a shell
+-- took a name starting with '-' for an option, said nothing when it failed (the error
+-- then blamed run.lock), and --chunks "" made run.lock and run.json in /.
+do
+  local function chunked(dir)
+    return string.format("cd '%s' && '%s' decompose --model '%s' --images '%s' --chunks '%s' --chunk-size 1 "
+      .. "--batch 1 --out '%s'", T.tmp(), exe, g .. "/model", image, dir, T.tmp("folders.safetensors"))
+  end
+  T.ok(T.run(chunked("-dash")).ok, "--chunks -dash runs")
+  T.eq(refract.file_type(T.tmp("-dash/part-000001.sha256")), "file", "--chunks -dash: a folder named -dash")
+  write("plain_file", "x")
+  T.refused(T.run(chunked("plain_file/sub")), "--chunks plain_file/sub: plain_file is not a folder", "--chunks under a file")
+  T.refused(T.run(chunked("")), "--chunks: an empty path names no folder", "--chunks ''")
+  T.refused(T.run(string.format("'%s' segment --model '%s' --classifier '%s' --images '%s' --pictures '%s' --out '%s'",
+    exe, g .. "/model", T.tmp("poisoned.safetensors"), image, T.tmp("plain_file/p"), T.tmp("s.json"))),
+    "--pictures " .. T.tmp("plain_file/p") .. ": " .. T.tmp("plain_file") .. " is not a folder", "--pictures under a file")
+end
 T.eq(refract.file_type(T.tmp("fifo1.npy")), "other", "file_type of a FIFO")
 T.eq(refract.file_type(T.tmp()), "directory", "file_type of a folder")
 T.eq(refract.file_type(image), "file", "file_type of a file")

@@ -159,6 +159,19 @@ os.execute(string.format("mkdir -p '%s/d' && touch '%s/d/b' '%s/d/a' '%s/d/C'", 
 T.eq(refract.listdir(tmp .. "/d"), { "C", "a", "b" }, "listdir in byte order")
 T.fails(function() refract.listdir(tmp .. "/none") end, tmp .. "/none")
 
+-- mkdir: parents made, an existing folder is fine, a name starting with '-' is a name
+-- (`mkdir -p` through a shell took it for an option), and the errors name the path and why.
+refract.mkdir(tmp .. "/m/n//o/")
+T.eq(refract.file_type(tmp .. "/m/n/o"), "directory", "mkdir makes the parents")
+refract.mkdir(tmp .. "/m/n/o")
+os.execute(string.format("cd '%s' && '%s' -e 'refract.mkdir(\"-p\")'", tmp, refract.executable()))
+T.eq(refract.file_type(tmp .. "/-p"), "directory", "mkdir of a name starting with '-'")
+T.fails(function() refract.mkdir(tmp .. "/d/a/x") end, "mkdir: " .. tmp .. "/d/a/x: " .. tmp .. "/d/a is not a folder")
+T.fails(function() refract.mkdir(tmp .. "/d/b") end, tmp .. "/d/b is not a folder")
+T.fails(function() refract.mkdir("") end, "mkdir: an empty path names no folder")
+T.fails(function() refract.mkdir("/proc/refract-x") end, "cannot create the folder /proc/refract-x: ")
+T.fails(function() refract.mkdir(tmp .. "/x\0y") end, "holds a NUL byte")
+
 -- spawn/wait: exit codes, signals, environment, timeouts.
 local pid = refract.spawn({ "/bin/sh", "-c", 'test "$RF_X" = "1 2" && exit 7' }, { RF_X = "1 2" })
 T.eq({ refract.wait(pid) }, { "exit", 7 }, "exit code and environment")

@@ -171,6 +171,19 @@ T.eq(refract.json_decode(refract.metadata(tmp .. "/dec.safetensors").paths), { i
   "decompose --exclude")
 T.refused(run(string.format("decompose --model %s/model --list %s/list.txt --pattern x --out %s/x.safetensors", g, tmp,
   tmp)), "--pattern and --exclude go with --dir")
+-- Stray arguments: decompose and encode ignored them, so `--centering=exact` ran with the
+-- reference centering (another result, without a word) and an image after --out was left
+-- out. `--name=value` is named as such in every command.
+local image = g .. "/images/00_exact_disc.png"
+for _, cmd in ipairs({ "decompose", "encode" }) do
+  T.refused(run(string.format("%s --model %s/model --images %s --out %s/x.safetensors %s", cmd, g, image, tmp, image)),
+    "unexpected argument " .. image, cmd .. " with an image after --out")
+end
+T.refused(run(string.format("decompose --model %s/model --images %s --centering=exact --out %s/x.safetensors", g, image,
+  tmp)), "--centering=exact: an option's value follows it after a space (--centering exact)", "decompose --centering=exact")
+T.refused(run(string.format("encode --model %s/model --images %s --dtype=f16 --out %s/x.safetensors", g, image, tmp)),
+  "--dtype=f16: an option's value follows it after a space", "encode --dtype=f16")
+T.refused(run(string.format("merge --chunks=%s --out %s/x.safetensors", tmp, tmp)), "--chunks=", "merge --chunks=DIR")
 
 sh(string.format("mkdir -p %s/seg/masks && cp %s/images/00_exact_disc.png %s/images/01_large_pentagon.png %s/seg/ "
   .. "&& cp %s/images/masks/00_exact_disc.png %s/seg/masks/", tmp, g, g, tmp, g, tmp))

@@ -485,9 +485,8 @@ function M.run(args)
                    peer = rows.peer_info, runs = {} }
   for i, r in ipairs(rows) do result.runs[i] = r end
   if opts.json then
-    local f = assert(io.open(opts.json, "w"))
-    f:write(refract.json_encode(result, 1), "\n")
-    f:close()
+    -- Written as every output is: a full disk or a planted link is an error, not a cut file.
+    refract.write_text(opts.json, refract.json_encode(result, 1) .. "\n")
   end
   return result
 end

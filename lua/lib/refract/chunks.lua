@@ -16,6 +16,7 @@
 -- later run computes again and `refract merge` refuses.
 local refract = require("refract")
 local provenance = require("refract.provenance")
+local data = require("refract.data")
 
 local M = {}
 M.__index = M
@@ -29,11 +30,14 @@ M.poll = 0.5
 -- sit at other paths on other machines; its checksum is what must agree).
 local descriptive = { model = true, project = true }
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
+-- Whether anything is at `path`, without opening it: io.open waits forever on a FIFO, and
+-- says "missing" of a file it may not read (which then read as an unfinished chunk and
+-- was written over). What is there is read through refract's readers, whose errors name
+-- the path and the problem.
+function M.exists(path)
+  return refract.file_type(path) ~= nil
 end
+local exists = M.exists
 
 local function copy(t)
   local c = {}
@@ -154,7 +158,7 @@ end
 -- run (opts.plain) holds DIR/run.lock until it ends, so a second plain run on the same
 -- folder fails at once; shards (--shard) share the folder, chunk by chunk.
 function M.open(dir, dataset, record, opts)
-  os.execute(string.format("mkdir -p '%s'", dir:gsub("'", "'\\''")))
+  data.make_dir(dir, "--chunks")
   local self = setmetatable({ dir = dir, dataset = dataset, verified = {}, warned = {} }, M)
   if opts.plain then
     local lock, holder = refract.lock(dir .. "/run.lock")
@@ -241,9 +245,9 @@ end
 function M.verify(dir, k)
   local file, side = M.file_of(dir, k), sum_of(dir, k)
   if not exists(file) or not exists(side) then return false end
-  local f = assert(io.open(side, "rb"))
-  local want = (f:read("l") or ""):match("^(%x+)")
-  f:close()
+  local ok, text = pcall(refract.read_file, side, 4096)
+  if not ok then error((tostring(text):gsub("^read_file: ", "")), 0) end
+  local want = text:match("^(%x+)")
   local got = refract.sha256(file)
   if got ~= want then
     return nil, string.format("%s fails its checksum: its SHA-256 is %s, %s records %s", file, got,

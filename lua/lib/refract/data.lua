@@ -527,18 +527,22 @@ function M.check_out(path, exts, option)
   os.remove(probe)
 end
 
--- Writes a text file whole (to a temporary name, then renamed).
-function M.write_text(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then error(string.format("%s: cannot write: %s", path, err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
+-- Makes the folder `dir` and its parents (refract.mkdir: no shell, so a name starting
+-- with '-' is a name), or raises "OPTION DIR: PARENT is not a folder" (or why it could not).
+function M.make_dir(dir, option)
+  local ok, err = pcall(refract.mkdir, dir)
   if not ok then
-    os.remove(tmp)
-    error(string.format("%s: cannot write: %s", path, rerr), 0)
+    error(option .. (dir == "" and ": " or " ") .. tostring(err):gsub("^mkdir: ", ""), 0)
   end
+end
+
+-- Writes a text file whole, as every output is (refract.write_text: a new temporary file
+-- created with O_EXCL|O_NOFOLLOW, checked writes, fsync, rename). io.open here followed a
+-- link planted at PATH.tmp and lost a full disk's error, leaving an empty file reported
+-- as written.
+function M.write_text(path, text)
+  local ok, err = pcall(refract.write_text, path, text)
+  if not ok then error((tostring(err):gsub("^write_text: ", "")), 0) end
 end
 
 -- }=====

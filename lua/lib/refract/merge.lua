@@ -10,11 +10,7 @@ local output = require("refract.output")
 
 local M = {}
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = chunks.exists
 
 -- "3, 7, 12" for a list of chunk numbers (at most `max` of them, then "and N more").
 local function numbers(list, max)

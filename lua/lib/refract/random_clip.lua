@@ -118,13 +118,10 @@ function M.write(dir, arch_name, opts)
   end
   local seed = math.tointeger(opts.seed or 0)
   if not seed then error("random_clip: seed must be an integer", 0) end
-  if not os.execute(string.format("mkdir -p '%s'", dir)) then
-    error(string.format("random_clip: cannot create the folder %s", dir), 0)
-  end
+  local ok, err = pcall(refract.mkdir, dir)
+  if not ok then error("random_clip: " .. tostring(err), 0) end
   local tensors, count = weights(arch, dtype, seed, opts.vision_only)
-  local f = assert(io.open(dir .. "/open_clip_config.json", "w"))
-  f:write(refract.json_encode(config(arch, opts.vision_only), 2), "\n")
-  f:close()
+  refract.write_text(dir .. "/open_clip_config.json", refract.json_encode(config(arch, opts.vision_only), 2) .. "\n")
   refract.write(dir .. "/open_clip_model.safetensors", tensors)
   for _, t in pairs(tensors) do t:free() end
   return count

@@ -12,18 +12,9 @@ local data = require("refract.data")
 local M = {}
 M.__index = M
 
-local function quote(path)
-  return "'" .. path:gsub("'", "'\\''") .. "'"
-end
-
 -- Makes the folder if needed and checks that it can be written, before any work.
 function M.check_dir(dir, option)
-  if not data.is_dir(dir) then
-    local ok = os.execute("mkdir -p " .. quote(dir))
-    if not ok or not data.is_dir(dir) then
-      error(string.format("%s %s: cannot make the folder", option or "--report", dir), 0)
-    end
-  end
+  data.make_dir(dir, option or "--report")
   data.check_out(dir .. "/report.md", { "md" }, option or "--report")
 end
 

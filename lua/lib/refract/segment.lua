@@ -20,14 +20,10 @@ local refract = require("refract")
 
 local M = {}
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
+-- Without opening it: io.open(path .. "/.") needs read permission, so a folder that may
+-- be searched but not listed was "no such folder".
 local function is_dir(path)
-  return exists(path .. "/.")
+  return refract.file_type(path) == "directory"
 end
 
 local function strip_slashes(p)
@@ -49,7 +45,13 @@ end
 -- "dir/a/photo.png"); two files with the same stem are an error.
 local function mask_index(dir)
   local ok, ds = pcall(refract.dataset, { dir = dir })
-  if not ok then error(string.format("--masks %s: no mask files (.png, .jpg, .jpeg) in it", dir), 0) end
+  if not ok then
+    -- The dataset's own reason when the folder cannot be read (permissions), not "no masks".
+    local why = tostring(ds):gsub("^dataset: ", "")
+    if why:sub(1, #dir + 2) == dir .. ": " then why = why:sub(#dir + 3) end
+    if why:find("no images", 1, true) then why = "no mask files (.png, .jpg, .jpeg) in it" end
+    error(string.format("--masks %s: %s", dir, why), 0)
+  end
   local index = {}
   for i = 1, #ds do
     local path = ds:path(i)

@@ -10,6 +10,12 @@ function M.parse_args(args, spec, usage)
   while i <= #args do
     local a = args[i]
     local name = a:match("^%-%-([%w%-_]+)$")
+    local glued = a:match("^%-%-([%w%-_]+)=")
+    if glued then
+      -- Not a positional argument that a command might ignore (a default used instead).
+      error(string.format("%s: an option's value follows it after a space (--%s %s)", a, glued,
+        a:sub(#glued + 4)), 0)
+    end
     if a == "-h" or a == "--help" then
       opts.help = true
     elseif name then
