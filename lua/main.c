@@ -48,7 +48,26 @@ static void print_error(const char *msg)
 	fflush(stderr);
 }
 
-/* Message handler: adds a traceback to string errors (as lua.c's msghandler). */
+/* Whether a bundled command runs: its users typed a command line, not a script, so an
+** error about their input is shown as the message alone. */
+static bool running_command;
+
+/* Whether `msg` starts with a chunk's position ("file.lua:12: "), as the errors of a
+** script's own faults do; the errors raised for bad input (error(msg, 0), the C API's
+** messages) carry none. */
+static bool has_position(const char *msg)
+{
+	const char *colon = strchr(msg, ':');
+	if (!colon || colon == msg || colon[1] < '0' || colon[1] > '9')
+		return false;
+	const char *p = colon + 1;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p[0] == ':' && p[1] == ' ';
+}
+
+/* Message handler: adds a traceback to string errors (as lua.c's msghandler), except to a
+** bundled command's errors about its input (REFRACT_TRACEBACK=1 shows those too). */
 static int msghandler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
@@ -57,6 +76,9 @@ static int msghandler(lua_State *L)
 			return 1;
 		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
 	}
+	const char *wanted = getenv("REFRACT_TRACEBACK");
+	if (running_command && !has_position(msg) && !(wanted && !strcmp(wanted, "1")))
+		return 1;
 	luaL_traceback(L, L, msg, 1);
 	return 1;
 }
@@ -299,6 +321,7 @@ static int pmain(lua_State *L)
 		lua_pushstring(L, path);
 		free(path);
 		create_arg_table(L, argv, argc, 1);
+		running_command = true;
 		status = run_file(L, lua_tostring(L, -1));
 	}
 	lua_pushboolean(L, status == LUA_OK);

@@ -36,6 +36,13 @@ T.matches(r.err, "stack traceback")
 T.refused(T.run(string.format("'%s' /nonexistent/script.lua", exe)), "cannot open /nonexistent/script.lua",
   "a missing script")
 T.refused(T.run(string.format("'%s' nosuchcommand", exe)), "unknown command 'nosuchcommand'", "an unknown command")
+-- A bundled command's error about its input is the message alone; REFRACT_TRACEBACK=1 adds
+-- the traceback, and a fault with a source position keeps it.
+r = T.run(string.format("'%s' decompose --bogus", exe))
+T.refused(r, "refract: unknown option --bogus", "a command's usage error")
+T.eq(r.err:find("stack traceback", 1, true), nil, "a command's usage error has no traceback")
+r = T.run(string.format("REFRACT_TRACEBACK=1 '%s' decompose --bogus", exe))
+T.matches(r.err, "stack traceback", "REFRACT_TRACEBACK=1")
 
 -- the prompt: expressions print, statements run, errors do not end it
 ok, out = run(string.format("printf 'x = 20\\nx + 22\\nerror(\"oops\")\\nprint(\"after\")\\n' | '%s'", exe))

@@ -179,11 +179,16 @@ for _, cmd in ipairs({ "decompose", "encode" }) do
   T.refused(run(string.format("%s --model %s/model --images %s --out %s/x.safetensors %s", cmd, g, image, tmp, image)),
     "unexpected argument " .. image, cmd .. " with an image after --out")
 end
-T.refused(run(string.format("decompose --model %s/model --images %s --centering=exact --out %s/x.safetensors", g, image,
-  tmp)), "--centering=exact: an option's value follows it after a space (--centering exact)", "decompose --centering=exact")
-T.refused(run(string.format("encode --model %s/model --images %s --dtype=f16 --out %s/x.safetensors", g, image, tmp)),
-  "--dtype=f16: an option's value follows it after a space", "encode --dtype=f16")
-T.refused(run(string.format("merge --chunks=%s --out %s/x.safetensors", tmp, tmp)), "--chunks=", "merge --chunks=DIR")
+-- --name=value is --name value; a flag takes none, and an option's value is never the next option.
+T.ok(run(string.format("decompose --model=%s/model --images=%s --centering=exact --out=%s/eq.safetensors", g, image,
+  tmp)).ok, "decompose with --name=value")
+T.eq(refract.metadata(tmp .. "/eq.safetensors").centering, "exact", "--centering=exact is taken")
+T.refused(run(string.format("decompose --model %s/model --images %s --spatial=yes --out %s/x.safetensors", g, image, tmp)),
+  "--spatial takes no value (--spatial=yes)", "a flag with a value")
+T.refused(run(string.format("merge --chunks --out %s/x.safetensors", tmp)),
+  "--chunks needs a value, not the option --out", "an option's value is not the next option")
+T.refused(run(string.format("decompose --model %s/model --images --out %s/x.safetensors", g, tmp)),
+  "--images needs a value, not the option --out", "a list option followed by an option")
 
 sh(string.format("mkdir -p %s/seg/masks && cp %s/images/00_exact_disc.png %s/images/01_large_pentagon.png %s/seg/ "
   .. "&& cp %s/images/masks/00_exact_disc.png %s/seg/masks/", tmp, g, g, tmp, g, tmp))

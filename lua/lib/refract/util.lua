@@ -1,47 +1,55 @@
 -- refract.util: small helpers shared by the bundled scripts (argument parsing, output).
 local M = {}
 
--- Parses `--name value`, `--flag` and positional arguments against a spec:
+-- Parses `--name value`, `--name=value`, `--flag` and positional arguments against a spec:
 -- spec = { name = { arg = true|false, many = true|false, help = "..." }, ... }.
+-- A `many` option takes the arguments up to the next option (`--name=value`: that one).
+-- A value that looks like an option (`--chunks --out x`) is refused rather than taken:
+-- `--name=--value` passes such a value on purpose.
 -- Returns options (a table) or raises an error naming the bad argument.
 function M.parse_args(args, spec, usage)
   local opts, positional = {}, {}
+  local function is_option(a) return a:match("^%-%-") ~= nil end
   local i = 1
   while i <= #args do
     local a = args[i]
-    local name = a:match("^%-%-([%w%-_]+)$")
-    local glued = a:match("^%-%-([%w%-_]+)=")
-    if glued then
-      -- Not a positional argument that a command might ignore (a default used instead).
-      error(string.format("%s: an option's value follows it after a space (--%s %s)", a, glued,
-        a:sub(#glued + 4)), 0)
-    end
+    local name, glued = a:match("^%-%-([%w%-_]+)=(.*)$")
+    name = name or a:match("^%-%-([%w%-_]+)$")
     if a == "-h" or a == "--help" then
       opts.help = true
     elseif name then
       local key = name:gsub("%-", "_")
       local s = spec[key]
       if not s then error(string.format("unknown option --%s\n%s", name, usage or ""), 0) end
-      if s.arg then
+      if not s.arg then
+        if glued then error(string.format("--%s takes no value (%s)", name, a), 0) end
+        opts[key] = true
+      elseif glued then
         if s.many then
           local list = opts[key] or {}
-          i = i + 1
-          if i > #args or args[i]:match("^%-%-") then
-            error(string.format("--%s needs a value", name), 0)
-          end
-          while i <= #args and not args[i]:match("^%-%-") do
+          list[#list + 1] = glued
+          opts[key] = list
+        else
+          opts[key] = glued
+        end
+      else
+        i = i + 1
+        if i > #args then error(string.format("--%s needs a value", name), 0) end
+        if is_option(args[i]) then
+          error(string.format("--%s needs a value, not the option %s (--%s=%s passes a value "
+            .. "that starts with --)", name, args[i], name, args[i]), 0)
+        end
+        if s.many then
+          local list = opts[key] or {}
+          while i <= #args and not is_option(args[i]) do
             list[#list + 1] = args[i]
             i = i + 1
           end
           opts[key] = list
           i = i - 1
         else
-          i = i + 1
-          if i > #args then error(string.format("--%s needs a value", name), 0) end
           opts[key] = args[i]
         end
-      else
-        opts[key] = true
       end
     else
       positional[#positional + 1] = a
