@@ -143,8 +143,19 @@ local METHODS = {
 -- Methods whose argument is a shape to allocate: given guarded shapes only.
 local SHAPED = { expand = true }
 
+-- Results are kept below 16 * CAP elements: shape() guards what is allocated directly, but
+-- cat, stack and broadcasting grow sizes step after step (a [4, 4, 4, 324, 4, 4, 4, 4] sum
+-- then took 27 s per input in svd's 331,776 factorisations: work, not a hang).
+local KEEP = 16 * CAP
+
 local function store(r)
-  if type(r) == "userdata" then slots[byte() % 8 + 1] = r end
+  if type(r) ~= "userdata" then return end
+  local ok, n = pcall(function() return r:numel() end)
+  if ok and n > KEEP then
+    r:free()
+    return
+  end
+  slots[byte() % 8 + 1] = r
 end
 
 local function step()
