@@ -105,6 +105,11 @@ local folder_paths = { tmp .. "/val/n03/x.jpg", tmp .. "/val/n01/y.jpg", tmp .. 
 T.eq(data.read_labels(tmp .. "/val", { paths = folder_paths }), { 2, 0, 1 }, "class folders")
 T.fails(function() data.read_labels(tmp .. "/val", { paths = { tmp .. "/other/q.jpg" } }) end, "is not in a class folder")
 T.fails(function() data.read_labels(tmp .. "/val") end, "need a decomposition that records its image paths")
+-- a class folder whose name holds a newline is a class like any other (`ls` split it in two,
+-- dropping it and shifting the later classes' indices)
+os.execute(string.format("mkdir -p '%s/val2/n00\nx' '%s/val2/n01' '%s/val2/n02'", tmp, tmp, tmp))
+T.eq(data.read_labels(tmp .. "/val2", { paths = { tmp .. "/val2/n02/a.jpg", tmp .. "/val2/n00\nx/b.jpg",
+  tmp .. "/val2/n01/c.jpg" } }), { 2, 0, 1 }, "a class folder named with a newline")
 -- }=====
 
 -- {===== outputs
