@@ -117,6 +117,19 @@ data.check_out(tmp .. "/a.json", { "json" })
 T.fails(function() data.check_out(tmp .. "/a.txt", { "json" }) end, "a.txt: expected a .json file")
 T.fails(function() data.check_out(tmp .. "/no/such/a.json", { "json" }) end, "folder " .. tmp .. "/no/such does not exist")
 T.fails(function() data.check_out(tmp .. "/val", { "val" }, "--chart") end, "expected a .val file")
+-- check_out's write test follows no link and truncates nothing: a link planted at its probe's
+-- name (predicted here from the same random seed) emptied the file it pointed to
+do
+  local victim = tmp .. "/victim.txt"
+  data.write_text(victim, "finished work")
+  math.randomseed(42)
+  local probe = string.format("%s/.refract-write-test-%d", tmp, math.random(1 << 30))
+  os.execute(string.format("ln -s '%s' '%s'", victim, probe))
+  math.randomseed(42)
+  data.check_out(tmp .. "/probe.json", { "json" })
+  T.eq(refract.read_file(victim), "finished work", "a link at the probe's name redirects nothing")
+  os.remove(probe)
+end
 data.write_text(tmp .. "/w.txt", "hello")
 T.eq(io.open(tmp .. "/w.txt"):read("a"), "hello", "write_text")
 -- The JSON, SVG and Markdown outputs (ablate, retrieve, segment, textspan, reports) are

@@ -517,11 +517,15 @@ function M.check_out(path, exts, option)
   local dir = path:match("^(.*)/[^/]*$") or "."
   if dir == "" then dir = "/" end
   if not is_dir(dir) then error(string.format("%s %s: folder %s does not exist", option, path, dir), 0) end
+  -- Written as outputs are (a new file, O_EXCL|O_NOFOLLOW, renamed): io.open followed a
+  -- link planted at the probe's name and emptied the file it pointed to.
   local probe = string.format("%s/.refract-write-test-%d", dir, math.random(1 << 30))
-  local f = io.open(probe, "wb")
-  if not f then error(string.format("%s %s: folder %s is not writable", option, path, dir), 0) end
-  f:close()
+  local ok, why = pcall(refract.write_text, probe, "")
   os.remove(probe)
+  if not ok then
+    error(string.format("%s %s: folder %s is not writable (%s)", option, path, dir,
+      tostring(why):gsub("^write_text: ", "")), 0)
+  end
 end
 
 -- Makes the folder `dir` and its parents (refract.mkdir: no shell, so a name starting
