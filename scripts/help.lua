@@ -6,18 +6,17 @@ local refract = require("refract")
 
 local dir = refract.home() .. "/scripts"
 local commands = {}
-local listing = io.popen('ls "' .. dir .. '"')
-for file in listing:lines() do
+-- Listed and read without a shell or io.open: a home named with "$(...)" ran that
+-- command, and a FIFO among the scripts made help wait forever.
+for _, file in ipairs(refract.listdir(dir)) do
   local name = file:match("^([%w_%-]+)%.lua$")
-  if name then
-    local f = io.open(dir .. "/" .. file)
-    local first = f and f:read("l") or ""
-    if f then f:close() end
-    local summary = first:match("^%-%- refract [%w_%-]+: (.*)$")
+  local path = dir .. "/" .. file
+  if name and refract.file_type(path) == "file" then
+    local read, text = pcall(refract.read_file, path)
+    local summary = read and text:match("^%-%- refract [%w_%-]+: ([^\n]*)")
     if summary then commands[#commands + 1] = { name = name, summary = summary } end
   end
 end
-listing:close()
 table.sort(commands, function(a, b) return a.name < b.name end)
 
 print("usage: refract COMMAND [ARGS...] | refract SCRIPT.lua [ARGS...] | refract -e CODE | refract")

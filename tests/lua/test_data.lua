@@ -105,6 +105,11 @@ local folder_paths = { tmp .. "/val/n03/x.jpg", tmp .. "/val/n01/y.jpg", tmp .. 
 T.eq(data.read_labels(tmp .. "/val", { paths = folder_paths }), { 2, 0, 1 }, "class folders")
 T.fails(function() data.read_labels(tmp .. "/val", { paths = { tmp .. "/other/q.jpg" } }) end, "is not in a class folder")
 T.fails(function() data.read_labels(tmp .. "/val") end, "need a decomposition that records its image paths")
+-- a class folder whose name holds a newline is a class like any other (`ls` split it in two,
+-- dropping it and shifting the later classes' indices)
+os.execute(string.format("mkdir -p '%s/val2/n00\nx' '%s/val2/n01' '%s/val2/n02'", tmp, tmp, tmp))
+T.eq(data.read_labels(tmp .. "/val2", { paths = { tmp .. "/val2/n02/a.jpg", tmp .. "/val2/n00\nx/b.jpg",
+  tmp .. "/val2/n01/c.jpg" } }), { 2, 0, 1 }, "a class folder named with a newline")
 -- }=====
 
 -- {===== outputs
@@ -112,6 +117,19 @@ data.check_out(tmp .. "/a.json", { "json" })
 T.fails(function() data.check_out(tmp .. "/a.txt", { "json" }) end, "a.txt: expected a .json file")
 T.fails(function() data.check_out(tmp .. "/no/such/a.json", { "json" }) end, "folder " .. tmp .. "/no/such does not exist")
 T.fails(function() data.check_out(tmp .. "/val", { "val" }, "--chart") end, "expected a .val file")
+-- check_out's write test follows no link and truncates nothing: a link planted at its probe's
+-- name (predicted here from the same random seed) emptied the file it pointed to
+do
+  local victim = tmp .. "/victim.txt"
+  data.write_text(victim, "finished work")
+  math.randomseed(42)
+  local probe = string.format("%s/.refract-write-test-%d", tmp, math.random(1 << 30))
+  os.execute(string.format("ln -s '%s' '%s'", victim, probe))
+  math.randomseed(42)
+  data.check_out(tmp .. "/probe.json", { "json" })
+  T.eq(refract.read_file(victim), "finished work", "a link at the probe's name redirects nothing")
+  os.remove(probe)
+end
 data.write_text(tmp .. "/w.txt", "hello")
 T.eq(io.open(tmp .. "/w.txt"):read("a"), "hello", "write_text")
 -- The JSON, SVG and Markdown outputs (ablate, retrieve, segment, textspan, reports) are

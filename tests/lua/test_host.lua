@@ -44,6 +44,18 @@ T.eq(r.err:find("stack traceback", 1, true), nil, "a command's usage error has n
 r = T.run(string.format("REFRACT_TRACEBACK=1 '%s' decompose --bogus", exe))
 T.matches(r.err, "stack traceback", "REFRACT_TRACEBACK=1")
 
+-- refract help lists the commands of REFRACT_HOME/scripts without a shell and without
+-- opening what is not a file: a home whose name holds "$(...)" ran that command, and a
+-- FIFO named *.lua among the scripts made help wait forever (`timeout` ends such a hang)
+local odd_home = T.tmp('home "$(touch pwned)"')
+os.execute(string.format("mkdir -p '%s/scripts' && cp '%s/scripts/help.lua' '%s/scripts/decompose.lua' '%s/scripts/' "
+  .. "&& ln -s '%s/lua' '%s/lua' && mkfifo '%s/scripts/zz.lua'", odd_home, home, home, odd_home, home, odd_home,
+  odd_home))
+r = T.run(string.format("cd '%s' && REFRACT_HOME='%s' timeout 60 '%s' help", T.tmp(), odd_home, exe))
+T.ok(r.ok, "help runs: " .. r.out .. r.err)
+T.matches(r.out, "decompose +direct contributions", "help lists the commands")
+T.eq(refract.file_type(T.tmp("pwned")), nil, "nothing in the home's name is run")
+
 -- the prompt: expressions print, statements run, errors do not end it
 ok, out = run(string.format("printf 'x = 20\\nx + 22\\nerror(\"oops\")\\nprint(\"after\")\\n' | '%s'", exe))
 T.ok(ok, "the prompt ends cleanly at end of input")

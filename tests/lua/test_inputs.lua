@@ -74,6 +74,30 @@ T.refused(T.run(string.format("'%s' decompose --model '%s' --images '%s' --on-er
 refract.write(T.tmp("no_pixels.npy"), refract.zeros({ 0, 3, 32, 32 }))
 T.refused(T.run(string.format("'%s' decompose --model '%s' --pixels '%s' --out '%s'", exe, g .. "/model",
   T.tmp("no_pixels.npy"), T.tmp("none.safetensors"))), "no images (the batch is empty)", "decompose of no pixels")
+-- A folder's entries named as images that are not files (a FIFO, a device, a link to
+-- nothing) are listed, so loading them names the problem or --on-error skip records them:
+-- they were left out of the dataset without a word (a run over "every image" used fewer).
+do
+  local dir = T.tmp("odd_entries")
+  assert(os.execute(string.format("mkdir -p '%s' && cp '%s' '%s/a.png' && mkfifo '%s/b.png' && ln -s /dev/zero '%s/c.png' "
+    .. "&& ln -s '%s/nothing' '%s/d.jpg' && ln -s '%s/nothing' '%s/notes.txt'", dir, image, dir, dir, dir, dir, dir, dir,
+    dir)))
+  local ds = refract.dataset({ dir = dir })
+  local names = {}
+  for i = 1, #ds do names[i] = ds:path(i):sub(#dir + 2) end
+  T.eq(names, { "a.png", "b.png", "c.png", "d.jpg" }, "entries named as images are listed")
+  T.refused(T.run(string.format("timeout 20 '%s' decompose --model '%s' --dir '%s' --out '%s'", exe, g .. "/model", dir,
+    T.tmp("odd.safetensors"))), "b.png: not a regular file (a FIFO)", "decompose --dir names the FIFO")
+  local r = T.run(string.format("timeout 20 '%s' decompose --model '%s' --dir '%s' --on-error skip --out '%s'", exe,
+    g .. "/model", dir, T.tmp("odd.safetensors")))
+  T.ok(r.ok, "decompose --dir --on-error skip: " .. r.err)
+  local md = refract.metadata(T.tmp("odd.safetensors"))
+  T.eq(refract.json_decode(md.paths), { dir .. "/a.png" }, "the image that loads")
+  local skipped = refract.json_decode(md.skipped)
+  T.eq(#skipped, 3, "the others are recorded as skipped")
+  T.eq(skipped[3][1], dir .. "/d.jpg", "with their paths")
+  T.matches(skipped[3][2], "d%.jpg: cannot open: No such file", "and why")
+end
 -- A FIFO in a --chunks folder, where run.json or a chunk's checksum file belongs: decompose
 -- (resuming) and merge opened it with io.open and waited forever. (`timeout` turns a hang
 -- into a failure here.)

@@ -59,6 +59,15 @@ refract.write(tmp .. "/out.safetensors", { x = refract.zeros({ 2 }) }, md)
 local chained = provenance.input(tmp .. "/out.safetensors")
 T.eq(chained.provenance.model.dir, g .. "/model", "provenance of an input is kept")
 
+-- a folder input: its files (not its subfolders), whatever their names; the folder's own
+-- name may start with '-' (`ls` took -l... for options and listed the working folder)
+local odd = string.format("-prov-%d", math.random(1 << 30))   -- relative: in the working folder
+os.execute(string.format("mkdir -p './%s/sub' && printf abc > './%s/a\nb' && printf abc > './%s/-l'", odd, odd, odd))
+local folder = provenance.input(odd)
+T.eq(folder.files, { ["a\nb"] = refract.sha256(tmp .. "/abc"), ["-l"] = refract.sha256(tmp .. "/abc") },
+  "a folder's files")
+os.execute(string.format("rm -rf './%s'", odd))
+
 T.fails(function() provenance.model(tmp) end, "no model files")
 T.fails(function() provenance.new({ modle = g }) end, "unknown option modle")
 T.fails(function() provenance.new({ inputs = { tmp .. "/nothing.csv:y" } }) end, "nothing.csv:y: cannot open")

@@ -131,5 +131,32 @@ for _, case in ipairs({
   T.matches(out, case[2]:gsub("[%-%.%[%]%(%)%*]", "%%%0"), case[1])
 end
 
+-- images replaced after the decomposition: the sheet names the file and what is wrong with
+-- it. A FIFO there made io.open wait for a writer forever (`timeout` ends such a hang).
+local copies = tmp .. "/copies"
+os.execute(string.format("mkdir -p '%s' && cp %s '%s'", copies, table.concat(files, " ", 1, 3), copies))
+local copied_dec = tmp .. "/copies.safetensors"
+ok, text = run(string.format("decompose --model %s/model --dir %s --out %s", g, copies, copied_dec))
+T.ok(ok, "decompose --dir: " .. text)
+local victim = copies .. "/" .. files[2]:match("[^/]+$")
+for _, case in ipairs({
+  { "rm -f '%s' && mkfifo '%s'", "is a FIFO, a device or a socket" },
+  { "rm -f '%s' && mkdir '%s'", "is a folder" },
+  { "rm -rf '%s' && ln -s /dev/zero '%s'", "is a FIFO, a device or a socket" },
+  { "rm -rf '%s' && ln -s '%s.gone' '%s'", "no such file" },
+  { "rm -rf '%s' && head -c 100 '" .. files[2] .. "' > '%s'", "truncated PNG" },
+}) do
+  os.execute(string.format(case[1], victim, victim, victim))
+  local cmd = string.format("timeout 60 '%s' retrieve --decomposition %s --component all --query-image 1 --sheet %s/c.png > '%s/out.txt' 2>&1",
+    exe, copied_dec, tmp, tmp)
+  local failed_ok, how, code = os.execute(cmd)
+  local out = refract.read_file(tmp .. "/out.txt")
+  T.ok(code ~= 124, "ends without waiting: " .. case[2])
+  T.ok(not failed_ok, "fails: " .. case[2] .. ": " .. out)
+  T.matches(out, victim:gsub("[%-%.%[%]%(%)%*]", "%%%0") .. ": " .. case[2]:gsub("[%-%.%[%]%(%)%*]", "%%%0"), case[2])
+  T.ok(not out:find("stack traceback", 1, true), "a message, not a traceback: " .. out)
+  os.execute(string.format("rm -rf '%s'", victim))
+end
+
 os.execute("rm -rf '" .. tmp .. "'")
 T.done()

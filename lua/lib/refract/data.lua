@@ -252,13 +252,12 @@ local function folder_values(dir, opts, spec)
     error(spec .. ": labels from class folders need a decomposition that records its image "
       .. "paths (made by `refract decompose --dir`)", 0)
   end
+  -- Listed without a shell: `ls` took a folder named -R for options and split a name
+  -- holding a newline in two, dropping that class and shifting every later class's index.
   local names = {}
-  local listing = io.popen(string.format("ls -1 '%s'", dir:gsub("'", "'\\''")))
-  for name in listing:lines() do
+  for _, name in ipairs(refract.listdir(dir)) do
     if is_dir(dir .. "/" .. name) then names[#names + 1] = name end
   end
-  listing:close()
-  table.sort(names)
   local index = {}
   for i, n in ipairs(names) do index[n] = i - 1 end
   local root = normalise_path(dir):gsub("/$", "")
@@ -380,13 +379,11 @@ end
 -- {===== decompositions
 
 local function chunk_files(dir)
+  -- Listed without a shell: `ls` took a folder named -c... for options and found no chunks.
   local files = {}
-  local listing = io.popen(string.format("ls -1 '%s'", dir:gsub("'", "'\\''")))
-  for name in listing:lines() do
+  for _, name in ipairs(refract.listdir(dir)) do
     if name:match("^part%-%d+%.safetensors$") then files[#files + 1] = dir .. "/" .. name end
   end
-  listing:close()
-  table.sort(files)
   return files
 end
 
@@ -520,11 +517,15 @@ function M.check_out(path, exts, option)
   local dir = path:match("^(.*)/[^/]*$") or "."
   if dir == "" then dir = "/" end
   if not is_dir(dir) then error(string.format("%s %s: folder %s does not exist", option, path, dir), 0) end
+  -- Written as outputs are (a new file, O_EXCL|O_NOFOLLOW, renamed): io.open followed a
+  -- link planted at the probe's name and emptied the file it pointed to.
   local probe = string.format("%s/.refract-write-test-%d", dir, math.random(1 << 30))
-  local f = io.open(probe, "wb")
-  if not f then error(string.format("%s %s: folder %s is not writable", option, path, dir), 0) end
-  f:close()
+  local ok, why = pcall(refract.write_text, probe, "")
   os.remove(probe)
+  if not ok then
+    error(string.format("%s %s: folder %s is not writable (%s)", option, path, dir,
+      tostring(why):gsub("^write_text: ", "")), 0)
+  end
 end
 
 -- Makes the folder `dir` and its parents (refract.mkdir: no shell, so a name starting

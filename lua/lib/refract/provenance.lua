@@ -58,13 +58,13 @@ end
 -- The regular files directly in a folder (a --chunks folder), name -> SHA-256; folders
 -- inside (an image folder's classes) are not descended into.
 local function folder_files(dir)
+  -- Listed without a shell: `ls` took a folder named -l... for options, and split a name
+  -- holding a newline in two.
   local files = {}
-  local listing = io.popen(string.format("ls -1 '%s'", dir:gsub("'", "'\\''")))
-  for name in listing:lines() do
+  for _, name in ipairs(refract.listdir(dir)) do
     local path = dir .. "/" .. name
     if not is_dir(path) then files[name] = refract.sha256(path) end
   end
-  listing:close()
   return files
 end
 

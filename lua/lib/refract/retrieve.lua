@@ -122,16 +122,20 @@ function M.sheet(path, paths, hits, opts)
   if #hits == 0 then error("retrieve.sheet: no images to draw", 2) end
   local size = opts.size or 128
   local files = {}
+  -- Looked at without opening them: the images may have changed since the decomposition,
+  -- and io.open on a FIFO put there waited forever for a writer.
+  local what_is = { directory = "is a folder", other = "is a FIFO, a device or a socket" }
   for r, hit in ipairs(hits) do
     files[r] = paths[hit.image]
-    local f = io.open(files[r], "rb")
-    if not f then
-      error(string.format("image %d: cannot open %s (paths are as `refract decompose` was given them: "
-        .. "run from the same folder)", hit.image, files[r]), 0)
+    local kind = refract.file_type(files[r])
+    if kind ~= "file" then
+      error(string.format("image %d: %s: %s, not an image%s", hit.image, files[r], what_is[kind] or "no such file",
+        kind and "" or " (paths are as `refract decompose` was given them: run from the same folder)"), 0)
     end
-    f:close()
   end
-  local thumbs = refract.preprocess(files, { size = size, mean = { 0, 0, 0 }, std = { 1, 1, 1 } })
+  -- An image that no longer decodes (replaced by a damaged or huge one) is named by its path.
+  local ok, thumbs = pcall(refract.preprocess, files, { size = size, mean = { 0, 0, 0 }, std = { 1, 1, 1 } })
+  if not ok then error((tostring(thumbs):gsub("^.-preprocess: ", "")), 0) end
   local columns = opts.columns or math.min(#hits, 8)
   local cells = {}
   for r, hit in ipairs(hits) do
