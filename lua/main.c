@@ -48,26 +48,12 @@ static void print_error(const char *msg)
 	fflush(stderr);
 }
 
-/* Whether a bundled command runs: its users typed a command line, not a script, so an
-** error about their input is shown as the message alone. */
+/* Whether a bundled command runs: its users typed a command line, not a script, so its
+** errors (nearly all about their input) are shown as the message alone. */
 static bool running_command;
 
-/* Whether `msg` starts with a chunk's position ("file.lua:12: "), as the errors of a
-** script's own faults do; the errors raised for bad input (error(msg, 0), the C API's
-** messages) carry none. */
-static bool has_position(const char *msg)
-{
-	const char *colon = strchr(msg, ':');
-	if (!colon || colon == msg || colon[1] < '0' || colon[1] > '9')
-		return false;
-	const char *p = colon + 1;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return p[0] == ':' && p[1] == ' ';
-}
-
 /* Message handler: adds a traceback to string errors (as lua.c's msghandler), except to a
-** bundled command's errors about its input (REFRACT_TRACEBACK=1 shows those too). */
+** bundled command's (REFRACT_TRACEBACK=1 adds it there too). */
 static int msghandler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
@@ -77,7 +63,7 @@ static int msghandler(lua_State *L)
 		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
 	}
 	const char *wanted = getenv("REFRACT_TRACEBACK");
-	if (running_command && !has_position(msg) && !(wanted && !strcmp(wanted, "1")))
+	if (running_command && !(wanted && !strcmp(wanted, "1")))
 		return 1;
 	luaL_traceback(L, L, msg, 1);
 	return 1;

@@ -36,11 +36,19 @@ T.matches(r.err, "stack traceback")
 T.refused(T.run(string.format("'%s' /nonexistent/script.lua", exe)), "cannot open /nonexistent/script.lua",
   "a missing script")
 T.refused(T.run(string.format("'%s' nosuchcommand", exe)), "unknown command 'nosuchcommand'", "an unknown command")
--- A bundled command's error about its input is the message alone; REFRACT_TRACEBACK=1 adds
--- the traceback, and a fault with a source position keeps it.
+-- A bundled command's errors are the message alone, also those the C API raises with the
+-- command's position (a bad image); REFRACT_TRACEBACK=1 adds the traceback.
 r = T.run(string.format("'%s' decompose --bogus", exe))
 T.refused(r, "refract: unknown option --bogus", "a command's usage error")
 T.eq(r.err:find("stack traceback", 1, true), nil, "a command's usage error has no traceback")
+local bad = T.tmp() .. "/bad.png"
+local f = assert(io.open(bad, "wb"))
+f:write("xx")
+f:close()
+local model = assert(os.getenv("RF_TEST_DATA")) .. "/tiny-gelu/model"
+r = T.run(string.format("'%s' encode --model '%s' --images '%s' --out '%s.safetensors'", exe, model, bad, bad))
+T.refused(r, bad .. ": not an image file", "a command's error about an image")
+T.eq(r.err:find("stack traceback", 1, true), nil, "a command's error about an image has no traceback")
 r = T.run(string.format("REFRACT_TRACEBACK=1 '%s' decompose --bogus", exe))
 T.matches(r.err, "stack traceback", "REFRACT_TRACEBACK=1")
 
