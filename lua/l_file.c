@@ -1,8 +1,9 @@
 /*
-** l_file.c: reading files from scripts without the traps of io.open: refract.read_file
-** (a regular file's whole contents, with a size limit) and refract.file_type (what is at
-** a path, without opening it). io.open on a FIFO waits forever for a writer, and reading
-** /dev/zero never ends; the bundled scripts read their lists through these. Lua layer (L6).
+** l_file.c: looking at files from scripts without the traps of io.open: refract.read_file
+** (a regular file's whole contents, with a size limit), refract.file_type (what is at a
+** path, without opening it) and refract.same_file. io.open on a FIFO waits forever for a
+** writer, and reading /dev/zero never ends; the bundled scripts read their lists through
+** these. Lua layer (L6).
 */
 #include "lhost.h"
 #include "l_util.h"
@@ -57,6 +58,18 @@ static int l_file_type(lua_State *L)
 	return 1;
 }
 
+/* refract.same_file(a, b) -> whether both paths name one existing file (the same device
+** and inode: links, "./x" and hard links included), so that a command can refuse to write
+** its output over one of its inputs. */
+static int l_same_file(lua_State *L)
+{
+	const char *a = rf_lua_check_cstring(L, 1), *b = rf_lua_check_cstring(L, 2);
+	struct stat sa, sb;
+	lua_pushboolean(L, stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+			       sa.st_ino == sb.st_ino);
+	return 1;
+}
+
 void rf_lua_open_file(lua_State *L)
 {
 	luaL_newmetatable(L, BUFFER_MT);
@@ -64,7 +77,8 @@ void rf_lua_open_file(lua_State *L)
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	static const luaL_Reg fns[] = {
-		{ "read_file", l_read_file }, { "file_type", l_file_type }, { NULL, NULL },
+		{ "read_file", l_read_file }, { "file_type", l_file_type }, { "same_file", l_same_file },
+		{ NULL, NULL },
 	};
 	luaL_setfuncs(L, fns, 0);
 }

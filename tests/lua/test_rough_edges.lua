@@ -232,6 +232,24 @@ for _, c in ipairs(commands) do
 end
 sh("touch " .. tmp .. "/plainfile")
 T.refused(run("demo --report " .. tmp .. "/plainfile"), "--report " .. tmp .. "/plainfile", "demo: --report is a file")
+-- An output that is one of the command's inputs: the write replaced it once the run was
+-- done (decompose --pixels e.safetensors --out e.safetensors lost the pixels).
+local image = g .. "/images/00_exact_disc.png"
+T.ok(run(string.format("encode --model %s/model --images %s --out %s/e.safetensors", g, image, tmp)).ok, "encode")
+local pixels_sha = refract.sha256(tmp .. "/e.safetensors")
+for _, form in ipairs({ "--pixels %s/e.safetensors:pixels --out %s/e.safetensors",
+                        "--pixels=%s/e.safetensors:pixels --out=%s/./e.safetensors" }) do
+  T.refused(run(string.format("decompose --model %s/model " .. form, g, tmp, tmp)),
+    "is one of this command's inputs", "decompose over its own --pixels file: " .. form)
+end
+T.eq(refract.sha256(tmp .. "/e.safetensors"), pixels_sha, "the input is left as it was")
+sh(string.format("cp -r %s/model %s/m2", g, tmp))
+T.refused(run(string.format("encode --model %s/m2 --images %s --out %s/m2/open_clip_model.safetensors", tmp, image, tmp)),
+  "m2/open_clip_model.safetensors: is one of this command's inputs", "encode over its model's weights")
+T.ok(run(string.format("encode --model %s/m2 --images %s --out %s/m2/embeds.safetensors", tmp, image, tmp)).ok,
+  "another file in the model folder is not an input")
+T.ok(run(string.format("encode --model %s/m2 --images %s --out %s/m2/embeds.safetensors", tmp, image, tmp)).ok,
+  "nor is the last run's output")
 
 -- }=====
 

@@ -505,8 +505,36 @@ end
 
 -- Checks before any work that `path` can be written: its extension is one of `exts`
 -- (a list such as {"json"}), its folder exists and is writable.
+-- The files of a model folder that a load reads (clip_config.c, clip_weights.c).
+local MODEL_FILES = { ["open_clip_config.json"] = true, ["open_clip_model.safetensors"] = true,
+  ["config.json"] = true, ["model.safetensors"] = true, ["preprocessor_config.json"] = true }
+
+-- Raises if the output `path` (the value of `option`) is one of the command's inputs on
+-- the command line `args`: a FILE or FILE:TENSOR argument naming the same file, or a file
+-- a model folder argument loads. The write would replace the input once the run is done
+-- (decompose --pixels e.safetensors --out e.safetensors lost its pixels without a word).
+local function check_not_input(path, option, args)
+  if not args or refract.file_type(path) ~= "file" then return end
+  local folder, name = path:match("^(.*)/([^/]*)$")
+  folder, name = folder or ".", name or path
+  for i, a in ipairs(args) do
+    local is_output = (a == path and args[i - 1] == option) or a == option .. "=" .. path
+    local value = a:match("^%-%-[%w%-_]+=(.*)$") or a
+    if not is_output then
+      for _, candidate in ipairs({ value, value:match("^(.*):[^/:]*$") }) do
+        if refract.same_file(candidate, path) or (MODEL_FILES[name]
+            and refract.file_type(candidate) == "directory" and refract.same_file(candidate, folder)) then
+          error(string.format("%s %s: is one of this command's inputs (%s); writing there would replace "
+            .. "it: give another path", option, path, a), 0)
+        end
+      end
+    end
+  end
+end
+
 function M.check_out(path, exts, option)
   option = option or "--out"
+  check_not_input(path, option, rawget(_G, "arg"))
   local ext = path:match("%.([%w]+)$")
   local ok_ext = false
   for _, e in ipairs(exts) do if ext and ext:lower() == e then ok_ext = true end end
