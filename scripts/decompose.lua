@@ -103,6 +103,7 @@ local reduce = {}
 for axis in (opts.reduce or ""):gmatch("[^,]+") do reduce[#reduce + 1] = axis end
 if opts.chunks and opts.pixels then usage_error("--chunks needs --images, --dir or --list") end
 
+local fingerprint = opts.chunks and chunks.fingerprint(opts.model, opts.project)
 local model = refract.load(opts.model, { dtype = opts.dtype or "f32" })
 local project = opts.project and util.read_tensor(opts.project, "tensor") or nil
 -- One decomposer for the whole run: the fold of the model, the projection and the
@@ -187,7 +188,7 @@ if opts.chunks then
   local record = chunks.record(metadata, {
     chunk_size = tostring(chunk_size), batch = tostring(batch), dtype = opts.dtype or "f32",
     mean_only = tostring(opts.mean_only or false), on_error = on_error, project = opts.project,
-  }, opts.model, opts.project)
+  }, opts.model, opts.project, fingerprint)
   local store = chunks.open(opts.chunks, dataset, record, { plain = not shard })
   local on_done = function(n) progress:add(n) end
   if opts.devices then

@@ -344,5 +344,23 @@ T.ok(not ok and out:find("made with --mean-only", 1, true), "its full merge is r
 ok = run(string.format("merge --chunks %s/meanonly --out %s/meanonly-merged.safetensors --mean-only", tmp, tmp))
 T.ok(ok and read_all(tmp .. "/meanonly-merged.safetensors") == read_all(tmp .. "/meanonly.safetensors"), "merge --mean-only gives its --out")
 
+-- Model or projection files replaced while they load: run.json would say the chunks were
+-- made with the new files, though they were made with the old ones. The fingerprint taken
+-- before loading must still hold when the record is made.
+do
+  local chunks = require("refract.chunks")
+  os.execute(string.format("cp -r %s/model %s/swap && printf x > %s/proj.bin", quote(g), quote(tmp), quote(tmp)))
+  local before = chunks.fingerprint(tmp .. "/swap", tmp .. "/proj.bin")
+  T.eq(chunks.record({}, {}, tmp .. "/swap", tmp .. "/proj.bin", before).model_sha256, before.model_sha256,
+    "an unchanged model is recorded")
+  write_all(tmp .. "/proj.bin", "y")
+  T.fails(function() chunks.record({}, {}, tmp .. "/swap", tmp .. "/proj.bin", before) end,
+    tmp .. "/proj.bin changed while it was being loaded")
+  write_all(tmp .. "/proj.bin", "x")
+  write_all(tmp .. "/swap/open_clip_config.json", read_all(tmp .. "/swap/open_clip_config.json") .. " ")
+  T.fails(function() chunks.record({}, {}, tmp .. "/swap", tmp .. "/proj.bin", before) end,
+    "the model in " .. tmp .. "/swap changed while it was being loaded")
+end
+
 os.execute("rm -rf " .. quote(tmp))
 T.done()

@@ -102,15 +102,33 @@ function M.parse_shard(spec)
   return k, n
 end
 
+-- The SHA-256 of the model's files and of a projection file (nil: none), as run.json
+-- records them. Taken before they are loaded and again in M.record, so that files
+-- replaced while loading cannot go into run.json as what the chunks were made with.
+function M.fingerprint(model_dir, project_file)
+  return {
+    model_sha256 = sorted_pairs_json(provenance.model(model_dir).files),
+    project_sha256 = project_file and refract.sha256(provenance.file_of(project_file)) or nil,
+  }
+end
+
 -- What a run's chunks are made with: decompose's metadata `base` plus the rest of what
 -- changes their bytes (`extra`: chunk_size, batch, dtype, ... as strings) and the
--- SHA-256 of the model's files and of a projection file.
-function M.record(base, extra, model_dir, project_file)
+-- fingerprint of the model's files and of a projection file, which must still be
+-- `before` (M.fingerprint taken before they were loaded).
+function M.record(base, extra, model_dir, project_file, before)
   local rec = copy(base)
   for k, v in pairs(extra) do rec[k] = v end
   rec.format = "refract-chunks-1"
-  rec.model_sha256 = sorted_pairs_json(provenance.model(model_dir).files)
-  if project_file then rec.project_sha256 = refract.sha256(provenance.file_of(project_file)) end
+  local now = M.fingerprint(model_dir, project_file)
+  for _, key in ipairs({ "model_sha256", "project_sha256" }) do
+    if before[key] ~= now[key] then
+      error(string.format("%s changed while it was being loaded: the chunks could not say which "
+        .. "version they were made with; run again", key == "model_sha256" and "the model in " .. model_dir
+        or project_file), 0)
+    end
+  end
+  rec.model_sha256, rec.project_sha256 = now.model_sha256, now.project_sha256
   return rec
 end
 
