@@ -3,11 +3,12 @@ local refract = require("refract")
 local util = require("refract.util")
 local output = require("refract.output")
 local Progress = require("refract.progress")
+local batches_of = require("refract.batches").batches
 
 local usage = [==[
 usage: refract encode --model DIR [--images FILE... | --dir DIR [--pattern GLOB]
                       [--exclude GLOB] | --list FILE | --pixels FILE[:TENSOR]]
-                      [--texts FILE] [--batch N] [--dtype f32|f16]
+                      [--texts FILE] [--batch N] [--dtype f32|f16] [--on-error abort|skip]
                       --out OUT.safetensors|OUT.npz
 
 Encodes images and/or texts with the CLIP model in DIR (open_clip layout:
@@ -30,6 +31,9 @@ config.json + model.safetensors + vocab.json + merges.txt) and writes:
   --texts FILE         a JSON list of strings, or a .txt file with one string per line
   --dtype f32|f16      weights on the device (default f32; f16 halves their memory)
   --batch N            images per device batch (default 32)
+  --on-error MODE      abort (default): an image that cannot be read stops the run, named;
+                       skip: it is left out (of pixels, image_embeds and paths) and listed
+                       in the output's `skipped` metadata
   --out FILE           the output .safetensors file, or .npz for NumPy; images read from
                        files record their paths in the metadata (`paths`, a JSON list),
                        as `refract decompose` does
@@ -39,6 +43,7 @@ local opts = util.parse_args(arg, {
   model = { arg = true }, images = { arg = true, many = true }, pixels = { arg = true },
   texts = { arg = true }, dtype = { arg = true }, out = { arg = true }, batch = { arg = true },
   dir = { arg = true }, list = { arg = true }, pattern = { arg = true }, exclude = { arg = true },
+  on_error = { arg = true },
 }, usage)
 if opts.help then io.write(usage) return end
 if #opts._ > 0 then error("unexpected argument " .. opts._[1] .. "\n" .. usage, 0) end
@@ -53,6 +58,11 @@ if sources > 1 then error("give one of --images, --dir, --list or --pixels, not 
 if (opts.pattern or opts.exclude) and not opts.dir then error("--pattern and --exclude go with --dir", 0) end
 local batch = math.tointeger(tonumber(opts.batch or 32))
 if not batch or batch < 1 then error("--batch must be a positive integer", 0) end
+local on_error = opts.on_error or "abort"
+if on_error ~= "abort" and on_error ~= "skip" then error("--on-error must be abort or skip, not " .. on_error, 0) end
+if opts.on_error and not (opts.images or opts.dir or opts.list) then
+  error("--on-error goes with --images, --dir or --list", 0)
+end
 
 -- The images are listed before the model is loaded, so a wrong path fails fast.
 local dataset
@@ -66,18 +76,26 @@ local metadata = { model = opts.model, producer = "refract " .. refract.version 
 
 if dataset then
   local progress = Progress.new(#dataset)
-  local pixels, embeds = {}, {}
-  for p, _, count in dataset:batches({ batch = batch, model = model }) do
+  local pixels, embeds, skipped = {}, {}, {}
+  for p, _, count in batches_of(dataset, { batch = batch, model = model }, on_error, skipped) do
     embeds[#embeds + 1] = model:encode_images(p)
     pixels[#pixels + 1] = p
     progress:add(count)
   end
   progress:finish()
+  if #skipped == #dataset then
+    error(string.format("every one of the %d images was skipped (--on-error skip): nothing to write to %s",
+      #dataset, opts.out), 0)
+  end
   out.pixels = #pixels == 1 and pixels[1] or refract.cat(pixels, 1)
   out.image_embeds = #embeds == 1 and embeds[1] or refract.cat(embeds, 1)
-  local paths = {}
-  for i = 1, #dataset do paths[i] = dataset:path(i) end
+  -- Row i of the outputs is paths[i]: the images skipped are in neither.
+  local paths, s = {}, 1
+  for i = 1, #dataset do
+    if skipped[s] and skipped[s][1] == dataset:path(i) then s = s + 1 else paths[#paths + 1] = dataset:path(i) end
+  end
   metadata.paths = refract.json_encode(paths)
+  if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
 elseif opts.pixels then
   out.pixels = util.read_tensor(opts.pixels, "pixels")
   out.image_embeds = model:encode_images(out.pixels)
@@ -94,4 +112,6 @@ local parts = {}
 for _, k in ipairs({ "pixels", "image_embeds", "text_tokens", "text_embeds" }) do
   if out[k] then parts[#parts + 1] = k .. " " .. util.shape_str(out[k]) end
 end
-print("wrote " .. opts.out .. ": " .. table.concat(parts, ", "))
+local skipped = metadata.skipped and #refract.json_decode(metadata.skipped) or 0
+print("wrote " .. opts.out .. ": " .. table.concat(parts, ", ") ..
+  (skipped > 0 and string.format(" (%d image%s skipped)", skipped, skipped == 1 and "" or "s") or ""))

@@ -145,6 +145,28 @@ local function run(args)
   return T.run(string.format("'%s' %s", exe, args))
 end
 
+-- encode --on-error skip: an unreadable image is left out of every output and recorded;
+-- the rows kept equal a run without it. By default it stops the run, naming the image.
+sh(string.format("mkdir -p %s/skip && cp %s/images/00_exact_disc.png %s/images/01_large_pentagon.png %s/skip/ "
+  .. "&& printf xx > %s/skip/00b.png", tmp, g, g, tmp, tmp))
+T.refused(run(string.format("encode --model %s/model --dir %s/skip --out %s/skip.safetensors", g, tmp, tmp)),
+  tmp .. "/skip/00b.png: not an image file", "encode stops at an unreadable image")
+local skip_run = run(string.format("encode --model %s/model --dir %s/skip --batch 2 --on-error skip --out %s/skip.safetensors",
+  g, tmp, tmp))
+T.ok(skip_run.ok, "encode --on-error skip: " .. skip_run.err)
+T.matches(skip_run.out, "%(1 image skipped%)")
+local skip_md = refract.metadata(tmp .. "/skip.safetensors")
+T.eq(refract.json_decode(skip_md.paths), { tmp .. "/skip/00_exact_disc.png", tmp .. "/skip/01_large_pentagon.png" },
+  "encode --on-error skip: paths of the rows kept")
+T.eq(refract.json_decode(skip_md.skipped)[1][1], tmp .. "/skip/00b.png", "encode --on-error skip: the skip recorded")
+T.ok(run(string.format("encode --model %s/model --dir %s/skip --pattern '0?_*' --out %s/noskip.safetensors", g, tmp, tmp)).ok,
+  "encode without the bad image")
+local with_skip, without = refract.read(tmp .. "/skip.safetensors"), refract.read(tmp .. "/noskip.safetensors")
+-- (Batched differently, the products round differently: equal to float32 precision.)
+T.ok((with_skip.image_embeds - without.image_embeds):abs():max():item() < 1e-5, "the rows kept are the same")
+T.refused(run(string.format("encode --model %s/model --texts %s/skip/00b.png --on-error skip --out %s/x.safetensors",
+  g, tmp, tmp)), "--on-error goes with --images, --dir or --list", "encode --on-error without images")
+
 local r = run(string.format("encode --model %s/model --dir %s --pattern '*.png' --out %s/enc.safetensors", g, images, tmp))
 T.ok(r.ok, "encode --dir --pattern: " .. r.err)
 local md = refract.metadata(tmp .. "/enc.safetensors")

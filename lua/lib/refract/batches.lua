@@ -7,8 +7,8 @@ local refract = require("refract")
 
 local M = {}
 
-local HINT = "\n(refract decompose --on-error skip leaves out images that cannot be read "
-  .. "and records them in the output)"
+local HINT = "\n(--on-error skip leaves out images that cannot be read and records them in "
+  .. "the output)"
 
 -- spec: the table dataset:batches takes (batch, model, start, stop); start and stop
 -- default to the whole dataset.
