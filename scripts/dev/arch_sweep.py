@@ -12,7 +12,6 @@ used by the product or by the test suite's pass/fail.
 """
 import json
 import os
-import struct
 import subprocess
 import sys
 
@@ -20,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-torch.set_default_dtype(torch.float64)
+import safetensors_io
 
-ST_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": np.uint16}
+torch.set_default_dtype(torch.float64)
 
 
 def bf16_bits(a):
@@ -30,36 +29,6 @@ def bf16_bits(a):
     u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
     bits = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
     return bits, (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, (dtype, a) in tensors.items():
-        raw = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[8 + n + b:8 + n + end], dtype=ST_DTYPES[e["dtype"]]).reshape(e["shape"])
-    return out
 
 
 # {===== the random model (open_clip names, float64 values as stored)
@@ -187,7 +156,7 @@ def write_model(a, dir_, dtype, layout, rng):
                 cfg["text_cfg"]["norm_kwargs"] = {"eps": a["eps"]}
         with open(f"{dir_}/open_clip_config.json", "w") as f:
             json.dump({"model_cfg": cfg, "preprocess_cfg": {"size": a["image"]}}, f)
-        write_safetensors(f"{dir_}/open_clip_model.safetensors", oc)
+        safetensors_io.write(f"{dir_}/open_clip_model.safetensors", oc)
     else:
         v = {"image_size": a["image"], "patch_size": a["patch"], "hidden_size": a["width"],
              "num_hidden_layers": a["layers"], "num_attention_heads": a["heads"], "intermediate_size": a["mlp"],
@@ -207,7 +176,7 @@ def write_model(a, dir_, dtype, layout, rng):
                 cfg[tower] = {"hidden_act": "gelu_new", "hidden_size": 7}
         with open(f"{dir_}/config.json", "w") as f:
             json.dump(cfg, f)
-        write_safetensors(f"{dir_}/model.safetensors", hf_state(oc))
+        safetensors_io.write(f"{dir_}/model.safetensors", hf_state(oc))
     return {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in values.items()}
 
 # }=====
@@ -331,13 +300,13 @@ def check(name, a, dtype, layout, build, scratch, seed):
             tok[i, 0], tok[i, end], tok[i, end + 1:] = 49406, 49407, 0
         inputs["text_tokens"] = ("I64", tok.astype(np.int64))
         tokens = torch.from_numpy(tok)
-    write_safetensors(f"{dir_}/inputs.safetensors", inputs)
+    safetensors_io.write(f"{dir_}/inputs.safetensors", inputs)
     run = subprocess.run([f"{build}/refract", "scripts/dev/arch_sweep_run.lua", dir_, f"{dir_}/inputs.safetensors",
                           f"{dir_}/out.safetensors"], capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         print(f"FAIL {name}: refract exited {run.returncode}: {run.stderr.strip()[-600:]}")
         return False
-    ours = {k: torch.from_numpy(v.astype(np.float64)) for k, v in read_safetensors(f"{dir_}/out.safetensors").items()}
+    ours = {k: torch.from_numpy(v.astype(np.float64)) for k, v in safetensors_io.read(f"{dir_}/out.safetensors").items()}
     with torch.no_grad():
         ref = reference(sd, a, torch.from_numpy(pixels.astype(np.float64)), tokens)
     sp, mlps, P = ref["spatial"], ref["mlps"], ours["project"]

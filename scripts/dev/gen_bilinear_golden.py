@@ -13,13 +13,13 @@ Needs Debian's python3-torch and python3-numpy (developer tool, not part of the 
 Tensors in.<i> [C, h, w] and out.<i> [C, h', w'] (float32, C = 1 or 3); metadata
 case.<i> = "h w -> h' w'" and how it was called (size or scale_factor), torch = version.
 """
-import json
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import safetensors_io
 
 # (channels, h, w, h', w', scale_factor or None)
 CASES = [
@@ -50,23 +50,8 @@ def main(out_path):
         tensors[f"in.{i}"] = x[0].numpy()
         tensors[f"out.{i}"] = y[0].numpy()
         metadata[f"case.{i}"] = f"{h} {w} -> {oh} {ow}, {how}"
-    write_safetensors(out_path, tensors, metadata)
-
-
-def write_safetensors(path, tensors, metadata):
-    header, blobs, at = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype="<f4")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + a.nbytes]}
-        blobs.append(a.tobytes())
-        at += a.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    safetensors_io.write(out_path, [(n, np.asarray(tensors[n], dtype="<f4")) for n in sorted(tensors)],
+                         metadata)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ metadata: mode.<name> = the mode PIL opens the file as; file.<name> = the file n
 pillow = PIL's version.
 """
 import io
-import json
 import os
 import struct
 import sys
@@ -36,6 +35,8 @@ import zlib
 import numpy as np
 import PIL
 from PIL import Image
+
+import safetensors_io
 
 S = 24
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -286,20 +287,6 @@ def reference_pixels(im):
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
-def write_safetensors(path, tensors, metadata):
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
-        dtype = {np.dtype(np.uint8): "U8", np.dtype(np.float32): "F32"}[a.dtype]
-        raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
 # }=====
 
 
@@ -332,7 +319,8 @@ def main():
         if im.mode != "I":
             tensors["pixels." + name] = reference_pixels(im)
         print("%-24s %-5s %5d x %-5d %6d bytes" % (fname, im.mode, im.size[0], im.size[1], len(data)))
-    write_safetensors(os.path.join(outdir, "goldens.safetensors"), tensors, meta)
+    safetensors_io.write(os.path.join(outdir, "goldens.safetensors"), [(n, tensors[n]) for n in sorted(tensors)],
+                         meta)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,13 @@ and gray, transparency chunks) and pixels.<j> what PIL decodes from them, expand
 above; metadata decode.<j> is the mode PIL opens the file as.
 """
 import io
-import json
-import struct
 import sys
 
 import numpy as np
 import PIL
 from PIL import Image
+
+import safetensors_io
 
 # (mode, input w x h, output w x h, filter)
 CASES = [
@@ -108,19 +108,6 @@ def png_tensors(rng):
     return tensors, meta
 
 
-def write_safetensors(path, tensors, metadata):
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name, a in tensors:
-        b = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": "U8", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def main():
     rng = np.random.RandomState(20240611)
     tensors, meta = [], {"pillow": PIL.__version__}
@@ -131,7 +118,7 @@ def main():
         meta["case.%d" % i] = "%s %s" % (mode, flt)
     more, more_meta = png_tensors(rng)
     meta.update(more_meta)
-    write_safetensors(sys.argv[1], tensors + more, meta)
+    safetensors_io.write(sys.argv[1], tensors + more, meta)
 
 
 if __name__ == "__main__":

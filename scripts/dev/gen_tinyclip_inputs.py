@@ -23,7 +23,6 @@ the build):
 """
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -33,6 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_tokenizer_fuzz import Reference  # noqa: E402
+import safetensors_io  # noqa: E402
 
 CONTEXT = 77
 
@@ -64,23 +64,9 @@ def tokens(vocab_gz, prompts_path):
     return np.array(rows, dtype=np.int64)
 
 
-def write_safetensors(path, tensors, metadata):
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name, a in tensors.items():
-        b = np.ascontiguousarray(a).tobytes()
-        dtype = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}[a.dtype]
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
 def main():
     model_dir, vocab_gz, prompts_path, out_path = sys.argv[1:5]
-    write_safetensors(out_path, {"pixels": pixels(model_dir), "text_tokens": tokens(vocab_gz, prompts_path)},
+    safetensors_io.write(out_path, {"pixels": pixels(model_dir), "text_tokens": tokens(vocab_gz, prompts_path)},
                       {"pillow": PIL.__version__, "numpy": np.__version__, "regex": regex.__version__})
 
 

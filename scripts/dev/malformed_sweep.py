@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import arch_sweep as A  # noqa: E402
+import safetensors_io  # noqa: E402
 
 RUN = ('local refract = require("refract"); local m = refract.load(arg[1]); local c = m:config(); '
        'local px = refract.randn({1, 3, c.image_size, c.image_size}, 1); m:encode_images(px); '
@@ -51,7 +52,7 @@ def write(dir_, layout, cfg, st):
         ("config.json", "model.safetensors")
     with open(os.path.join(dir_, cname), "w") as f:
         json.dump(cfg, f)
-    A.write_safetensors(os.path.join(dir_, wname), st)
+    safetensors_io.write(os.path.join(dir_, wname), st)
 
 
 def cases():

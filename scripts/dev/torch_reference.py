@@ -12,48 +12,13 @@ run, stored as float32) to OUT. Needs Debian's python3-torch and python3-numpy o
 never used by the product or by the test suite's pass/fail.
 """
 import json
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        out[name] = np.frombuffer(data[base + b:base + end], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
-    return out
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
-        dtype = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}[a.dtype]
-        raw = a.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-
+import safetensors_io
 
 def layer_norm(x, w, b):
     # As open_clip (torch LayerNorm, eps 1e-5).
@@ -119,8 +84,8 @@ def main():
     model_dir, inputs_path, out_path = sys.argv[1:4]
     cfg = json.load(open(f"{model_dir}/open_clip_config.json"))["model_cfg"]
     act = "quick_gelu" if cfg.get("quick_gelu") else "gelu"
-    weights = read_safetensors(f"{model_dir}/open_clip_model.safetensors")
-    inputs = read_safetensors(inputs_path)
+    weights = safetensors_io.read(f"{model_dir}/open_clip_model.safetensors")
+    inputs = safetensors_io.read(inputs_path)
     out = {"pixels": inputs["pixels"], "text_tokens": inputs["text_tokens"]}
     tokens = torch.from_numpy(inputs["text_tokens"].astype(np.int64))
     for dtype, suffix in ((torch.float32, ""), (torch.float64, "_f64")):
@@ -129,7 +94,7 @@ def main():
         with torch.no_grad():
             out["image_embeds" + suffix] = encode_images(sd, cfg, pixels, act).float().numpy()
             out["text_embeds" + suffix] = encode_texts(sd, cfg, tokens, act).float().numpy()
-    write_safetensors(out_path, out)
+    safetensors_io.write(out_path, out)
     for k in ("image_embeds", "text_embeds"):
         print(f"{k}: float32 vs float64 max |diff| {np.abs(out[k] - out[k + '_f64']).max():.3e}")
 

@@ -142,22 +142,6 @@ def read_safetensors(path, torch, dtype=None, only=None):
         m.close()
     return out
 
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        raw = t.detach().float().contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-
 # }=====
 
 # {===== memory
@@ -356,7 +340,10 @@ def main():
             print(f"torch {name}: {r['images_per_s']:.3f} images/s, peak {r['peak_above_weights'] / 2**20:.1f} MiB "
                   "above the weights", flush=True)
     if args.outputs:
-        write_safetensors(args.outputs, outputs)
+        # Imported here, not at the top: NumPy loads OpenBLAS, which must see the
+        # environment this script sets before it re-executes itself.
+        import safetensors_io
+        safetensors_io.write(args.outputs, {n: t.detach().float().contiguous().numpy() for n, t in outputs.items()})
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)
 
