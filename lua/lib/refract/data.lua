@@ -11,6 +11,7 @@
 -- Labels and other indices in files count from 0, as the datasets' own files do.
 local refract = require("refract")
 local util = require("refract.util")
+local provenance = require("refract.provenance")
 
 local M = {}
 
@@ -505,9 +506,13 @@ end
 
 -- Checks before any work that `path` can be written: its extension is one of `exts`
 -- (a list such as {"json"}), its folder exists and is writable.
--- The files of a model folder that a load reads (clip_config.c, clip_weights.c).
-local MODEL_FILES = { ["open_clip_config.json"] = true, ["open_clip_model.safetensors"] = true,
-  ["config.json"] = true, ["model.safetensors"] = true, ["preprocessor_config.json"] = true }
+-- The files of a model folder that a load reads, as provenance records them.
+local function is_model_file(name)
+  for _, file in ipairs(provenance.model_files) do
+    if file == name then return true end
+  end
+  return false
+end
 
 -- Raises if the output `path` (the value of `option`) is one of the command's inputs on
 -- the command line `args`: a FILE or FILE:TENSOR argument naming the same file, or a file
@@ -522,7 +527,7 @@ local function check_not_input(path, option, args)
     local value = a:match("^%-%-[%w%-_]+=(.*)$") or a
     if not is_output then
       for _, candidate in ipairs({ value, value:match("^(.*):[^/:]*$") }) do
-        if refract.same_file(candidate, path) or (MODEL_FILES[name]
+        if refract.same_file(candidate, path) or (is_model_file(name)
             and refract.file_type(candidate) == "directory" and refract.same_file(candidate, folder)) then
           error(string.format("%s %s: is one of this command's inputs (%s); writing there would replace "
             .. "it: give another path", option, path, a), 0)
