@@ -6,6 +6,7 @@ local chunks = require("refract.chunks")
 local merge = require("refract.merge")
 local workers = require("refract.workers")
 local batches_of = require("refract.batches").batches
+local kept_paths = require("refract.batches").kept_paths
 local output = require("refract.output")
 
 local usage = [==[
@@ -263,11 +264,7 @@ if count == 0 then
     total, opts.out), 0)
 end
 if dataset then
-  local rows, s = {}, 1
-  for i = 1, total do
-    if skipped[s] and skipped[s][1] == dataset:path(i) then s = s + 1 else rows[#rows + 1] = dataset:path(i) end
-  end
-  metadata.paths = refract.json_encode(rows)
+  metadata.paths = refract.json_encode(kept_paths(dataset, skipped, 1, total))
   if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
 end
 write_means(opts.out, count, out)

@@ -3,7 +3,7 @@ local refract = require("refract")
 local util = require("refract.util")
 local output = require("refract.output")
 local Progress = require("refract.progress")
-local batches_of = require("refract.batches").batches
+local batches = require("refract.batches")
 
 local usage = [==[
 usage: refract encode --model DIR [--images FILE... | --dir DIR [--pattern GLOB]
@@ -77,7 +77,7 @@ local metadata = { model = opts.model, producer = "refract " .. refract.version 
 if dataset then
   local progress = Progress.new(#dataset)
   local pixels, embeds, skipped = {}, {}, {}
-  for p, _, count in batches_of(dataset, { batch = batch, model = model }, on_error, skipped) do
+  for p, _, count in batches.batches(dataset, { batch = batch, model = model }, on_error, skipped) do
     embeds[#embeds + 1] = model:encode_images(p)
     pixels[#pixels + 1] = p
     progress:add(count)
@@ -90,11 +90,7 @@ if dataset then
   out.pixels = #pixels == 1 and pixels[1] or refract.cat(pixels, 1)
   out.image_embeds = #embeds == 1 and embeds[1] or refract.cat(embeds, 1)
   -- Row i of the outputs is paths[i]: the images skipped are in neither.
-  local paths, s = {}, 1
-  for i = 1, #dataset do
-    if skipped[s] and skipped[s][1] == dataset:path(i) then s = s + 1 else paths[#paths + 1] = dataset:path(i) end
-  end
-  metadata.paths = refract.json_encode(paths)
+  metadata.paths = refract.json_encode(batches.kept_paths(dataset, skipped))
   if #skipped > 0 then metadata.skipped = refract.json_encode(skipped) end
 elseif opts.pixels then
   out.pixels = util.read_tensor(opts.pixels, "pixels")

@@ -57,4 +57,15 @@ function M.batches(dataset, spec, on_error, skipped)
   end
 end
 
+-- The paths of images first..last (default: all) without those `skipped` lists (in
+-- dataset order, as M.batches appends them): the rows an output holds.
+function M.kept_paths(dataset, skipped, first, last)
+  local rows, s = {}, 1
+  for i = first or 1, last or #dataset do
+    local path = dataset:path(i)
+    if skipped[s] and skipped[s][1] == path then s = s + 1 else rows[#rows + 1] = path end
+  end
+  return rows
+end
+
 return M

@@ -17,6 +17,7 @@
 local refract = require("refract")
 local provenance = require("refract.provenance")
 local data = require("refract.data")
+local kept_paths = require("refract.batches").kept_paths
 
 local M = {}
 M.__index = M
@@ -231,16 +232,6 @@ function M:first(k) return (k - 1) * self.size + 1 end
 function M:last(k) return math.min(k * self.size, #self.dataset) end
 function M:images_in(k) return self:last(k) - self:first(k) + 1 end
 
--- The paths of images first..last without those skipped (in order: { path, message }).
-local function rows_of(dataset, first, last, skipped)
-  local rows, s = {}, 1
-  for i = first, last do
-    local path = dataset:path(i)
-    if skipped[s] and skipped[s][1] == path then s = s + 1 else rows[#rows + 1] = path end
-  end
-  return rows
-end
-
 -- Checks chunk k's file against the record and the dataset: it must hold the images the
 -- dataset has at its positions now, made with the same options.
 function M:check(k)
@@ -252,7 +243,7 @@ function M:check(k)
       .. "folder or remove it", path, key, tostring(was), tostring(now)), 0)
   end
   local skipped = md.skipped and refract.json_decode(md.skipped) or {}
-  local rows = refract.json_encode(rows_of(self.dataset, self:first(k), self:last(k), skipped))
+  local rows = refract.json_encode(kept_paths(self.dataset, skipped, self:first(k), self:last(k)))
   if md.first ~= tostring(self:first(k)) or md.paths ~= rows then
     error(path .. " holds other images than the dataset has at these positions now: use "
       .. "another --chunks folder or remove it", 0)
@@ -395,7 +386,7 @@ function M:write(k, lock, collected, names, skipped)
   end
   local md = copy(self.record)
   md.first = tostring(self:first(k))
-  md.paths = refract.json_encode(rows_of(self.dataset, self:first(k), self:last(k), skipped))
+  md.paths = refract.json_encode(kept_paths(self.dataset, skipped, self:first(k), self:last(k)))
   if #skipped > 0 then md.skipped = refract.json_encode(skipped) end
   local file = M.file_of(self.dir, k)
   refract.write(file, out, md)
