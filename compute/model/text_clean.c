@@ -2,7 +2,8 @@
 ** text_clean.c: CLIP's text clean-up on code points, exact with the reference Python
 ** (see text_clean.h and tests/data/tokenizer/README.md). The data that makes it exact
 ** (HTML5 entities, Python's numeric-reference rules, str.lower) is generated into
-** text_tables_html.c and text_tables_case.c. Compute layer (L5; host only).
+** text_tables_entities.c, text_tables_charrefs.c and text_tables_case.c. Compute layer
+** (L5; host only).
 **
 ** Everything works on arrays of code points because Python's rules are stated on str
 ** (e.g. an entity name is at most 32 characters, not bytes). Nothing here keeps state

@@ -1,9 +1,10 @@
 /*
 ** text_tables.h: the Unicode and HTML data the tokenizer's text clean-up needs to match
-** Python exactly, generated into text_tables_html.c (html.unescape) and text_tables_case.c
-** (str.lower) by scripts/dev/gen_text_tables.py (from
-** the interpreter's own html module and str.lower, so the tables reproduce behaviour
-** rather than a reading of the standards). Compute layer (L5; host only, internal).
+** Python exactly, generated into text_tables_entities.c and text_tables_charrefs.c
+** (html.unescape) and text_tables_case.c (str.lower) by scripts/dev/gen_text_tables.py
+** (from the interpreter's own html module and str.lower, so the tables reproduce
+** behaviour rather than a reading of the standards). Compute layer (L5; host only,
+** internal).
 */
 #ifndef RF_COMPUTE_MODEL_TEXT_TABLES_H
 #define RF_COMPUTE_MODEL_TEXT_TABLES_H

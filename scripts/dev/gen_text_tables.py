@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""gen_text_tables.py html|case: writes one of the two files of data the tokenizer's text
-clean-up needs to behave exactly like Python: `html` gives compute/model/text_tables_html.c,
-html.unescape's (the HTML5 named entities and the numeric-reference replacement rules of
-Python's html module); `case` gives compute/model/text_tables_case.c, str.lower's (full
-lower-case mapping, plus the Cased / Case_Ignorable classes that decide the final sigma).
+"""gen_text_tables.py entities|charrefs|case: writes one of the three files of data the
+tokenizer's text clean-up needs to behave exactly like Python: `entities` gives
+compute/model/text_tables_entities.c (the HTML5 named character references html.unescape
+replaces), `charrefs` compute/model/text_tables_charrefs.c (its rules for numeric
+references), `case` compute/model/text_tables_case.c (str.lower's full lower-case mapping,
+plus the Cased / Case_Ignorable classes that decide the final sigma).
 
 Everything is read from the running Python itself rather than from Unicode data files, so
 the tables match the interpreter's behaviour (its unicodedata version is recorded in the
 output). Developer tool, not part of the build:
 
-    /usr/bin/python3 scripts/dev/gen_text_tables.py html > compute/model/text_tables_html.c
+    /usr/bin/python3 scripts/dev/gen_text_tables.py entities > compute/model/text_tables_entities.c
+    /usr/bin/python3 scripts/dev/gen_text_tables.py charrefs > compute/model/text_tables_charrefs.c
     /usr/bin/python3 scripts/dev/gen_text_tables.py case > compute/model/text_tables_case.c
 """
 import html
@@ -87,16 +89,32 @@ def header(w, name, what):
     w('#include "text_tables.h"\n\n')
 
 
-def write_html(w):
-    header(w, "text_tables_html.c", "HTML5 named character references (html.entities.html5) and Python\n"
-           "** html.unescape's numeric-reference replacements.")
+def wrapped(w, items, width=110):
+    """Writes the initializer items (strings) a tab in, as many to a line as fit in
+    `width` columns, as a table is read: by its entries, not line by line."""
+    line = []
+    for item in items:
+        # A tab is 8 columns, and one space goes between items.
+        if line and 8 + len(" ".join(line + [item])) > width:
+            w("\t" + " ".join(line) + "\n")
+            line = []
+        line.append(item)
+    if line:
+        w("\t" + " ".join(line) + "\n")
+
+
+def write_entities(w):
+    header(w, "text_tables_entities.c", "HTML5 named character references (html.entities.html5), which\n"
+           "** html.unescape replaces.")
     ents = sorted(html.entities.html5.items(), key=lambda kv: kv[0].encode())
     w("/* Sorted by name (byte order); a trailing ';' is part of the name. */\n")
     w("const struct rf_html_entity rf_html_entities[] = {\n")
-    for name, value in ents:
-        w("\t{%s, %s},\n" % (c_bytes(name), c_bytes(value)))
-    w("};\nconst size_t rf_html_entity_count = %d;\n\n" % len(ents))
+    wrapped(w, ["{%s, %s}," % (c_bytes(name), c_bytes(value)) for name, value in ents])
+    w("};\nconst size_t rf_html_entity_count = %d;\n" % len(ents))
 
+
+def write_charrefs(w):
+    header(w, "text_tables_charrefs.c", "Python html.unescape's rules for numeric character references.")
     w("/* html._invalid_charrefs: numeric references replaced by another code point. */\n")
     w("const struct rf_cp_map rf_html_charref_fixes[] = {\n")
     fixes = sorted(html._invalid_charrefs.items())
@@ -140,9 +158,10 @@ def write_case(w):
 
 
 def main():
-    writers = {"html": write_html, "case": write_case}
+    writers = {"entities": write_entities, "charrefs": write_charrefs, "case": write_case}
     if len(sys.argv) != 2 or sys.argv[1] not in writers:
-        sys.exit("usage: gen_text_tables.py html|case > compute/model/text_tables_{html,case}.c")
+        sys.exit("usage: gen_text_tables.py entities|charrefs|case > "
+                 "compute/model/text_tables_{entities,charrefs,case}.c")
     writers[sys.argv[1]](sys.stdout.write)
 
 
